@@ -1,0 +1,1 @@
+"""Organisation services: access scope, audit, API tokens, staff login throttling."""

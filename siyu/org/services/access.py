@@ -1,0 +1,76 @@
+"""Who may see and change what.
+
+One rule, enforced here for the API and the console alike: HQ roles (admin, operator) act
+on the whole chain; store roles (manager, clerk) act only on the stores they serve.
+Capabilities beyond that are listed per role in ``CAPABILITIES``.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from siyu.common.errors import NotAuthenticated, PermissionDenied
+from siyu.org.models import Role, Staff, Store
+
+# What each role may do on top of reading and writing members in its scope.
+CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.HQ_ADMIN: frozenset(
+        {"members.export", "members.erase", "members.import", "tags.manage", "audit.read", "staff.manage"}
+    ),
+    Role.HQ_OPERATOR: frozenset({"members.export", "members.import", "tags.manage"}),
+    Role.STORE_MANAGER: frozenset({"members.export", "members.import"}),
+    Role.CLERK: frozenset(),
+}
+
+
+def require_staff(staff: Staff | None) -> Staff:
+    """Return an active staff account or raise NotAuthenticated."""
+    if staff is None or not getattr(staff, "is_authenticated", False) or not staff.is_active:
+        raise NotAuthenticated(_("Sign in first."))
+    return staff
+
+
+def has_capability(staff: Staff, capability: str) -> bool:
+    return staff.is_active and (staff.is_superuser or capability in CAPABILITIES.get(staff.role, frozenset()))
+
+
+def check_capability(staff: Staff, capability: str) -> None:
+    """Raise PermissionDenied unless ``staff`` has ``capability``."""
+    require_staff(staff)
+    if not has_capability(staff, capability):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def store_scope(staff: Staff) -> set[int] | None:
+    """Store ids ``staff`` may act on, or None for the whole chain (HQ roles)."""
+    require_staff(staff)
+    if staff.is_superuser or staff.is_hq:
+        return None
+    return set(staff.stores.values_list("id", flat=True))
+
+
+def visible_stores(staff: Staff) -> QuerySet[Store]:
+    """Stores ``staff`` may see, in code order."""
+    scope = store_scope(staff)
+    qs = Store.objects.all()
+    if scope is not None:
+        qs = qs.filter(id__in=scope)
+    return qs.order_by("code")
+
+
+def can_access_store(staff: Staff, store_id: int | None) -> bool:
+    scope = store_scope(staff)
+    if scope is None:
+        return True
+    return store_id is not None and store_id in scope
+
+
+def check_store_access(staff: Staff, store_id: int | None) -> None:
+    """Raise PermissionDenied unless ``staff`` may act on ``store_id``."""
+    if not can_access_store(staff, store_id):
+        raise PermissionDenied(_("You do not serve this store."), field="store")
+
+
+def can_reveal_mobile(staff: Staff) -> bool:
+    return staff.is_active and (staff.is_superuser or staff.can_reveal_mobile)

@@ -1,0 +1,216 @@
+"""Django settings for Siyu, configured from the environment (12-factor).
+
+Environment variables:
+- ``DATABASE_URL``: database; default is a SQLite file under ``var/``.
+- ``REDIS_URL``: optional Redis for hot counters, pub/sub and the task broker.
+- ``SIYU_SECRET_KEY``: secret key; generated into ``var/secret_key`` for local use when absent.
+- ``ALLOWED_HOSTS``: comma-separated host names (default: localhost names).
+- ``SIYU_DEBUG``: ``1`` turns debug on; off by default.
+- ``SIYU_VAR_DIR``: where local state lives (default ``<repo>/var``).
+- ``SIYU_SMS_PROVIDER``: ``console`` (debug only), ``tencent`` or ``aliyun``; see docs/sign-in.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SIYU_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    key = os.environ.get("SIYU_SECRET_KEY")
+    if key:
+        return key
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("SIYU_DEBUG")
+TESTING = _env_bool("SIYU_TESTING") or "pytest" in sys.modules
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "siyu.org",
+    "siyu.members",
+    "siyu.channels",
+    "siyu.analytics",
+    "siyu.api",
+    "siyu.console",
+    "siyu.h5",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "siyu.urls"
+WSGI_APPLICATION = "siyu.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'siyu.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the demo server and background work share one file;
+    # IMMEDIATE transactions serialise writers instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SIYU_TEST_DB_NAME") or None}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "org.Staff"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:dashboard"
+
+# Cookies: HttpOnly everywhere, Secure when served over HTTPS (SIYU_SECURE_COOKIES=1 in production).
+SECURE_COOKIES = _env_bool("SIYU_SECURE_COOKIES")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 60 * 60 * 12
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if SECURE_COOKIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "siyu" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+NODE_MODULES = BASE_DIR / "node_modules"
+STATICFILES_DIRS = [
+    ("vendor/pico", NODE_MODULES / "@picocss" / "pico" / "css"),
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/echarts", NODE_MODULES / "echarts" / "dist"),
+]
+STATICFILES_DIRS = [(prefix, path) for prefix, path in STATICFILES_DIRS if path.exists()]
+# Serve straight from the finders so `make demo` needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+MEDIA_ROOT = VAR_DIR / "media"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "siyu": {"handlers": ["console"], "level": os.environ.get("SIYU_LOG_LEVEL", "INFO")},
+    },
+}
+
+# --- Siyu specifics -------------------------------------------------------------------------
+SIYU_BRAND_NAME = os.environ.get("SIYU_BRAND_NAME", "")
+# Staff login throttling: this many failures per username (or per IP) within the window locks further tries.
+SIYU_LOGIN_MAX_FAILURES = int(os.environ.get("SIYU_LOGIN_MAX_FAILURES", "5"))
+SIYU_LOGIN_WINDOW_SECONDS = int(os.environ.get("SIYU_LOGIN_WINDOW_SECONDS", "900"))
+# Member one-time codes.
+SIYU_OTP_TTL_SECONDS = int(os.environ.get("SIYU_OTP_TTL_SECONDS", "300"))
+SIYU_OTP_MAX_ATTEMPTS = int(os.environ.get("SIYU_OTP_MAX_ATTEMPTS", "5"))
+SIYU_OTP_PER_MOBILE_PER_HOUR = int(os.environ.get("SIYU_OTP_PER_MOBILE_PER_HOUR", "5"))
+SIYU_OTP_PER_IP_PER_HOUR = int(os.environ.get("SIYU_OTP_PER_IP_PER_HOUR", "20"))
+SIYU_OTP_MIN_INTERVAL_SECONDS = int(os.environ.get("SIYU_OTP_MIN_INTERVAL_SECONDS", "60"))
+# SMS delivery: "console" (debug/demo only), "tencent" or "aliyun".
+SIYU_SMS_PROVIDER = os.environ.get("SIYU_SMS_PROVIDER", "console" if (DEBUG or TESTING) else "")
+SIYU_SMS = {
+    "tencent": {
+        "secret_id": os.environ.get("SIYU_TENCENT_SECRET_ID", ""),
+        "secret_key": os.environ.get("SIYU_TENCENT_SECRET_KEY", ""),
+        "sdk_app_id": os.environ.get("SIYU_TENCENT_SMS_APP_ID", ""),
+        "sign_name": os.environ.get("SIYU_TENCENT_SMS_SIGN", ""),
+        "template_id": os.environ.get("SIYU_TENCENT_SMS_TEMPLATE", ""),
+        "region": os.environ.get("SIYU_TENCENT_SMS_REGION", "ap-guangzhou"),
+        "endpoint": os.environ.get("SIYU_TENCENT_SMS_ENDPOINT", "https://sms.tencentcloudapi.com/"),
+    },
+    "aliyun": {
+        "access_key_id": os.environ.get("SIYU_ALIYUN_ACCESS_KEY_ID", ""),
+        "access_key_secret": os.environ.get("SIYU_ALIYUN_ACCESS_KEY_SECRET", ""),
+        "sign_name": os.environ.get("SIYU_ALIYUN_SMS_SIGN", ""),
+        "template_code": os.environ.get("SIYU_ALIYUN_SMS_TEMPLATE", ""),
+        "endpoint": os.environ.get("SIYU_ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/"),
+    },
+}
+# WeChat web authorization (公众号网页授权) for member sign-in inside WeChat.
+SIYU_WECHAT_OAUTH = {
+    "app_id": os.environ.get("SIYU_WECHAT_APP_ID", ""),
+    "app_secret": os.environ.get("SIYU_WECHAT_APP_SECRET", ""),
+    "authorize_url": os.environ.get(
+        "SIYU_WECHAT_AUTHORIZE_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"
+    ),
+    "api_base": os.environ.get("SIYU_WECHAT_API_BASE", "https://api.weixin.qq.com"),
+}

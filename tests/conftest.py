@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.factories import BrandFactory, MemberFactory, StaffFactory, StoreFactory
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are still synchronous, so Django's async-safety guard does not apply.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def is_postgres() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def brand(db):
+    return BrandFactory()
+
+
+@pytest.fixture
+def store_a(brand):
+    return StoreFactory(brand=brand, code="A001", name="朝阳大悦城店")
+
+
+@pytest.fixture
+def store_b(brand):
+    return StoreFactory(brand=brand, code="B001", name="西单大悦城店")
+
+
+@pytest.fixture
+def hq_admin(brand):
+    return StaffFactory(brand=brand, username="hqadmin", role="hq_admin", can_reveal_mobile=True)
+
+
+@pytest.fixture
+def hq_operator(brand):
+    return StaffFactory(brand=brand, username="hqop", role="hq_operator")
+
+
+@pytest.fixture
+def clerk_a(brand, store_a):
+    return StaffFactory(brand=brand, username="clerka", role="clerk", stores=[store_a])
+
+
+@pytest.fixture
+def manager_a(brand, store_a):
+    return StaffFactory(brand=brand, username="managera", role="store_manager", stores=[store_a])
+
+
+@pytest.fixture
+def member_a(brand, store_a):
+    return MemberFactory(brand=brand, home_store=store_a, mobile="13812341234", name="王小明")
+
+
+@pytest.fixture
+def member_b(brand, store_b):
+    return MemberFactory(brand=brand, home_store=store_b, mobile="13900001111", name="李小红")
