@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from siyu.common.errors import ValidationFailed
 
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE_RE = re.compile(r"1[3-9]\d{9}")
 _STRIP_RE = re.compile(r"[\s\-().]")
 
 
@@ -19,9 +19,10 @@ def normalize_mobile(raw: object, *, field: str = "mobile") -> str:
     """
     if raw is None:
         raise ValidationFailed(_("Mobile number is required."), field=field)
-    text = _STRIP_RE.sub("", str(raw).strip())
+    text = str(raw).strip()
     if text.endswith(".0") and text[:-2].isdigit():  # numbers read from spreadsheets as floats
         text = text[:-2]
+    text = _STRIP_RE.sub("", text)
     for prefix in ("+86", "0086"):
         if text.startswith(prefix):
             text = text[len(prefix) :]
@@ -29,7 +30,7 @@ def normalize_mobile(raw: object, *, field: str = "mobile") -> str:
     else:
         if len(text) == 13 and text.startswith("86"):
             text = text[2:]
-    if not _MOBILE_RE.match(text):
+    if not _MOBILE_RE.fullmatch(text):
         raise ValidationFailed(_("Not a valid mainland China mobile number."), field=field)
     return text
 
