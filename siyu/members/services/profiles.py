@@ -22,6 +22,7 @@ from siyu.members.models import AgeBand, Gender, Member, Source
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import can_reveal_mobile, check_store_access, require_staff, store_scope
 from siyu.org.services.audit import record_audit
+from siyu.org.services.brand import current_brand_id
 
 EDITABLE_FIELDS = ("name", "gender", "birthday", "occupation", "district", "home_store")
 
@@ -198,11 +199,7 @@ def create_member(staff: Staff, data: dict[str, Any], *, ip: str | None = None) 
         raise ValidationFailed(_("Unknown source."), field="source")
     if Member.objects.filter(mobile=mobile).exists():
         raise Conflict(_("A member with this mobile number already exists."), field="mobile")
-    brand_id = staff.brand_id or (clean.get("home_store") and clean["home_store"].brand_id)
-    if not brand_id:
-        from siyu.org.models import Brand
-
-        brand_id = Brand.objects.values_list("id", flat=True).first()
+    brand_id = current_brand_id(staff)
     try:
         with transaction.atomic():
             member = Member.objects.create(brand_id=brand_id, mobile=mobile, source=source, **clean)

@@ -20,9 +20,10 @@ from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.members.models import AgeBand, Gender, Member, MemberTag, Tag, TagGroup
 from siyu.members.services.profiles import get_member
-from siyu.org.models import Brand, Staff
+from siyu.org.models import Staff
 from siyu.org.services.access import check_capability
 from siyu.org.services.audit import record_audit
+from siyu.org.services.brand import current_brand_id
 
 RULE_KEYS = {"age_band", "gender", "district", "home_store_code", "joined_within_days", "has_tag", "consent"}
 
@@ -120,7 +121,7 @@ def create_tag(staff: Staff, *, group: str, name: str, rule: Any = None) -> Tag:
     if not tag_name or len(tag_name) > 50:
         raise ValidationFailed(_("Tag name is required (50 characters at most)."), field="name")
     clean_rule = validate_rule(rule)
-    brand_id = staff.brand_id or Brand.objects.values_list("id", flat=True).first()
+    brand_id = current_brand_id(staff)
     tag_group, _created = TagGroup.objects.get_or_create(brand_id=brand_id, name=group_name)
     if Tag.objects.filter(group=tag_group, name=tag_name).exists():
         raise Conflict(_("This tag already exists."), field="name")
