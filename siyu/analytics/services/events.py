@@ -53,7 +53,7 @@ def _bump_daily(day: date, type: str, store_key: int, by: int) -> None:
 
 
 def bulk_record_events(events: list[Event]) -> None:
-    """Insert many events at once (imports, demo data) and add them to the daily counts."""
+    """Insert many events at once (imports, demo data) and add them to the daily counts, atomically together."""
     if not events:
         return
     with transaction.atomic():
@@ -62,8 +62,29 @@ def bulk_record_events(events: list[Event]) -> None:
         for e in events:
             k = (timezone.localdate(e.occurred_at), e.type, e.store_id or 0)
             totals[k] = totals.get(k, 0) + 1
-        for (day, type, store_key), n in totals.items():
-            _bump_daily(day, type, store_key, n)
+        # Existing counter rows are incremented in place; missing ones are created in one bulk insert.
+        existing = {
+            (row.day, row.type, row.store_key): row.pk
+            for row in DailyEventCount.objects.filter(
+                day__gte=min(k[0] for k in totals),
+                day__lte=max(k[0] for k in totals),
+                type__in={k[1] for k in totals},
+            ).only("pk", "day", "type", "store_key")
+        }
+        for key, n in totals.items():
+            if key in existing:
+                DailyEventCount.objects.filter(pk=existing[key]).update(count=F("count") + n)
+        new = [(k, n) for k, n in totals.items() if k not in existing]
+        try:
+            with transaction.atomic():
+                DailyEventCount.objects.bulk_create(
+                    [DailyEventCount(day=d, type=t, store_key=s, count=n) for (d, t, s), n in new],
+                    batch_size=2000,
+                )
+        except IntegrityError:
+            # Another writer created some of these rows meanwhile: fall back to one increment per row.
+            for (d, t, s), n in new:
+                _bump_daily(d, t, s, n)
 
 
 def count_events(

@@ -1,0 +1,134 @@
+"""``siyu demo``: migrate, compile translations, seed the demo chain if empty, print logins, serve.
+
+Serving replaces this process with gunicorn (the venv's own), so Ctrl-C stops the server directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+
+from siyu.common.errors import ServiceError
+from siyu.org.management.commands.seed_demo import write_summary
+from siyu.org.models import Brand
+from siyu.org.services.demo import DEFAULT_PASSWORD, DEMO_BRAND_CODE, demo_logins, seed_demo
+
+DEFAULT_ADDR = "127.0.0.1:8000"
+
+
+def gunicorn_path() -> str:
+    """The gunicorn next to the running Python (the venv's), else the one on PATH."""
+    candidate = Path(sys.executable).parent / "gunicorn"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("gunicorn")
+    if not found:
+        raise CommandError(_("gunicorn is not installed in this environment (pip install gunicorn)."))
+    return found
+
+
+def gunicorn_argv(executable: str, addr: str) -> list[str]:
+    return [
+        executable,
+        "siyu.wsgi:application",
+        "--bind",
+        addr,
+        "--workers",
+        "2",
+        "--threads",
+        "8",
+        "--worker-class",
+        "gthread",
+        "--access-logfile",
+        "-",
+    ]
+
+
+class Command(BaseCommand):
+    help = "Set up the demo (migrate, translations, demo chain) and serve it with gunicorn."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--addr", default=DEFAULT_ADDR, help=f"host:port to serve on (default {DEFAULT_ADDR})."
+        )
+        parser.add_argument(
+            "--password",
+            default=DEFAULT_PASSWORD,
+            help=f"Password of the demo staff accounts when they are created (default {DEFAULT_PASSWORD}).",
+        )
+        parser.add_argument("--stores", type=int, default=20, help="Stores in a new demo chain (default 20).")
+        parser.add_argument(
+            "--members", type=int, default=16_000, help="Members in a new demo chain (default 16000)."
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="Random seed of a new demo chain (default 1)."
+        )
+        parser.add_argument("--no-serve", action="store_true", help="Only set up and print the logins.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verbosity = options["verbosity"]
+        call_command("migrate", interactive=False, verbosity=max(0, verbosity - 1), stdout=self.stdout)
+        if "compilemessages_po" in get_commands():
+            call_command("compilemessages_po", verbosity=verbosity, stdout=self.stdout)
+
+        password = options["password"]
+        if not Brand.objects.exists():
+            try:
+                summary = seed_demo(
+                    stores=options["stores"],
+                    members=options["members"],
+                    seed=options["seed"],
+                    password=password,
+                )
+            except ServiceError as exc:
+                raise CommandError(str(exc.message)) from exc
+            write_summary(self, summary, password, logins=False)
+        elif not Brand.objects.filter(code=DEMO_BRAND_CODE).exists():
+            self.stdout.write(
+                self.style.WARNING(
+                    _(
+                        "A brand other than the demo chain is set up in this database: no demo data added, "
+                        "and the demo logins below do not apply. Point SIYU_VAR_DIR or DATABASE_URL "
+                        "elsewhere for a fresh demo."
+                    )
+                )
+            )
+        else:
+            self.stdout.write(_("Demo chain already present; keeping it."))
+
+        addr = options["addr"]
+        host, _sep, port = addr.rpartition(":")
+        url = f"http://{host or '127.0.0.1'}:{port or '8000'}/"
+        if host in ("0.0.0.0", "", "[::]"):  # noqa: S104 -- only for printing a URL one can open
+            url = f"http://127.0.0.1:{port or '8000'}/"
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(_("Siyu demo — staff console: %(url)s") % {"url": url}))
+        for username, role in demo_logins():
+            self.stdout.write(
+                f"  {username:<10} {role:<16} " + _("password: %(password)s") % {"password": password}
+            )
+        self.stdout.write(
+            _("Member H5 pages: %(url)s (sign-in codes are printed in this console)")
+            % {"url": f"{url}h5/login/"}
+        )
+        self.stdout.write("")
+
+        if options["no_serve"]:
+            return
+        executable = gunicorn_path()
+        argv = gunicorn_argv(executable, addr)
+        # Debug mode turns on the console SMS delivery that the demo's member sign-in relies on.
+        os.environ.setdefault("SIYU_DEBUG", "1")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+        self.stdout.write(_("Serving with: %(command)s") % {"command": " ".join(argv)})
+        self.stdout.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execvp(executable, argv)  # noqa: S606 -- a fixed argv, no shell; replaces this process
