@@ -1,4 +1,16 @@
-from django.urls import path  # noqa: F401
+"""Member-facing mobile pages (H5), mounted under ``/h5/``."""
+
+from django.urls import path
+
+from siyu.h5 import views
 
 app_name = "h5"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("wechat/start/", views.wechat_start, name="wechat_start"),
+    path("wechat/callback/", views.wechat_callback, name="wechat_callback"),
+    path("consent/", views.consent, name="consent"),
+    path("my-data/", views.my_data, name="my_data"),
+]

@@ -53,7 +53,7 @@ def _bump_daily(day: date, type: str, store_key: int, by: int) -> None:
 
 
 def bulk_record_events(events: list[Event]) -> None:
-    """Insert many events at once (imports, demo data) and add them to the daily counts, atomically together."""
+    """Insert many events at once (imports, demo data) and add them to the daily counts, together."""
     if not events:
         return
     with transaction.atomic():
