@@ -53,3 +53,13 @@ class Conflict(ServiceError):
 class RateLimited(ServiceError):
     status = 429
     code = "rate_limited"
+
+
+class ChannelUnavailable(ServiceError):
+    """An outside service (SMS provider, WeChat, WeCom…) refused or could not be reached.
+
+    Not the caller's fault, so not a 4xx: the request may be retried later.
+    """
+
+    status = 502
+    code = "channel_unavailable"

@@ -1,0 +1,115 @@
+"""Read-only queries the console pages need that no service offers yet.
+
+Each one goes through the access services first, so the store scope and capability rules are
+the same as everywhere else; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from siyu.members.models import Member, MemberImport, MemberTag, Tag
+from siyu.members.services.profiles import scoped_members
+from siyu.org.models import ApiToken, AuditEntry, Staff, Store
+from siyu.org.services.access import check_capability, store_scope, visible_stores
+
+
+@dataclass
+class DashboardStats:
+    store_count: int
+    member_count: int
+    joined_7d: int
+    joined_30d: int
+    days: list[str]
+    joined_per_day: list[int]
+
+
+def dashboard_stats(staff: Staff, *, days: int = 30) -> DashboardStats:
+    """Store and member counts in ``staff``'s scope, and members joined per local day over ``days`` days."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    members = scoped_members(staff).filter(erased_at__isnull=True)
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    per_day: dict[date, int] = {
+        row["day"]: row["n"]
+        for row in members.filter(joined_at__gte=start)
+        .annotate(day=TruncDate("joined_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(n=Count("id"))
+    }
+    series = [first + timedelta(days=i) for i in range(days)]
+    counts = [per_day.get(d, 0) for d in series]
+    return DashboardStats(
+        store_count=visible_stores(staff).count(),
+        member_count=members.count(),
+        joined_7d=sum(counts[-7:]),
+        joined_30d=sum(counts[-30:]),
+        days=[d.isoformat() for d in series],
+        joined_per_day=counts,
+    )
+
+
+def stores_with_member_counts(staff: Staff) -> QuerySet[Store]:
+    """Visible stores, each annotated with ``member_count`` (members not erased)."""
+    return (
+        visible_stores(staff)
+        .select_related("region")
+        .annotate(member_count=Count("members", filter=Q(members__erased_at__isnull=True)))
+    )
+
+
+def member_tags(member: Member) -> list[MemberTag]:
+    return list(member.member_tags.select_related("tag__group").order_by("tag__group__name", "tag__name"))
+
+
+def addable_manual_tags(member: Member) -> list[Tag]:
+    """Manual tags the member does not carry yet (rule-based tags are computed, never set by hand)."""
+    present = set(member.member_tags.values_list("tag_id", flat=True))
+    tags = Tag.objects.select_related("group").order_by("group__name", "name")
+    return [t for t in tags if not t.is_rule_based and t.pk not in present]
+
+
+def recent_imports(staff: Staff, limit: int = 20) -> QuerySet[MemberImport]:
+    """Recent member imports: all of them for HQ, one's own for store roles."""
+    qs = MemberImport.objects.select_related("created_by").order_by("-created_at", "-id")
+    if store_scope(staff) is not None:
+        qs = qs.filter(created_by=staff)
+    return qs[:limit]
+
+
+def get_import(staff: Staff, import_id: int) -> MemberImport | None:
+    qs = MemberImport.objects.select_related("created_by")
+    if store_scope(staff) is not None:
+        qs = qs.filter(created_by=staff)
+    return qs.filter(pk=import_id).first()
+
+
+def own_tokens(staff: Staff) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(staff=staff).order_by("-created_at", "-id")
+
+
+def audit_entries(
+    staff: Staff, *, action: str | None = None, actor_id: int | None = None
+) -> QuerySet[AuditEntry]:
+    """The audit log, newest first, for staff allowed to read it (raises PermissionDenied otherwise)."""
+    check_capability(staff, "audit.read")
+    qs = AuditEntry.objects.select_related("actor", "store").order_by("-created_at", "-id")
+    if action:
+        qs = qs.filter(action=action)
+    if actor_id:
+        qs = qs.filter(actor_id=actor_id)
+    return qs
+
+
+def audit_filter_options(staff: Staff) -> tuple[list[str], list[Staff]]:
+    """Distinct audit actions and the staff accounts that appear as actors."""
+    check_capability(staff, "audit.read")
+    actions = sorted(set(AuditEntry.objects.values_list("action", flat=True).distinct()))
+    actor_ids = AuditEntry.objects.exclude(actor=None).values("actor_id").distinct()
+    actors = list(Staff.objects.filter(pk__in=actor_ids).order_by("username"))
+    return actions, actors
