@@ -6,6 +6,8 @@ import pytest
 
 from tests.factories import BrandFactory, MemberFactory, StaffFactory, StoreFactory
 
+pytest_plugins = ["tests.api_support"]
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous, so Django's async-safety guard does not apply.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

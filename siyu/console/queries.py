@@ -14,9 +14,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from siyu.members.models import Member, MemberImport, MemberTag, Tag
+from siyu.members.services.imports import visible_imports
 from siyu.members.services.profiles import scoped_members
 from siyu.org.models import ApiToken, AuditEntry, Staff, Store
-from siyu.org.services.access import check_capability, store_scope, visible_stores
+from siyu.org.services.access import check_capability, visible_stores
 
 
 @dataclass
@@ -76,17 +77,11 @@ def addable_manual_tags(member: Member) -> list[Tag]:
 
 def recent_imports(staff: Staff, limit: int = 20) -> QuerySet[MemberImport]:
     """Recent member imports: all of them for HQ, one's own for store roles."""
-    qs = MemberImport.objects.select_related("created_by").order_by("-created_at", "-id")
-    if store_scope(staff) is not None:
-        qs = qs.filter(created_by=staff)
-    return qs[:limit]
+    return visible_imports(staff)[:limit]
 
 
 def get_import(staff: Staff, import_id: int) -> MemberImport | None:
-    qs = MemberImport.objects.select_related("created_by")
-    if store_scope(staff) is not None:
-        qs = qs.filter(created_by=staff)
-    return qs.filter(pk=import_id).first()
+    return visible_imports(staff).filter(pk=import_id).first()
 
 
 def own_tokens(staff: Staff) -> QuerySet[ApiToken]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -955,3 +955,16 @@ def import_template(fmt: str) -> tuple[bytes, str, str]:
         content, _count = _xlsx_bytes(list(TEMPLATE_HEADERS), [list(TEMPLATE_EXAMPLE)], text_columns=(0, 3))
         return content, XLSX_CONTENT_TYPE, "member-import-template.xlsx"
     raise ValidationFailed(_("Template format must be csv or xlsx."), field="format")
+
+
+def visible_imports(staff: Staff) -> QuerySet[MemberImport]:
+    """Member imports ``staff`` may read, newest first: all for HQ, one's own uploads for store roles.
+
+    Import error reports quote spreadsheet rows (names, numbers), so store roles see only their own.
+    Raises PermissionDenied without the ``members.import`` capability.
+    """
+    check_capability(staff, "members.import")
+    qs = MemberImport.objects.select_related("created_by").order_by("-created_at", "-id")
+    if store_scope(staff) is not None:
+        qs = qs.filter(created_by=staff)
+    return qs

@@ -55,8 +55,9 @@ def member_data(member: Member) -> dict[str, Any]:
 
 def export_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> dict[str, Any]:
     """A member's full data for a subject-access request; audited."""
-    check_capability(staff, "members.export")
+    # Scope first: an out-of-scope member must look missing (404), not forbidden.
     member = get_member(staff, member_id)
+    check_capability(staff, "members.export")
     with transaction.atomic():
         record_audit(
             staff,
@@ -75,8 +76,8 @@ def erase_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> Memb
     the row, its id, its store and its event/ledger/order counts stay so totals are unchanged.
     Consent history is kept (proof of lawful processing) but reduced to action and time.
     """
-    check_capability(staff, "members.erase")
     member = get_member(staff, member_id)
+    check_capability(staff, "members.erase")
     locked = Member.objects.select_for_update().get(pk=member.pk)
     if locked.erased_at:
         raise Conflict(_("This member's data was already erased."), field="member")

@@ -1,0 +1,1 @@
+"""API routers: one per resource, each a thin caller of the services."""

@@ -1,0 +1,321 @@
+"""Request and response shapes of the API.
+
+Request bodies forbid unknown fields (a typo is an error, not a silent no-op). Ids are bounded to
+the database's 64-bit range so that an absurd number is a 400, never a database error.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from django.db.models import QuerySet
+from ninja import Field, Schema
+from pydantic import ConfigDict
+
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000_000
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class In(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Page size, 1–200.")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Items to skip.")
+
+
+def paginate(qs: QuerySet[Any], page: PageParams) -> tuple[int, list[Any]]:
+    """(total count, the requested slice) of ``qs``."""
+    return qs.count(), list(qs[page.offset : page.offset + page.limit])
+
+
+# --- stores ----------------------------------------------------------------------------------
+
+
+class StoreOut(Schema):
+    id: int
+    code: str
+    name: str
+    region: str | None
+    city: str
+    district: str
+    address: str
+    latitude: float | None
+    longitude: float | None
+    opening_hours: str
+    phone: str
+    status: str
+    created_at: datetime
+
+
+class StorePage(Schema):
+    count: int
+    items: list[StoreOut]
+
+
+class StoreCreateIn(In):
+    code: str
+    name: str
+    region: int | str | None = None
+    city: str = ""
+    district: str = ""
+    address: str = ""
+    latitude: float | None = Field(None, allow_inf_nan=False)
+    longitude: float | None = Field(None, allow_inf_nan=False)
+    opening_hours: str = ""
+    phone: str = ""
+    status: str = "open"
+
+
+class StoreUpdateIn(In):
+    code: str | None = None
+    name: str | None = None
+    region: int | str | None = None
+    city: str | None = None
+    district: str | None = None
+    address: str | None = None
+    latitude: float | None = Field(None, allow_inf_nan=False)
+    longitude: float | None = Field(None, allow_inf_nan=False)
+    opening_hours: str | None = None
+    phone: str | None = None
+    status: str | None = None
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+
+class StoreRef(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class StaffOut(Schema):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    is_active: bool
+    can_reveal_mobile: bool
+    stores: list[StoreRef]
+    last_login: datetime | None
+    date_joined: datetime
+
+
+class StaffPage(Schema):
+    count: int
+    items: list[StaffOut]
+
+
+class StaffCreateIn(In):
+    username: str
+    password: str
+    display_name: str = ""
+    role: str = "clerk"
+    store_ids: list[Id] = []
+    can_reveal_mobile: bool = False
+
+
+class StaffUpdateIn(In):
+    display_name: str | None = None
+    role: str | None = None
+    store_ids: list[Id] | None = None
+    is_active: bool | None = None
+    can_reveal_mobile: bool | None = None
+    password: str | None = None
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+class MemberTagOut(Schema):
+    id: int
+    group: str
+    name: str
+    origin: str
+
+
+class MemberOut(Schema):
+    id: int
+    mobile: str = Field(description="Always masked (138****1234); see reveal-mobile.")
+    name: str
+    gender: str
+    birthday: date | None
+    age_band: str
+    occupation: str
+    district: str
+    home_store: StoreRef | None
+    joined_at: datetime
+    source: str
+    marketing_consent: bool
+    erased_at: datetime | None
+
+
+class ConsentRecordOut(Schema):
+    action: str
+    source: str
+    occurred_at: datetime
+
+
+class NoteOut(Schema):
+    id: int
+    text: str
+    author: str | None
+    created_at: datetime
+
+
+class MemberDetailOut(MemberOut):
+    consent_updated_at: datetime | None
+    consent_history: list[ConsentRecordOut]
+    tags: list[MemberTagOut]
+    notes: list[NoteOut]
+
+
+class MemberPage(Schema):
+    count: int
+    items: list[MemberOut]
+
+
+class MemberCreateIn(In):
+    mobile: str
+    name: str = ""
+    gender: str = "u"
+    birthday: date | None = None
+    occupation: str = ""
+    district: str = ""
+    home_store: Id | str | None = Field(None, description="Store id or store code.")
+    source: str = "api"
+
+
+class MemberUpdateIn(In):
+    name: str | None = None
+    gender: str | None = None
+    birthday: date | None = None
+    occupation: str | None = None
+    district: str | None = None
+    home_store: Id | str | None = Field(None, description="Store id or store code.")
+
+
+class RevealOut(Schema):
+    mobile: str
+
+
+class TagRefIn(In):
+    tag_id: Id
+
+
+class ChangedOut(Schema):
+    changed: bool
+
+
+class ConsentIn(In):
+    granted: bool
+    source: str = "staff"
+
+
+class ConsentOut(Schema):
+    changed: bool
+    marketing_consent: bool
+    consent_updated_at: datetime | None
+
+
+class NoteIn(In):
+    text: str
+
+
+class EventOut(Schema):
+    id: int
+    type: str
+    store_id: int | None
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class EventPage(Schema):
+    count: int
+    items: list[EventOut]
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+
+class TagOut(Schema):
+    id: int
+    group: str
+    name: str
+    rule: dict[str, Any] | None
+    is_rule_based: bool
+    recomputed_at: datetime | None
+    created_at: datetime
+
+
+class TagPage(Schema):
+    count: int
+    items: list[TagOut]
+
+
+class TagCreateIn(In):
+    group: str
+    name: str
+    rule: dict[str, Any] | None = None
+
+
+class RecomputeOut(Schema):
+    added: int
+    removed: int
+    total: int
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+class ImportOut(Schema):
+    id: int
+    file_name: str
+    status: str
+    row_count: int
+    created_count: int
+    updated_count: int
+    errors: list[Any]
+    created_at: datetime
+
+
+class ImportPage(Schema):
+    count: int
+    items: list[ImportOut]
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenPage(Schema):
+    count: int
+    items: list[TokenOut]
+
+
+class TokenCreateIn(In):
+    name: str
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The secret. Shown only in this response; store it now.")
