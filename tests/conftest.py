@@ -13,6 +13,12 @@ pytest_plugins = ["tests.api_support"]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    """Tests assert on the English source strings; Siyu's real default (zh-hans) is tested in test_i18n.py."""
+    settings.LANGUAGE_CODE = "en"
+
+
 def is_postgres() -> bool:
     from django.db import connection
 

@@ -175,6 +175,8 @@ TIMELINE_LABELS = {
     "member.erased": gettext_lazy("Data erased"),
     "consent.granted": gettext_lazy("Consent granted"),
     "consent.withdrawn": gettext_lazy("Consent withdrawn"),
+    "member.signed_in": gettext_lazy("Signed in to the member centre"),
+    "member.identity_linked": gettext_lazy("Linked a WeChat account"),
 }
 
 
