@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "siyu.org",
     "siyu.members",
     "siyu.channels",
+    "siyu.communities",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.h5 import views
+from siyu.h5 import urls_chat, urls_join, views
 
 app_name = "h5"
 urlpatterns = [
@@ -13,4 +13,6 @@ urlpatterns = [
     path("wechat/callback/", views.wechat_callback, name="wechat_callback"),
     path("consent/", views.consent, name="consent"),
     path("my-data/", views.my_data, name="my_data"),
+    *urls_join.urlpatterns,
+    *urls_chat.urlpatterns,
 ]

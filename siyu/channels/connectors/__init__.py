@@ -1,0 +1,1 @@
+"""Channel connectors: one class per channel kind behind one interface (``base.ChannelConnector``)."""

@@ -1,0 +1,101 @@
+"""Channel connectors (web, WeCom, Telegram), the outbox of calls to them, and received events."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from siyu.org.models import Brand
+
+
+class ChannelKind(models.TextChoices):
+    WEB = "web", _("Built-in web community")
+    WECOM = "wecom", _("WeCom customer groups")
+    TELEGRAM = "telegram", _("Telegram groups")
+
+
+class Connector(models.Model):
+    """One configured channel account (a WeCom corp app, a Telegram bot, or the built-in web channel).
+
+    ``config`` holds the provider settings (corp id, secrets, token, AES key, API base). Secrets are stored
+    as given; protect the database accordingly.
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="connectors")
+    kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    config = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+
+class OutboxMessage(models.Model):
+    """One outbound call to a channel, written in the transaction that decided it and sent after commit.
+
+    Nothing is silently dropped: a call is pending until sent, retried with backoff on failure, and
+    marked ``failed`` (visible in the console) after ``max_attempts``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="outbox")
+    community_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # Rate limits are per bucket (e.g. "robot:<key>" or "chat:<id>"): WeCom robots take 20 messages/min.
+    bucket = models.CharField(max_length=128, db_index=True)
+    action = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=128, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=8)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
+            models.Index(fields=["bucket", "sent_at"], name="outbox_bucket_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} → {self.bucket} ({self.status})"
+
+
+class InboundEvent(models.Model):
+    """A callback or update received from a channel, kept once per ``dedup_key`` (duplicates are ignored)."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="inbound")
+    dedup_key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "dedup_key"], name="inbound_dedup_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["processed_at"], name="inbound_processed_idx", condition=Q(processed_at=None)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dedup_key}"

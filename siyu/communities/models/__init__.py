@@ -1,0 +1,14 @@
+"""Communities (社群): templates, groups, memberships, live codes, messages, moderation.
+
+Split by topic; each submodule's models are re-exported here so Django finds them.
+"""
+
+from siyu.communities.models.groups import (  # noqa: F401
+    Community,
+    CommunityMembership,
+    GroupTemplate,
+    JoinScene,
+    MemberRole,
+    StaffTask,
+    Theme,
+)
