@@ -216,3 +216,10 @@ SIYU_WECHAT_OAUTH = {
     ),
     "api_base": os.environ.get("SIYU_WECHAT_API_BASE", "https://api.weixin.qq.com"),
 }
+
+# Celery: Redis as broker when configured; else tasks run in-process and `siyu scheduler` runs periodic jobs.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_IGNORE_RESULT = True

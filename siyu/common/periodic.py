@@ -1,0 +1,44 @@
+"""Periodic jobs: one list, run by Celery beat when a broker is configured, else by ``siyu scheduler``.
+
+Every job is a service function that is safe to run concurrently and more often than needed
+(it claims its work with conditional updates), so two schedulers never double-send anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+logger = logging.getLogger("siyu.periodic")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    target: str  # "package.module.function"
+    every_seconds: float
+
+    def resolve(self) -> Callable[[], Any]:
+        module, _, func = self.target.rpartition(".")
+        return getattr(import_module(module), func)
+
+
+JOBS: tuple[PeriodicJob, ...] = (
+    # Outbound channel calls (WeCom, Telegram) waiting for their rate-limit window or a retry.
+    PeriodicJob("outbox", "siyu.channels.services.outbox.dispatch_due", 5),
+    # Announcements staff scheduled for later.
+    PeriodicJob("scheduled-posts", "siyu.communities.services.robot.run_due_scheduled_posts", 30),
+)
+
+
+def run_job(name: str) -> Any:
+    """Run one job by name; errors are logged and re-raised for the caller's retry logic."""
+    job = next(j for j in JOBS if j.name == name)
+    try:
+        return job.resolve()()
+    except Exception:
+        logger.exception("periodic job %s failed", name)
+        raise

@@ -1,0 +1,47 @@
+"""``siyu scheduler``: run the periodic jobs in a loop (the no-broker stand-in for Celery beat)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from siyu.common.periodic import JOBS, run_job
+
+
+class Command(BaseCommand):
+    help = "Run Siyu's periodic jobs (outbox dispatch, scheduled posts) until stopped."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Run every job once and exit.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stopping = False
+
+        def stop(*_: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        next_run = {job.name: 0.0 for job in JOBS}
+        while not stopping:
+            now = time.monotonic()
+            for job in JOBS:
+                if now < next_run[job.name]:
+                    continue
+                next_run[job.name] = now + job.every_seconds
+                close_old_connections()
+                try:
+                    result = run_job(job.name)
+                except Exception as exc:  # logged by run_job; keep the other jobs running
+                    self.stderr.write(f"{job.name}: {exc}")
+                    continue
+                if options["verbosity"] > 1 or options["once"]:
+                    self.stdout.write(f"{job.name}: {result}")
+            if options["once"]:
+                return
+            time.sleep(0.5)
