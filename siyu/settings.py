@@ -223,3 +223,19 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_IGNORE_RESULT = True
+
+# Moderation: link hosts members may post (the brand's own shop, say); VIP threshold (fen over 90 days).
+SIYU_ALLOWED_LINK_HOSTS = [
+    h.strip() for h in os.environ.get("SIYU_ALLOWED_LINK_HOSTS", "").split(",") if h.strip()
+]
+SIYU_VIP_SPEND_THRESHOLD_FEN = int(os.environ.get("SIYU_VIP_SPEND_THRESHOLD_FEN", "100000"))
+
+# Outbound channel calls: dispatched in a background thread after commit ("thread"), in the request
+# ("inline"), or only by the periodic job ("off"; the default under tests, which never call providers).
+SIYU_OUTBOX_DISPATCH = os.environ.get("SIYU_OUTBOX_DISPATCH", "off" if TESTING else "thread")
+
+# Web group chat live stream (SSE): streams close after this long (browsers reconnect without gaps),
+# send a keepalive this often, and without Redis check the database this often for other processes' posts.
+SIYU_CHAT_STREAM_SECONDS = int(os.environ.get("SIYU_CHAT_STREAM_SECONDS", "300"))
+SIYU_CHAT_KEEPALIVE_SECONDS = int(os.environ.get("SIYU_CHAT_KEEPALIVE_SECONDS", "15"))
+SIYU_CHAT_POLL_SECONDS = float(os.environ.get("SIYU_CHAT_POLL_SECONDS", "2"))

@@ -16,7 +16,9 @@ from siyu.api.auth import API_AUTH
 from siyu.api.docs import DOCS_ASSETS
 from siyu.api.errors import install_error_handlers
 from siyu.api.parser import StrictJsonParser
+from siyu.api.routers import communities as communities_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
+from siyu.api.routers import live_codes as live_codes_routes
 
 DESCRIPTION = """\
 Siyu staff API. Authenticate with `Authorization: Bearer <token>` (create a token with `POST /tokens`
@@ -92,5 +94,7 @@ api.add_router("/members", members.router, tags=["members"])
 api.add_router("/tags", tags.router, tags=["tags"])
 api.add_router("/imports", imports.router, tags=["imports"])
 api.add_router("/tokens", tokens.router, tags=["tokens"])
+api.add_router("", communities_routes.router, tags=["communities"])
+api.add_router("/live-codes", live_codes_routes.router, tags=["live codes"])
 
 __all__ = ["api"]

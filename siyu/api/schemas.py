@@ -319,3 +319,278 @@ class TokenCreateIn(In):
 
 class TokenCreatedOut(TokenOut):
     token: str = Field(description="The secret. Shown only in this response; store it now.")
+
+
+# --- communities -----------------------------------------------------------------------------
+
+
+class Ref(Schema):
+    id: int
+    name: str
+
+
+class CommunityOut(Schema):
+    id: int
+    name: str
+    store: StoreRef
+    template: Ref | None
+    channel: str
+    theme: str
+    status: str
+    member_count: int
+    recommended_size: int
+    hard_cap: int
+    external_id: str
+    created_at: datetime
+
+
+class CommunityDetailOut(CommunityOut):
+    audience: dict[str, Any] | None
+    rules_text: str
+    welcome_template: str
+    announcement: str
+    activity: list[int] = Field(description="Messages per day over the last 14 days, oldest first.")
+
+
+class CommunityPage(Schema):
+    count: int
+    items: list[CommunityOut]
+
+
+class CommunityMemberOut(Schema):
+    membership_id: int
+    member_id: int | None
+    staff_id: int | None
+    name: str
+    mobile: str = Field(description="Always masked.")
+    role: str
+    scene: str
+    joined_at: datetime
+    muted_until: datetime | None
+
+
+class CommunityMemberPage(Schema):
+    count: int
+    items: list[CommunityMemberOut]
+
+
+class MessageOut(Schema):
+    id: int
+    sender_kind: str
+    kind: str
+    text: str
+    member: Ref | None
+    staff: Ref | None
+    image_url: str | None
+    card: dict[str, Any]
+    hidden: bool
+    created_at: datetime
+
+
+class MessagePage(Schema):
+    count: int
+    items: list[MessageOut]
+
+
+class MessageIn(In):
+    text: str = Field(min_length=1, max_length=2000)
+    announce: bool = Field(
+        False, description="Post as the group's announcement (robot) instead of as yourself."
+    )
+
+
+class ScheduledPostIn(In):
+    text: str = Field(min_length=1, max_length=2000)
+    run_at: datetime = Field(description="When to post; must be in the future.")
+
+
+class ScheduledPostOut(Schema):
+    id: int
+    community_id: int
+    text: str
+    run_at: datetime
+    created_by: str
+    sent_at: datetime | None
+    message_id: int | None
+    error: str
+
+
+class ModerationActionOut(Schema):
+    id: int
+    community_id: int
+    member: Ref
+    rule: str
+    action: str
+    reason: str
+    message_id: int | None
+    actor: str | None = Field(description="Staff who acted; null for the robot.")
+    created_at: datetime
+    overridden: bool
+    overridden_by: str | None
+    overridden_at: datetime | None
+    override_note: str
+
+
+class ModerationActionPage(Schema):
+    count: int
+    items: list[ModerationActionOut]
+
+
+class OverrideIn(In):
+    note: str = Field("", max_length=255)
+
+
+class JoinRequestMemberOut(Schema):
+    id: int
+    name: str
+    mobile: str = Field(description="Always masked.")
+
+
+class JoinRequestOut(Schema):
+    id: int
+    live_code_id: int
+    store: StoreRef
+    template: Ref
+    member: JoinRequestMemberOut
+    answers: dict[str, Any]
+    order_number: str
+    status: str
+    reason: str
+    community_id: int | None
+    created_at: datetime
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+
+
+class JoinRequestPage(Schema):
+    count: int
+    items: list[JoinRequestOut]
+
+
+class JoinRequestReviewIn(In):
+    decision: str = Field(description="approve or reject.", max_length=10)
+    reason: str = Field("", max_length=200)
+
+
+class LiveCodeOut(Schema):
+    id: int
+    name: str
+    store: StoreRef
+    template: Ref
+    staff: Ref | None
+    channel: str
+    active: bool
+    join_url: str
+    qr_url: str
+    poster_url: str
+    created_at: datetime
+
+
+class LiveCodePage(Schema):
+    count: int
+    items: list[LiveCodeOut]
+
+
+class LiveCodeCreateIn(In):
+    store_id: Id
+    template_id: Id
+    staff_id: Id | None = Field(None, description="A staff member of the store, for a personal code.")
+    channel: str = Field("web", max_length=16, description="web, wecom or telegram.")
+    connector_id: Id | None = Field(None, description="The channel account, for wecom and telegram.")
+
+
+class GroupTemplateOut(Schema):
+    id: int
+    name: str
+    theme: str
+    base_name: str
+    audience: dict[str, Any] | None
+    recommended_size: int
+    rules_text: str
+    welcome_template: str
+    threshold: str
+    questionnaire: list[Any]
+    active: bool
+    created_at: datetime
+
+
+class GroupTemplatePage(Schema):
+    count: int
+    items: list[GroupTemplateOut]
+
+
+class GroupTemplateCreateIn(In):
+    name: str = Field(max_length=60)
+    theme: str = Field("general", max_length=16)
+    base_name: str = Field(max_length=30)
+    audience: dict[str, Any] | None = None
+    recommended_size: int = Field(200, ge=2, le=200_000)
+    rules_text: str = Field("", max_length=5000)
+    welcome_template: str = Field("", max_length=2000)
+    threshold: str = Field("none", max_length=16)
+    questionnaire: list[Any] = []
+
+
+class TaskOut(Schema):
+    id: int
+    store: StoreRef
+    community: Ref | None
+    kind: str
+    title: str
+    payload: dict[str, Any]
+    assignee: str | None
+    status: str
+    created_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+class TaskPage(Schema):
+    count: int
+    items: list[TaskOut]
+
+
+class OutboxOut(Schema):
+    id: int
+    connector: Ref
+    channel: str
+    community: Ref | None
+    action: str
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    next_attempt_at: datetime
+
+
+class OutboxPage(Schema):
+    count: int
+    items: list[OutboxOut]
+
+
+class GroupPlanItemOut(Schema):
+    template_id: int
+    template_name: str
+    recommended_size: int
+    audience_count: int
+    in_groups: int
+    fit_count: int
+    existing_groups: int
+    groups_with_room: int
+    proposed: int
+
+
+class GroupPlanOut(Schema):
+    store: StoreRef
+    channel: str
+    items: list[GroupPlanItemOut]
+
+
+class GroupPlanAcceptIn(In):
+    template_id: Id
+    channel: str = Field("web", max_length=16)
+    connector_id: Id | None = None
+
+
+class GroupPlanAcceptOut(Schema):
+    opened: list[CommunityOut]

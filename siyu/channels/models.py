@@ -99,3 +99,61 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.dedup_key}"
+
+
+class WeComContact(models.Model):
+    """A WeCom external user seen in one of our customer groups but not (yet) linked to a Member.
+
+    A Member needs a mobile number, which WeCom never gives us; so an unknown external user is kept here
+    with the groups it is in, and becomes a membership when a member with the same unionid signs in
+    (``siyu.channels.services.wecom_events.link_wecom_contacts``).
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="wecom_contacts")
+    external_userid = models.CharField(max_length=128)
+    unionid = models.CharField(max_length=128, blank=True, db_index=True)
+    name = models.CharField(max_length=100, blank=True)
+    # WeCom chat ids of the groups this contact is currently in.
+    chat_ids = models.JSONField(default=list, blank=True)
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "external_userid"], name="wecom_contact_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.external_userid
+
+
+class WeComJoinWay(models.Model):
+    """The WeCom join way (群活码, scene 2) that backs one Siyu live code: up to 5 groups with room."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="join_ways")
+    live_code_id = models.BigIntegerField(unique=True)
+    config_id = models.CharField(max_length=64)
+    chat_ids = models.JSONField(default=list, blank=True)
+    qr_code = models.URLField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.live_code_id} → {self.config_id}"
+
+
+class WeComMassSend(models.Model):
+    """One corp mass message (群发) to one customer group, counted against the monthly limit per group."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
+    chat_id = models.CharField(max_length=128)
+    msgid = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["connector", "chat_id", "created_at"], name="wecom_mass_chat_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.chat_id} {self.msgid}"

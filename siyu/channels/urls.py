@@ -1,4 +1,11 @@
-"""Webhook receivers for channels, mounted under ``/hooks/`` (filled in by the WeCom/Telegram work)."""
+"""Webhook receivers for channels, mounted under ``/hooks/``."""
+
+from django.urls import path
+
+from siyu.channels import views
 
 app_name = "hooks"
-urlpatterns: list = []
+urlpatterns = [
+    path("wecom/<int:connector_id>/", views.wecom_callback, name="wecom"),
+    path("telegram/<int:connector_id>/", views.telegram_webhook, name="telegram"),
+]

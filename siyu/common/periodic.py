@@ -31,6 +31,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("outbox", "siyu.channels.services.outbox.dispatch_due", 5),
     # Announcements staff scheduled for later.
     PeriodicJob("scheduled-posts", "siyu.communities.services.robot.run_due_scheduled_posts", 30),
+    # WeCom callbacks whose handling failed (e.g. WeCom busy while we fetched the group): retried for a day.
+    PeriodicJob("wecom-events", "siyu.channels.services.wecom_events.process_pending_events", 60),
 )
 
 

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from siyu.console import views_communities
+
 from . import views
 
 app_name = "console"
@@ -30,4 +32,39 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("audit/", views.audit, name="audit"),
+    # communities
+    path("groups/", views_communities.groups, name="groups"),
+    path("groups/plan/", views_communities.group_plan, name="group_plan"),
+    path("groups/plan/accept/", views_communities.group_plan_accept, name="group_plan_accept"),
+    path("groups/<int:community_id>/", views_communities.group_detail, name="group_detail"),
+    path("groups/<int:community_id>/post/", views_communities.group_post, name="group_post"),
+    path("groups/<int:community_id>/schedule/", views_communities.group_schedule, name="group_schedule"),
+    path("groups/<int:community_id>/hygiene/", views_communities.group_hygiene, name="group_hygiene"),
+    path(
+        "groups/<int:community_id>/hygiene/act/",
+        views_communities.group_hygiene_action,
+        name="group_hygiene_action",
+    ),
+    path(
+        "moderation/<int:action_id>/override/",
+        views_communities.moderation_override,
+        name="moderation_override",
+    ),
+    path(
+        "join-requests/<int:request_id>/review/",
+        views_communities.join_request_review,
+        name="join_request_review",
+    ),
+    path("live-codes/", views_communities.live_codes, name="live_codes"),
+    path("live-codes/<int:live_code_id>/qr.png", views_communities.live_code_qr, name="live_code_qr"),
+    path(
+        "live-codes/<int:live_code_id>/poster.png",
+        views_communities.live_code_poster,
+        name="live_code_poster",
+    ),
+    path("group-templates/", views_communities.group_templates, name="group_templates"),
+    path("tasks/", views_communities.staff_tasks, name="staff_tasks"),
+    path("tasks/<int:task_id>/done/", views_communities.task_done, name="task_done"),
+    path("outbox/", views_communities.failed_outbox, name="failed_outbox"),
+    path("outbox/<int:message_id>/retry/", views_communities.outbox_retry, name="outbox_retry"),
 ]

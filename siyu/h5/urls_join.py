@@ -1,3 +1,9 @@
-"""H5 pages for joining groups through live codes (filled in by the live-code work)."""
+"""H5 pages for joining groups through live codes (群活码): ``/h5/j/<token>/``."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from siyu.h5 import views_join
+
+urlpatterns = [
+    path("j/<str:token>/", views_join.join, name="join"),
+]

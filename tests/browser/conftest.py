@@ -43,3 +43,26 @@ def browser_page():
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture
+def browser_two_pages():
+    """Two pages in two independent browser contexts (separate cookies, like two phones), phone-sized,
+    in one headless Chromium; closed after the test."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        contexts = [
+            browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN") for _ in range(2)
+        ]
+        pages = [context.new_page() for context in contexts]
+        for page in pages:
+            page.set_default_timeout(15_000)
+        try:
+            yield pages[0], pages[1]
+        finally:
+            for context in contexts:
+                context.close()
+            browser.close()

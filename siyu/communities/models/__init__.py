@@ -12,3 +12,12 @@ from siyu.communities.models.groups import (  # noqa: F401
     StaffTask,
     Theme,
 )
+from siyu.communities.models.livecodes import JoinRequest, LiveCode  # noqa: F401
+from siyu.communities.models.messages import Message, ScheduledPost  # noqa: F401
+from siyu.communities.models.moderation import (  # noqa: F401
+    Appeal,
+    BlocklistEntry,
+    ModerationAction,
+    ModerationPolicy,
+    ModerationRule,
+)

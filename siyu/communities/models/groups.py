@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.channels.models import ChannelKind, Connector
 from siyu.members.models import Member
@@ -75,7 +76,7 @@ class Community(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be created on the channel")
-        OPEN = "open", _("Open")
+        OPEN = "open", pgettext_lazy("group status", "Open")
         ARCHIVED = "archived", _("Archived")
 
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="communities")
@@ -117,6 +118,10 @@ class Community(models.Model):
                 fields=["connector", "external_id"],
                 condition=~Q(external_id=""),
                 name="community_external_id_unique",
+            ),
+            # Live-code routing opens group n+1 of a set; two concurrent openings must not both get n+1.
+            models.UniqueConstraint(
+                fields=["store", "template", "channel", "sequence"], name="community_sequence_unique"
             ),
         ]
         indexes = [models.Index(fields=["store", "status"], name="community_store_status_idx")]

@@ -100,9 +100,19 @@ def erase_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> Memb
     member.member_tags.all().delete()
     ConsentRecord.objects.filter(member=member).update(source="erased", recorded_by=None)
     Event.objects.filter(member=member).update(payload={})
+    _erase_group_messages(member)
     record_audit(
         staff, "member.erase", target_type="member", target_id=member.pk, store_id=member.home_store_id, ip=ip
     )
     record_event("member.erased", member_id=member.pk, store_id=member.home_store_id)
     member.refresh_from_db()
     return member
+
+
+def _erase_group_messages(member: Member) -> None:
+    # Group messages are personal data too: their text and pictures go, the rows (and counts) stay.
+    from siyu.communities.models import Message
+
+    for message in Message.objects.filter(member=member).exclude(image="").exclude(image__isnull=True):
+        message.image.delete(save=False)
+    Message.objects.filter(member=member).update(text="", image="", card={})

@@ -311,7 +311,18 @@ def _link(member: Member, openid: str, unionid: str) -> ChannelIdentity:
         store_id=member.home_store_id,
         payload={"channel": ChannelIdentity.Channel.WECHAT},
     )
+    if unionid:
+        # WeCom group members seen before this member signed in share the unionid: seat them now.
+        transaction.on_commit(lambda: _link_wecom_contacts(member.pk))
     return identity
+
+
+def _link_wecom_contacts(member_id: int) -> None:
+    from siyu.channels.services.wecom_events import link_wecom_contacts
+
+    member = Member.objects.filter(pk=member_id).first()
+    if member is not None:
+        link_wecom_contacts(member)
 
 
 @transaction.atomic

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from siyu.analytics.models import Event
 from siyu.analytics.services.events import bulk_record_events
 from siyu.common.errors import Conflict, ValidationFailed
+from siyu.communities.services.demo import seed_community_demo
 from siyu.members.models import (
     ConsentRecord,
     Gender,
@@ -232,6 +233,9 @@ class DemoSummary:
     consents: int = 0
     notes: int = 0
     events: int = 0
+    communities: int = 0
+    memberships: int = 0
+    messages: int = 0
     seconds: float = 0.0
     logins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -263,6 +267,9 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
     started = time.monotonic()
     existing = Brand.objects.filter(code=DEMO_BRAND_CODE).first()
     if existing is not None:
+        # A demo made before groups existed gets its groups now; otherwise nothing changes.
+        with transaction.atomic():
+            seed_community_demo(existing, seed=seed)
         return _existing_summary(existing, stores)
     if not 1 <= stores <= MAX_STORES:
         raise ValidationFailed(_("The demo has 1 to %(max)d stores.") % {"max": MAX_STORES}, field="stores")
@@ -324,6 +331,7 @@ def _build(*, stores: int, members: int, seed: int, password: str) -> DemoSummar
     notes = _create_notes(rng, plans)
     tag_count, rule_total = _create_tags(rng, brand, plans)
     events = _create_events(rng, plans)
+    groups = seed_community_demo(brand, seed=seed)
     return DemoSummary(
         created=True,
         brand_code=brand.code,
@@ -336,6 +344,9 @@ def _build(*, stores: int, members: int, seed: int, password: str) -> DemoSummar
         consents=consents,
         notes=notes,
         events=events,
+        communities=groups.communities,
+        memberships=groups.memberships,
+        messages=groups.messages,
         logins=demo_logins(stores),
     )
 

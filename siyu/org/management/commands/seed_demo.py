@@ -65,6 +65,15 @@ def write_summary(command: BaseCommand, summary: DemoSummary, password: str, *, 
                 "events": summary.events,
             }
         )
+        out.write(
+            "  "
+            + _("%(groups)d groups with %(memberships)d memberships and %(messages)d messages")
+            % {
+                "groups": summary.communities,
+                "memberships": summary.memberships,
+                "messages": summary.messages,
+            }
+        )
         shown_password = password
     else:
         out.write(

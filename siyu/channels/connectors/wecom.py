@@ -1,0 +1,445 @@
+"""WeCom (企业微信) customer groups: server API client and the outbox connector.
+
+Protocol facts: /work/shared/specs/wecom.md (summarised in docs/channels.md). What WeCom has no API for —
+creating a customer group, removing or muting a member, renaming — is declared missing, so callers make it
+a ``StaffTask`` instead. Posting to a group goes through the group robot webhook (20 messages/min per robot).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from datetime import datetime
+from typing import Any
+
+import httpx
+from django.core.cache import cache
+from django.utils import timezone
+
+from siyu.channels.connectors.base import Capability, ChannelConnector, ChannelError, RateLimit, Unsupported
+from siyu.channels.models import Connector, WeComMassSend
+
+logger = logging.getLogger("siyu.channels.wecom")
+
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+# Documented limits (bytes unless said otherwise).
+ROBOT_TEXT_MAX = 2048
+ROBOT_MARKDOWN_MAX = 4096
+ROBOT_IMAGE_MAX = 2 * 1024 * 1024
+NEWS_TITLE_MAX = 128
+NEWS_DESCRIPTION_MAX = 512
+NEWS_ARTICLES_MAX = 8
+MASS_TEXT_MAX = 4000
+MASS_ATTACHMENTS_MAX = 9
+JOIN_WAY_CHATS_MAX = 5
+JOIN_WAY_REMARK_MAX = 30  # characters
+JOIN_WAY_STATE_MAX = 30  # characters
+JOIN_WAY_ROOM_BASE_NAME_MAX = 40  # characters
+GROUPCHAT_LIST_LIMIT_MAX = 1000
+DEFAULT_MASS_PER_MONTH = 4
+DEFAULT_API_CALLS_PER_MINUTE = 600
+ROBOT_PER_MINUTE = 20
+
+ERR_BUSY = -1
+ERR_FREQUENCY = 45009
+ERR_CONCURRENCY = 45033
+ERR_ROBOT_INVALID = 93000
+TOKEN_EXPIRED = frozenset({40014, 42001, 42007, 42009})
+# Retrying these later may succeed; anything else is a configuration or request problem.
+RETRYABLE = {ERR_BUSY: 2.0, ERR_FREQUENCY: 60.0, ERR_CONCURRENCY: 5.0, 41063: 60.0}
+TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is refreshed
+
+
+def truncate_utf8(text: str, limit: int, *, ellipsis: str = "…") -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes at a character boundary, marked with ``ellipsis``."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(ellipsis.encode("utf-8"))
+    if room <= 0:
+        return data[:limit].decode("utf-8", "ignore")
+    # "ignore" drops the partial multi-byte character the byte cut may leave at the end.
+    return data[:room].decode("utf-8", "ignore") + ellipsis
+
+
+def robot_bucket(robot_key: str) -> str:
+    """The outbox bucket of one robot; a digest so the webhook key itself never appears in a bucket name."""
+    return "robot:" + hashlib.sha256(robot_key.encode("utf-8")).hexdigest()[:16]
+
+
+class WeComConnector(ChannelConnector):
+    """One WeCom self-built app (corp id + secret) plus its group robot(s).
+
+    Config keys: corp_id, corp_secret, token, aes_key, agent_id, api_base, robot_key (default robot),
+    sender (staff userid for mass messages), store_code, mass_per_month, api_calls_per_minute.
+    """
+
+    kind = "wecom"
+    capabilities = frozenset(
+        {
+            Capability.JOIN_LINK,
+            Capability.POST_TEXT,
+            Capability.POST_MARKDOWN,
+            Capability.POST_IMAGE,
+            Capability.POST_CARD,
+            Capability.ANNOUNCE,
+            Capability.RECEIVE_MEMBER_EVENTS,
+        }
+    )
+    rate_limits = {
+        "robot": RateLimit(ROBOT_PER_MINUTE, 60.0),
+        # A caller that buckets a WeCom post by group still gets the robot's limit (one robot per group).
+        "chat": RateLimit(ROBOT_PER_MINUTE, 60.0),
+        "api": RateLimit(DEFAULT_API_CALLS_PER_MINUTE, 60.0),
+    }
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.config: dict[str, Any] = dict(connector.config or {})
+        self.api_base = str(self.config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
+
+    # --- rate limiting --------------------------------------------------------------------------
+    def rate_limit_for(self, prefix: str) -> RateLimit | None:
+        """Per-bucket limit; the API call limit is configurable per connector (``api_calls_per_minute``)."""
+        if prefix == "api" and self.config.get("api_calls_per_minute"):
+            return RateLimit(int(self.config["api_calls_per_minute"]), 60.0)
+        return self.rate_limits.get(prefix)
+
+    def bucket_for(self, action: str, payload: dict[str, Any]) -> str | None:
+        """Robot posts are limited per robot key, whatever bucket the caller proposed."""
+        if action in ("post", "announce"):
+            key = self._robot_key(payload, required=False)
+            if key:
+                return robot_bucket(key)
+        if action in ("join_way_sync", "mass_message"):
+            return f"api:{self.connector.pk}"
+        return None
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    def _http(self, method: str, path: str, *, params: dict[str, str], body: dict[str, Any] | None) -> Any:
+        url = f"{self.api_base}{path}"
+        try:
+            with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+                if method == "GET":
+                    response = client.get(url, params=params)
+                else:
+                    response = client.post(url, params=params, json=body)
+        except httpx.HTTPError as exc:
+            raise ChannelError(f"WeCom unreachable: {exc.__class__.__name__}", retryable=True) from exc
+        if response.status_code >= 500:
+            raise ChannelError(f"WeCom HTTP {response.status_code}", retryable=True)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ChannelError(f"WeCom answered non-JSON (HTTP {response.status_code})") from exc
+        if not isinstance(data, dict):
+            raise ChannelError("WeCom answered an unexpected JSON shape")
+        return data
+
+    @staticmethod
+    def _error(data: dict[str, Any], what: str) -> ChannelError:
+        code = int(data.get("errcode") or 0)
+        message = f"WeCom {what} failed: {code} {data.get('errmsg', '')}".strip()
+        if code in RETRYABLE:
+            return ChannelError(message, retryable=True, retry_after=RETRYABLE[code], code=code)
+        return ChannelError(message, retryable=False, code=code)
+
+    def _token_cache_key(self) -> str:
+        ident = f"{self.config.get('corp_id', '')}:{self.config.get('corp_secret', '')}"
+        return f"siyu:wecom:token:{self.connector.pk}:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+
+    def access_token(self, *, refresh: bool = False) -> str:
+        """A valid access token, cached (Django cache) until shortly before it expires."""
+        key = self._token_cache_key()
+        if not refresh:
+            token = cache.get(key)
+            if token:
+                return str(token)
+        corp_id, secret = self.config.get("corp_id"), self.config.get("corp_secret")
+        if not corp_id or not secret:
+            raise ChannelError("WeCom connector lacks corp_id / corp_secret", retryable=False)
+        data = self._http(
+            "GET", "/cgi-bin/gettoken", params={"corpid": str(corp_id), "corpsecret": str(secret)}, body=None
+        )
+        if data.get("errcode") or not data.get("access_token"):
+            # A wrong secret is not retried quickly: repeated failures get the server IP blocked for an hour.
+            raise self._error(data, "gettoken")
+        expires_in = int(data.get("expires_in") or 7200)
+        cache.set(key, data["access_token"], max(60, expires_in - TOKEN_REFRESH_MARGIN))
+        return str(data["access_token"])
+
+    def call(self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST") -> dict[str, Any]:
+        """One server API call with the access token; on a token-expired error, refresh once and retry."""
+        for attempt in (0, 1):
+            token = self.access_token(refresh=attempt == 1)
+            data = self._http(method, path, params={"access_token": token}, body=body)
+            code = int(data.get("errcode") or 0)
+            if code in TOKEN_EXPIRED and attempt == 0:
+                logger.info("WeCom token rejected (%s); refreshing", code)
+                continue
+            if code:
+                raise self._error(data, path.rsplit("/", 1)[-1])
+            return dict(data)
+        raise AssertionError("unreachable")
+
+    # --- customer groups ------------------------------------------------------------------------
+    def groupchat_get(self, chat_id: str, *, need_name: bool = True) -> dict[str, Any]:
+        """Full state of one customer group (``group_chat``)."""
+        data = self.call(
+            "/cgi-bin/externalcontact/groupchat/get", {"chat_id": chat_id, "need_name": 1 if need_name else 0}
+        )
+        return dict(data.get("group_chat") or {})
+
+    def groupchat_list(
+        self, *, status_filter: int = 0, owner_userids: list[str] | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Every customer group visible to the app (follows ``next_cursor`` to the end)."""
+        if not 1 <= limit <= GROUPCHAT_LIST_LIMIT_MAX:
+            raise ChannelError("groupchat/list limit must be 1..1000", retryable=False)
+        out: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            body: dict[str, Any] = {"status_filter": status_filter, "limit": limit}
+            if owner_userids:
+                body["owner_filter"] = {"userid_list": owner_userids[:100]}
+            if cursor:
+                body["cursor"] = cursor
+            data = self.call("/cgi-bin/externalcontact/groupchat/list", body)
+            out.extend(data.get("group_chat_list") or [])
+            cursor = str(data.get("next_cursor") or "")
+            if not cursor:
+                return out
+
+    # --- join ways (群活码) ----------------------------------------------------------------------
+    @staticmethod
+    def _join_way_body(
+        *,
+        chat_ids: list[str],
+        state: str,
+        remark: str,
+        room_base_name: str,
+        room_base_id: int | None,
+        auto_create_room: bool,
+    ) -> dict[str, Any]:
+        if not 1 <= len(chat_ids) <= JOIN_WAY_CHATS_MAX:
+            raise ChannelError("a join way takes 1 to 5 groups", retryable=False)
+        body: dict[str, Any] = {
+            "scene": 2,
+            "remark": remark[:JOIN_WAY_REMARK_MAX],
+            "auto_create_room": 1 if auto_create_room else 0,
+            "chat_id_list": list(chat_ids),
+            "state": state[:JOIN_WAY_STATE_MAX],
+        }
+        if auto_create_room:
+            body["room_base_name"] = room_base_name[:JOIN_WAY_ROOM_BASE_NAME_MAX]
+            if room_base_id is not None:
+                body["room_base_id"] = int(room_base_id)
+        return body
+
+    def add_join_way(
+        self,
+        chat_ids: list[str],
+        *,
+        state: str,
+        remark: str = "",
+        room_base_name: str = "",
+        room_base_id: int | None = None,
+        auto_create_room: bool = True,
+    ) -> str:
+        """Create a QR-code join way (scene 2) over ``chat_ids``; returns its config_id."""
+        body = self._join_way_body(
+            chat_ids=chat_ids,
+            state=state,
+            remark=remark,
+            room_base_name=room_base_name,
+            room_base_id=room_base_id,
+            auto_create_room=auto_create_room,
+        )
+        data = self.call("/cgi-bin/externalcontact/groupchat/add_join_way", body)
+        return str(data["config_id"])
+
+    def get_join_way(self, config_id: str) -> dict[str, Any]:
+        data = self.call("/cgi-bin/externalcontact/groupchat/get_join_way", {"config_id": config_id})
+        return dict(data.get("join_way") or {})
+
+    def update_join_way(
+        self,
+        config_id: str,
+        chat_ids: list[str],
+        *,
+        state: str,
+        remark: str = "",
+        room_base_name: str = "",
+        room_base_id: int | None = None,
+        auto_create_room: bool = True,
+    ) -> None:
+        body = self._join_way_body(
+            chat_ids=chat_ids,
+            state=state,
+            remark=remark,
+            room_base_name=room_base_name,
+            room_base_id=room_base_id,
+            auto_create_room=auto_create_room,
+        )
+        self.call("/cgi-bin/externalcontact/groupchat/update_join_way", {"config_id": config_id, **body})
+
+    def del_join_way(self, config_id: str) -> None:
+        self.call("/cgi-bin/externalcontact/groupchat/del_join_way", {"config_id": config_id})
+
+    # --- mass messages (群发) --------------------------------------------------------------------
+    def mass_per_month(self) -> int:
+        return int(self.config.get("mass_per_month") or DEFAULT_MASS_PER_MONTH)
+
+    def mass_sends_this_month(self, chat_id: str, *, now: datetime | None = None) -> int:
+        local = timezone.localtime(now or timezone.now())
+        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return WeComMassSend.objects.filter(
+            connector=self.connector, chat_id=chat_id, created_at__gte=month_start
+        ).count()
+
+    def add_msg_template(
+        self,
+        chat_ids: list[str],
+        *,
+        text: str = "",
+        attachments: list[dict[str, Any]] | None = None,
+        sender: str | None = None,
+    ) -> dict[str, Any]:
+        """A group mass message (the sender confirms it in the client). Refused, without calling WeCom, when a
+        group has had its monthly allowance (``mass_per_month``, default 4 per calendar month)."""
+        sender = sender or str(self.config.get("sender") or "")
+        if not sender:
+            raise ChannelError("a group mass message needs a sender (staff userid)", retryable=False)
+        if not chat_ids:
+            raise ChannelError("no groups to send to", retryable=False)
+        if not text and not attachments:
+            raise ChannelError("a mass message needs text or attachments", retryable=False)
+        if attachments and len(attachments) > MASS_ATTACHMENTS_MAX:
+            raise ChannelError("at most 9 attachments", retryable=False)
+        limit = self.mass_per_month()
+        over = [c for c in chat_ids if self.mass_sends_this_month(c) >= limit]
+        if over:
+            raise ChannelError(
+                f"monthly mass-message limit ({limit}) reached for {', '.join(over)}",
+                retryable=False,
+                code="limit",
+            )
+        body: dict[str, Any] = {"chat_type": "group", "sender": sender, "chat_id_list": list(chat_ids)}
+        if text:
+            body["text"] = {"content": truncate_utf8(text, MASS_TEXT_MAX)}
+        if attachments:
+            body["attachments"] = [self._attachment(a) for a in attachments]
+        data = self.call("/cgi-bin/externalcontact/add_msg_template", body)
+        msgid = str(data.get("msgid") or "")
+        failed = set(data.get("fail_list") or [])
+        sent = [c for c in chat_ids if c not in failed]
+        WeComMassSend.objects.bulk_create(
+            [WeComMassSend(connector=self.connector, chat_id=c, msgid=msgid) for c in sent]
+        )
+        return {"msgid": msgid, "fail_list": sorted(failed)}
+
+    @staticmethod
+    def _attachment(a: dict[str, Any]) -> dict[str, Any]:
+        kind = a.get("msgtype")
+        if kind == "link":
+            link = dict(a.get("link") or {})
+            link["title"] = truncate_utf8(str(link.get("title", "")), 128)
+            if "desc" in link:
+                link["desc"] = truncate_utf8(str(link["desc"]), 512)
+            return {"msgtype": "link", "link": link}
+        if kind == "miniprogram":
+            mp = dict(a.get("miniprogram") or {})
+            mp["title"] = truncate_utf8(str(mp.get("title", "")), 64)
+            return {"msgtype": "miniprogram", "miniprogram": mp}
+        if kind in ("image", "video", "file"):
+            return {"msgtype": kind, kind: dict(a.get(kind) or {})}
+        raise ChannelError(f"unknown attachment type {kind!r}", retryable=False)
+
+    # --- group robot webhook --------------------------------------------------------------------
+    def _robot_key(self, payload: dict[str, Any], *, required: bool = True) -> str:
+        key = str(payload.get("robot_key") or self.config.get("robot_key") or "")
+        if required and not key:
+            raise ChannelError("no robot key for this group (set the connector's robot_key)", retryable=False)
+        return key
+
+    @staticmethod
+    def robot_message(payload: dict[str, Any]) -> dict[str, Any]:
+        """The webhook JSON for one post, within WeCom's byte limits (text is cut at a character boundary)."""
+        if payload.get("text"):
+            text: dict[str, Any] = {"content": truncate_utf8(str(payload["text"]), ROBOT_TEXT_MAX)}
+            if payload.get("mentioned_list"):
+                text["mentioned_list"] = list(payload["mentioned_list"])
+            if payload.get("mentioned_mobile_list"):
+                text["mentioned_mobile_list"] = list(payload["mentioned_mobile_list"])
+            return {"msgtype": "text", "text": text}
+        if payload.get("markdown"):
+            return {
+                "msgtype": "markdown",
+                "markdown": {"content": truncate_utf8(str(payload["markdown"]), ROBOT_MARKDOWN_MAX)},
+            }
+        if payload.get("image_b64"):
+            try:
+                raw = base64.b64decode(str(payload["image_b64"]), validate=True)
+            except ValueError as exc:
+                raise ChannelError("image_b64 is not base64", retryable=False) from exc
+            if len(raw) > ROBOT_IMAGE_MAX:
+                raise ChannelError("image larger than 2 MB", retryable=False)
+            if not (raw.startswith(b"\xff\xd8\xff") or raw.startswith(b"\x89PNG\r\n\x1a\n")):
+                raise ChannelError("robot images must be JPG or PNG", retryable=False)
+            return {
+                "msgtype": "image",
+                "image": {
+                    "base64": base64.b64encode(raw).decode("ascii"),
+                    "md5": hashlib.md5(raw).hexdigest(),  # noqa: S324 - checksum required by the protocol
+                },
+            }
+        cards = payload.get("articles") or ([payload["card"]] if payload.get("card") else [])
+        if cards:
+            articles = []
+            for card in cards[:NEWS_ARTICLES_MAX]:
+                article = {
+                    "title": truncate_utf8(str(card.get("title") or ""), NEWS_TITLE_MAX),
+                    "url": str(card.get("url") or ""),
+                }
+                if card.get("description"):
+                    article["description"] = truncate_utf8(str(card["description"]), NEWS_DESCRIPTION_MAX)
+                if card.get("image_url") or card.get("picurl"):
+                    article["picurl"] = str(card.get("image_url") or card.get("picurl"))
+                if not article["title"] or not article["url"]:
+                    raise ChannelError("a card needs a title and a url", retryable=False)
+                articles.append(article)
+            return {"msgtype": "news", "news": {"articles": articles}}
+        raise ChannelError("nothing to post", retryable=False)
+
+    def robot_send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Post one message through the group robot webhook (no access token: the key authorises)."""
+        key = self._robot_key(payload)
+        message = self.robot_message(payload)
+        data = self._http("POST", "/cgi-bin/webhook/send", params={"key": key}, body=message)
+        if int(data.get("errcode") or 0):
+            raise self._error(data, "webhook/send")
+        return {"msgtype": message["msgtype"]}
+
+    # --- outbox entry point ---------------------------------------------------------------------
+    def perform(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action in ("post", "announce"):
+            # WeCom has no API for the group notice; an announcement goes out as a robot message.
+            return self.robot_send(payload)
+        if action == "mass_message":
+            return self.add_msg_template(
+                list(payload.get("chat_id_list") or []),
+                text=str(payload.get("text") or ""),
+                attachments=payload.get("attachments"),
+                sender=payload.get("sender"),
+            )
+        if action == "join_way_sync":
+            from siyu.channels.services.wecom_joinway import sync_join_way
+
+            way = sync_join_way(int(payload["live_code_id"]))
+            return {"config_id": way.config_id if way else "", "chat_ids": way.chat_ids if way else []}
+        if action in ("mute", "remove", "rename", "create_group"):
+            raise Unsupported(f"WeCom has no API to {action} in a customer group; it is a staff task")
+        raise Unsupported(f"unknown WeCom action {action!r}")

@@ -1,0 +1,479 @@
+"""Messages in groups: members posting in the built-in web chat, messages mirrored from WeCom/Telegram,
+staff posts, history, and the images members send.
+
+Every stored message that members may see is announced live (``siyu.communities.services.live``) after its
+transaction commits; moderation (``siyu.communities.services.moderation.review_message``) runs inside the
+transaction, after the row exists, and may hide it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+
+from siyu.analytics.services.events import record_event
+from siyu.channels.models import ChannelKind
+from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.common.mobile import mask_mobile
+from siyu.communities.models import Community, CommunityMembership, Message
+from siyu.communities.services import live
+from siyu.members.models import Member
+from siyu.org.models import Staff
+from siyu.org.services.access import can_access_store, require_staff
+from siyu.org.services.audit import record_audit
+
+logger = logging.getLogger("siyu.communities")
+
+MAX_TEXT = 2000
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# Larger pictures are scaled down when re-encoded; beyond MAX_PIXELS they are refused (decompression bombs).
+MAX_IMAGE_SIDE = 2560
+MAX_PIXELS = 40_000_000
+HISTORY_PAGE = 50
+MAX_HISTORY_PAGE = 100
+_CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_IMAGE_FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
+
+
+# --- images -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """A member's picture after checking and re-encoding: no EXIF (location!), orientation applied."""
+
+    content: bytes
+    extension: str
+    mime: str
+    width: int
+    height: int
+
+
+def clean_image(data: bytes, *, field: str = "image") -> CleanImage:
+    """Check that ``data`` is a JPEG, PNG or WebP picture of at most 5 MB and re-encode it.
+
+    Re-encoding drops EXIF and every other metadata block (GPS position, camera serial) after applying the
+    EXIF orientation, and scales pictures larger than ``MAX_IMAGE_SIDE`` down. Raises ValidationFailed for
+    anything else, including files that only claim to be pictures.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ValidationFailed(_("The picture is empty."), field=field)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValidationFailed(_("Pictures can be at most 5 MB."), field=field)
+    not_a_picture = ValidationFailed(_("Send a JPEG, PNG or WebP picture."), field=field)
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt = probe.format or ""
+            if fmt not in _IMAGE_FORMATS:
+                raise not_a_picture
+            if probe.width * probe.height > MAX_PIXELS:
+                raise ValidationFailed(_("The picture has too many pixels."), field=field)
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            img: Image.Image = ImageOps.exif_transpose(opened)
+            if fmt == "JPEG" and img.mode not in ("RGB", "L"):
+                img = img.convert("RGB")
+            img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+            out = io.BytesIO()
+            options: dict[str, Any] = {"JPEG": {"quality": 85}, "WEBP": {"quality": 85}}.get(fmt, {})
+            img.save(out, format=fmt, **options)
+            width, height = img.size
+    except ValidationFailed:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise not_a_picture from exc
+    extension, mime = _IMAGE_FORMATS[fmt]
+    return CleanImage(out.getvalue(), extension, mime, width, height)
+
+
+def attach_image(message: Message, image: CleanImage) -> None:
+    # A random name: the upload's own name is neither trusted nor needed.
+    message.image.save(f"{uuid.uuid4().hex}.{image.extension}", ContentFile(image.content), save=False)
+
+
+def discard_image(message: Message) -> None:
+    if message.image:
+        try:
+            message.image.delete(save=False)
+        except OSError:
+            logger.warning("Could not delete the orphaned chat image %s", message.image.name)
+
+
+# --- validation helpers ---------------------------------------------------------------------------
+
+
+def _clean_text(text: str | None, *, required: bool) -> str:
+    text = (text or "").strip()
+    if required and not text:
+        raise ValidationFailed(_("Write a message first."), field="text")
+    if len(text) > MAX_TEXT:
+        raise ValidationFailed(
+            _("A message can be at most %(max)s characters.") % {"max": MAX_TEXT}, field="text"
+        )
+    return text
+
+
+def _clean_client_id(client_msg_id: str | None) -> str:
+    client_msg_id = (client_msg_id or "").strip()
+    if client_msg_id and not _CLIENT_ID_RE.fullmatch(client_msg_id):
+        raise ValidationFailed(_("Invalid message id."), field="client_msg_id")
+    return client_msg_id
+
+
+def display_name(member: Member | None) -> str:
+    """How a member appears to other members: their name, else the masked mobile number."""
+    if member is None:
+        return _("Member")
+    return member.name or mask_mobile(member.mobile) or _("Member")
+
+
+# --- moderation -----------------------------------------------------------------------------------
+
+
+def _moderate(message: Message) -> None:
+    """Run moderation on a stored message; hide it when refused (moderation applies its own action)."""
+    from siyu.communities.services.moderation import review_message  # late: moderation imports this module
+
+    verdict = review_message(message)
+    message.refresh_from_db(fields=["hidden"])
+    if not verdict.allowed and not message.hidden:
+        Message.objects.filter(pk=message.pk).update(hidden=True)
+        message.hidden = True
+
+
+# --- member chat ----------------------------------------------------------------------------------
+
+
+def open_chat(community_id: int, member: Member) -> tuple[Community, CommunityMembership]:
+    """The web group ``community_id`` and the member's active membership in it.
+
+    Raises NotFound when the group does not exist, is not a web-channel group, or the member is not in it —
+    to a non-member a group's chat looks like it does not exist.
+    """
+    community = Community.objects.select_related("store").filter(pk=community_id).first()
+    if community is None or community.channel != ChannelKind.WEB or member.erased_at is not None:
+        raise NotFound(_("No such group."), field="community")
+    membership = _active_membership(community, member)
+    if membership is None:
+        raise NotFound(_("No such group."), field="community")
+    return community, membership
+
+
+def _active_membership(community: Community, member: Member) -> CommunityMembership | None:
+    return (
+        CommunityMembership.objects.filter(
+            community=community, member=member, status=CommunityMembership.Status.ACTIVE
+        )
+        .order_by("-joined_at", "-id")
+        .first()
+    )
+
+
+def my_groups(member: Member) -> list[CommunityMembership]:
+    """The member's active memberships, newest first, with their groups and stores."""
+    return list(
+        CommunityMembership.objects.filter(member=member, status=CommunityMembership.Status.ACTIVE)
+        .exclude(community__status=Community.Status.ARCHIVED)
+        .select_related("community", "community__store")
+        .order_by("-joined_at", "-id")
+    )
+
+
+def post_member_message(
+    community: Community,
+    member: Member,
+    *,
+    text: str = "",
+    image: bytes | None = None,
+    image_name: str = "",
+    client_msg_id: str = "",
+) -> Message:
+    """Post a member's message (text, a picture, or a picture with a caption) in a web group.
+
+    Guarantees: only an active member of an open web group who is not muted may post (PermissionDenied
+    otherwise, nothing stored); text is 1–2000 characters unless a picture is sent; pictures are checked and
+    re-encoded (``clean_image``); with ``client_msg_id`` a retry returns the first message instead of posting
+    twice; moderation reviews the stored message in the same transaction and may hide it (the sender gets it
+    back with ``hidden=True``); ``community.message`` is recorded; visible messages are announced live after
+    commit. ``image_name`` is accepted for the contract but not used: stored pictures get random names.
+    """
+    del image_name
+    text = _clean_text(text, required=image is None)
+    client_msg_id = _clean_client_id(client_msg_id)
+    if client_msg_id:
+        existing = _existing_by_client_id(community, client_msg_id, member)
+        if existing is not None:
+            return existing
+    cleaned = clean_image(image) if image is not None else None
+
+    message = Message(
+        community=community,
+        member=member,
+        sender_kind=Message.SenderKind.MEMBER,
+        kind=Message.Kind.IMAGE if cleaned else Message.Kind.TEXT,
+        text=text,
+        client_msg_id=client_msg_id,
+    )
+    if cleaned:
+        attach_image(message, cleaned)
+    try:
+        with transaction.atomic():
+            _check_may_post(community, member)
+            try:
+                with transaction.atomic():
+                    message.save()
+            except IntegrityError:
+                # A concurrent retry with the same client id won the race: hand back its message.
+                existing = _existing_by_client_id(community, client_msg_id, member) if client_msg_id else None
+                if existing is None:
+                    raise
+                discard_image(message)
+                return existing
+            _moderate(message)
+            record_event(
+                "community.message",
+                member_id=member.pk,
+                store_id=community.store_id,
+                community_id=community.pk,
+                payload={"message_id": message.pk, "kind": message.kind, "hidden": message.hidden},
+            )
+            if not message.hidden:
+                announce_message(message)
+    except BaseException:
+        if message.pk is None or not Message.objects.filter(pk=message.pk).exists():
+            discard_image(message)
+        raise
+    return message
+
+
+def _existing_by_client_id(community: Community, client_msg_id: str, member: Member) -> Message | None:
+    existing = Message.objects.filter(community=community, client_msg_id=client_msg_id).first()
+    if existing is not None and existing.member_id != member.pk:
+        raise Conflict(_("Invalid message id."), field="client_msg_id")
+    return existing
+
+
+def _check_may_post(community: Community, member: Member) -> None:
+    if community.channel != ChannelKind.WEB:
+        raise PermissionDenied(_("This group chats in its own app, not here."), field="community")
+    if community.status != Community.Status.OPEN:
+        raise PermissionDenied(_("This group is closed."), field="community")
+    membership = (
+        CommunityMembership.objects.select_for_update()
+        .filter(community=community, member=member, status=CommunityMembership.Status.ACTIVE)
+        .first()
+    )
+    if membership is None or member.erased_at is not None:
+        raise PermissionDenied(_("You are not a member of this group."), field="community", code="not_member")
+    if membership.muted_until and membership.muted_until > timezone.now():
+        until = timezone.localtime(membership.muted_until).strftime("%Y-%m-%d %H:%M")
+        raise PermissionDenied(
+            _("You are muted in this group until %(until)s.") % {"until": until}, field="text", code="muted"
+        )
+
+
+def record_channel_message(
+    community: Community, member: Member | None, *, text: str, external_id: str
+) -> Message:
+    """Store a message a member sent in the group's WeCom/Telegram chat, once per ``external_id``.
+
+    Guarantees: idempotent (a redelivered message returns the stored one, nothing recorded twice); the
+    channel already delivered it, so membership and mute are not re-checked here, but moderation reviews it
+    (and may hide it and act on the channel); ``community.message`` is recorded for a known member.
+    """
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise ValidationFailed(_("The channel message has no id."), field="external_id")
+    if len(external_id) > 128:
+        raise ValidationFailed(_("The channel message id is too long."), field="external_id")
+    text = (text or "").strip()[: MAX_TEXT * 2]  # the channel decides length; keep storage bounded
+    existing = Message.objects.filter(community=community, external_id=external_id).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        message = Message(
+            community=community,
+            member=member,
+            sender_kind=Message.SenderKind.MEMBER if member is not None else Message.SenderKind.SYSTEM,
+            kind=Message.Kind.TEXT,
+            text=text,
+            external_id=external_id,
+        )
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            return Message.objects.get(community=community, external_id=external_id)
+        _moderate(message)
+        if member is not None:
+            record_event(
+                "community.message",
+                member_id=member.pk,
+                store_id=community.store_id,
+                community_id=community.pk,
+                payload={"message_id": message.pk, "kind": message.kind, "hidden": message.hidden},
+            )
+        if not message.hidden:
+            announce_message(message)
+    return message
+
+
+def staff_post(staff: Staff, community_id: int, text: str) -> Message:
+    """A staff member posts ``text`` in a group as themselves (shown with a staff badge).
+
+    Guarantees: only staff serving the group's store, or HQ, may post (others get NotFound: the group looks
+    like it does not exist); text is 1–2000 characters; the group must be open; for WeCom/Telegram groups the
+    text is also sent to the channel through the outbox; audited as ``community.staff_post``.
+    """
+    require_staff(staff)
+    text = _clean_text(text, required=True)
+    community = _community_for_staff(staff, community_id)
+    if community.status != Community.Status.OPEN:
+        raise PermissionDenied(_("This group is closed."), field="community")
+    with transaction.atomic():
+        message = Message.objects.create(
+            community=community,
+            staff=staff,
+            sender_kind=Message.SenderKind.STAFF,
+            kind=Message.Kind.TEXT,
+            text=text,
+        )
+        from siyu.communities.services.robot import deliver_to_channel  # the robot imports this module
+
+        deliver_to_channel(community, message, {"text": text})
+        record_audit(
+            staff,
+            "community.staff_post",
+            target_type="community",
+            target_id=community.pk,
+            store_id=community.store_id,
+            detail={"message_id": message.pk},
+        )
+        announce_message(message)
+    return message
+
+
+def _community_for_staff(staff: Staff, community_id: int) -> Community:
+    community = Community.objects.select_related("store", "connector").filter(pk=community_id).first()
+    if community is None or not can_access_store(staff, community.store_id):
+        raise NotFound(_("No such group."), field="community")
+    return community
+
+
+def history(
+    community: Community,
+    *,
+    before_id: int | None = None,
+    limit: int = HISTORY_PAGE,
+    include_hidden: bool = False,
+) -> list[Message]:
+    """Up to ``limit`` (at most 100) messages before ``before_id`` (or the latest), oldest first.
+
+    Hidden messages are left out unless ``include_hidden`` (staff views). Callers check access first
+    (``open_chat`` for members).
+    """
+    limit = max(1, min(int(limit), MAX_HISTORY_PAGE))
+    qs = Message.objects.filter(community=community).select_related("member", "staff")
+    if not include_hidden:
+        qs = qs.filter(hidden=False)
+    if before_id is not None:
+        qs = qs.filter(id__lt=before_id)
+    return list(reversed(qs.order_by("-id")[:limit]))
+
+
+def messages_after(community: Community, after_id: int, *, limit: int = 200) -> list[Message]:
+    """Visible messages with an id above ``after_id``, oldest first: what a reconnecting page missed."""
+    qs = (
+        Message.objects.filter(community=community, hidden=False, id__gt=after_id)
+        .select_related("member", "staff")
+        .order_by("id")
+    )
+    return list(qs[:limit])
+
+
+def latest_message_id(community: Community) -> int:
+    return (
+        Message.objects.filter(community=community).order_by("-id").values_list("id", flat=True).first() or 0
+    )
+
+
+def message_image(community: Community, message_id: int) -> Message:
+    """The picture message ``message_id`` of ``community`` that members may see, or NotFound."""
+    message = Message.objects.filter(
+        pk=message_id, community=community, hidden=False, image__isnull=False
+    ).first()
+    if message is None or not message.image:
+        raise NotFound(_("No such picture."), field="message")
+    return message
+
+
+# --- presentation for the chat page and the live events ---------------------------------------------
+
+
+def sender_key(community_id: int, member_id: int | None) -> str:
+    """An opaque per-group id of a member, so pages can tell "mine" apart without learning member ids."""
+    if member_id is None:
+        return ""
+    return salted_hmac("siyu.chat.sender", f"{community_id}:{member_id}").hexdigest()[:16]
+
+
+def serialize_message(message: Message) -> dict[str, Any]:
+    """The JSON the chat page renders. Contains no member id or mobile number."""
+    if message.sender_kind == Message.SenderKind.MEMBER:
+        name = display_name(message.member)
+    elif message.sender_kind == Message.SenderKind.STAFF:
+        staff = message.staff
+        name = (staff.display_name or staff.username) if staff is not None else _("Staff")
+    elif message.sender_kind == Message.SenderKind.ROBOT:
+        name = _("Group assistant")
+    else:
+        name = _("System")
+    card = message.card or {}
+    image_url = reverse("h5:chat_image", args=[message.community_id, message.pk]) if message.image else ""
+    return {
+        "id": message.pk,
+        "kind": message.kind,
+        "sender": {
+            "kind": message.sender_kind,
+            "name": name,
+            "key": sender_key(message.community_id, message.member_id),
+        },
+        "text": message.text,
+        "image_url": image_url,
+        "card": {
+            "title": str(card.get("title") or ""),
+            "description": str(card.get("description") or ""),
+            "url": str(card.get("url") or ""),
+            "image_url": str(card.get("image_url") or ""),
+        }
+        if card
+        else None,
+        "hidden": message.hidden,
+        "created_at": timezone.localtime(message.created_at).isoformat(),
+    }
+
+
+def announce_message(message: Message) -> None:
+    """Tell open chat pages about ``message`` once the current transaction commits."""
+    live.publish_after_commit(
+        message.community_id, {"type": "message", "id": message.pk, "message": serialize_message(message)}
+    )
+
+
+def announce_hidden(message: Message) -> None:
+    """Tell open chat pages to remove ``message`` (after commit): for moderation hiding it later."""
+    live.publish_after_commit(message.community_id, {"type": "hidden", "id": message.pk})
