@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import BrandFactory, MemberFactory, StaffFactory, StoreFactory
 
-pytest_plugins = ["tests.api_support"]
+pytest_plugins = ["tests.api_support", "tests.community_support"]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous, so Django's async-safety guard does not apply.

@@ -30,21 +30,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def template(hq_admin):
-    return create_group_template(hq_admin, {"name": "宝妈群", "base_name": "宝妈群", "theme": "mom"})
-
-
-@pytest.fixture
-def group_a(hq_admin, store_a, template):
-    return instantiate_template(hq_admin, store_id=store_a.pk, template_id=template.pk)[0]
-
-
-@pytest.fixture
-def group_b(hq_admin, store_b, template):
-    return instantiate_template(hq_admin, store_id=store_b.pk, template_id=template.pk)[0]
-
-
-@pytest.fixture
 def hq_client(client, hq_admin):
     client.force_login(hq_admin)
     return client
