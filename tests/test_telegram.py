@@ -196,3 +196,25 @@ def test_add_telegram_validates(brand):
     with pytest.raises(ValidationFailed) as err:
         add_telegram_connector(bot_token=BOT_TOKEN, webhook_secret="has space")
     assert err.value.field == "webhook_secret"
+
+
+def test_personal_invite_link_links_the_telegram_account(client, connector, group, member_a, member_b):
+    from siyu.communities.models import CommunityMembership
+    from siyu.members.models import ChannelIdentity
+
+    change = {
+        "chat": {"id": int(group.external_id), "type": "supergroup"},
+        "from": _user(7770001),
+        "date": 1,
+        "old_chat_member": {"user": _user(7770001), "status": "left"},
+        "new_chat_member": {"user": _user(7770001), "status": "member"},
+        "invite_link": {"invite_link": "https://t.me/+x", "name": f"siyu-m{member_a.pk}", "member_limit": 1},
+    }
+    _hook(client, connector, {"update_id": 40, "chat_member": change})
+    identity = ChannelIdentity.objects.get(channel="telegram", external_id="7770001")
+    assert identity.member == member_a
+    assert CommunityMembership.objects.filter(community=group, member=member_a, status="active").exists()
+    # A link name cannot take over an account that already belongs to someone else.
+    change["invite_link"]["name"] = f"siyu-m{member_b.pk}"
+    _hook(client, connector, {"update_id": 41, "chat_member": change})
+    assert ChannelIdentity.objects.get(channel="telegram", external_id="7770001").member == member_a

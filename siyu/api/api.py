@@ -19,6 +19,7 @@ from siyu.api.parser import StrictJsonParser
 from siyu.api.routers import communities as communities_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
 from siyu.api.routers import live_codes as live_codes_routes
+from siyu.api.routers import moderation as moderation_routes
 
 DESCRIPTION = """\
 Siyu staff API. Authenticate with `Authorization: Bearer <token>` (create a token with `POST /tokens`
@@ -96,5 +97,6 @@ api.add_router("/imports", imports.router, tags=["imports"])
 api.add_router("/tokens", tokens.router, tags=["tokens"])
 api.add_router("", communities_routes.router, tags=["communities"])
 api.add_router("/live-codes", live_codes_routes.router, tags=["live codes"])
+api.add_router("", moderation_routes.router, tags=["moderation"])
 
 __all__ = ["api"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.console import views_communities
+from siyu.console import views_communities, views_moderation
 
 from . import views
 
@@ -54,6 +54,20 @@ urlpatterns = [
         "join-requests/<int:request_id>/review/",
         views_communities.join_request_review,
         name="join_request_review",
+    ),
+    path("moderation/appeals/", views_moderation.appeals, name="moderation_appeals"),
+    path(
+        "moderation/appeals/<int:appeal_id>/review/",
+        views_moderation.appeal_review,
+        name="moderation_appeal_review",
+    ),
+    path("moderation/policy/", views_moderation.default_policy, name="moderation_policy"),
+    path("groups/<int:community_id>/policy/", views_moderation.group_policy, name="group_policy"),
+    path("moderation/blocklist/", views_moderation.blocklist, name="moderation_blocklist"),
+    path(
+        "moderation/blocklist/<int:entry_id>/remove/",
+        views_moderation.blocklist_remove,
+        name="moderation_blocklist_remove",
     ),
     path("live-codes/", views_communities.live_codes, name="live_codes"),
     path("live-codes/<int:live_code_id>/qr.png", views_communities.live_code_qr, name="live_code_qr"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.h5 import urls_chat, urls_join, views
+from siyu.h5 import urls_chat, urls_entry, urls_join, urls_moderation, views
 
 app_name = "h5"
 urlpatterns = [
@@ -15,4 +15,6 @@ urlpatterns = [
     path("my-data/", views.my_data, name="my_data"),
     *urls_join.urlpatterns,
     *urls_chat.urlpatterns,
+    *urls_entry.urlpatterns,
+    *urls_moderation.urlpatterns,
 ]

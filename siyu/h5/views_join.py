@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ServiceError
-from siyu.communities.models import GroupTemplate, JoinRequest, JoinScene, LiveCode
+from siyu.communities.models import Community, GroupTemplate, JoinRequest, JoinScene, LiveCode
 from siyu.communities.services.livecodes import get_live_code, join_via_live_code, membership_in_set
 from siyu.communities.services.matrix import normalize_questionnaire
 from siyu.h5.views import _brand_name
@@ -32,6 +33,14 @@ def _render(
 def chat_url(community_id: int) -> str:
     """The member's web chat page of a group (``/h5/c/<id>/``)."""
     return f"{reverse('h5:home')}c/{community_id}/"
+
+
+def landing_url(community: Community) -> str:
+    """Where a member in ``community`` goes after joining: the chat for web groups, else the page that
+    takes them into the group on its channel (WeCom QR, Telegram invite link)."""
+    if community.channel == ChannelKind.WEB:
+        return chat_url(community.pk)
+    return reverse("h5:entry", args=[community.pk])
 
 
 def _scene(request: HttpRequest) -> str:
@@ -85,7 +94,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
 
     current = membership_in_set(code, member)
     if current is not None:
-        return HttpResponseRedirect(chat_url(current.community_id))
+        return HttpResponseRedirect(landing_url(current.community))
     pending = JoinRequest.objects.filter(
         live_code=code, member=member, status=JoinRequest.Status.PENDING
     ).first()
@@ -118,6 +127,6 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             )
             return _render(request, "h5/join/card.html", context, status=400)
         if result.membership is not None:
-            return HttpResponseRedirect(chat_url(result.membership.community_id))
+            return HttpResponseRedirect(landing_url(result.membership.community))
         return _render(request, "h5/join/waiting.html", {"code": code, "status": result.status})
     return _render(request, "h5/join/card.html", context)

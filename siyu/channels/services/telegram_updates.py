@@ -66,6 +66,10 @@ def process_update(row: InboundEvent) -> bool:
     return True
 
 
+# Personal invite links are named "siyu-m<member id>" by siyu.communities.services.entry.
+INVITE_PREFIX = "siyu-m"
+
+
 def _community(connector: Connector, chat: dict[str, Any] | None) -> Community | None:
     if not chat or chat.get("id") is None:
         return None
@@ -83,6 +87,32 @@ def _member(user: dict[str, Any] | None, brand_id: int) -> Member | None:
     if ident is None or ident.member.erased_at is not None or ident.member.brand_id != brand_id:
         return None
     return ident.member
+
+
+def _member_from_invite(
+    invite: dict[str, Any] | None, user: dict[str, Any] | None, brand_id: int
+) -> Member | None:
+    """A member who joined with the personal invite link Siyu made for them (name ``siyu-m<member id>``,
+    see ``siyu.communities.services.entry``): link their Telegram user id to them, once."""
+    name = str((invite or {}).get("name") or "")
+    if not name.startswith(INVITE_PREFIX) or not name[len(INVITE_PREFIX) :].isdigit():
+        return None
+    if not user or user.get("id") is None or user.get("is_bot"):
+        return None
+    member = Member.objects.filter(
+        pk=int(name[len(INVITE_PREFIX) :]), brand_id=brand_id, erased_at__isnull=True
+    ).first()
+    if member is None:
+        return None
+    try:
+        with transaction.atomic():
+            ChannelIdentity.objects.create(
+                member=member, channel=ChannelIdentity.Channel.TELEGRAM, external_id=str(user["id"])
+            )
+    except IntegrityError:
+        # The Telegram account already belongs to someone: trust the existing link, not the link name.
+        return _member(user, brand_id)
+    return member
 
 
 def _join(community: Community, member: Member) -> None:
@@ -120,7 +150,9 @@ def handle_update(connector: Connector, update: dict[str, Any]) -> None:
     if isinstance(change, dict):
         community = _community(connector, change.get("chat"))
         new = change.get("new_chat_member") or {}
-        member = _member(new.get("user"), brand_id)
+        member = _member(new.get("user"), brand_id) or _member_from_invite(
+            change.get("invite_link"), new.get("user"), brand_id
+        )
         if community is None or member is None:
             return
         status = new.get("status")

@@ -15,7 +15,7 @@ import logging
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.channels.models import ChannelKind
+from siyu.channels.services import wecom_joinway
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.communities.models import (
     Community,
@@ -147,6 +149,11 @@ def create_live_code(
                         "channel": channel,
                     },
                 )
+                if channel == ChannelKind.WECOM and connector is not None:
+                    # Have WeCom make the join way (and its QR) now, before the first member arrives.
+                    transaction.on_commit(
+                        partial(wecom_joinway.request_sync, connector, code.pk), robust=True
+                    )
                 return code
         if existing.channel != channel or existing.connector_id != (connector.pk if connector else None):
             raise Conflict(
