@@ -199,6 +199,8 @@ def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> Commu
                     )
                 _history(rng, community, member_ids, team, now, days, messages, events)
     CommunityMembership.objects.bulk_create(memberships, batch_size=2000)
+    # Chats are read in id order: insert in time order so the history reads naturally.
+    messages.sort(key=lambda m: (m.community.pk, m.created_at))
     Message.objects.bulk_create(messages, batch_size=2000)
     _moderation_examples(rng, brand)
     bulk_record_events(events)
@@ -272,7 +274,8 @@ def _moderation_examples(rng: random.Random, brand: Brand) -> None:
         )
         if member_id is None:
             continue
-        at = timezone.now() - timedelta(hours=rng.randint(2, 72))
+        # The most recent thing in the group, so the history stays in time order.
+        at = timezone.now() - timedelta(minutes=rng.randint(3, 30))
         message = Message.objects.create(
             community=community, member_id=member_id, text=SPAM, hidden=True, created_at=at
         )
