@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "siyu.members",
     "siyu.channels",
     "siyu.communities",
+    "siyu.catalog",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",
