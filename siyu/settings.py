@@ -8,6 +8,7 @@ Environment variables:
 - ``SIYU_DEBUG``: ``1`` turns debug on; off by default.
 - ``SIYU_VAR_DIR``: where local state lives (default ``<repo>/var``).
 - ``SIYU_SMS_PROVIDER``: ``console`` (debug only), ``tencent`` or ``aliyun``; see docs/sign-in.md.
+- ``SIYU_PAYMENT_PROVIDER``: ``pay_at_pickup`` (default), ``wechatpay`` or ``sandbox``; see docs/payments.md.
 """
 
 from __future__ import annotations
@@ -240,3 +241,23 @@ SIYU_OUTBOX_DISPATCH = os.environ.get("SIYU_OUTBOX_DISPATCH", "off" if TESTING e
 SIYU_CHAT_STREAM_SECONDS = int(os.environ.get("SIYU_CHAT_STREAM_SECONDS", "300"))
 SIYU_CHAT_KEEPALIVE_SECONDS = int(os.environ.get("SIYU_CHAT_KEEPALIVE_SECONDS", "15"))
 SIYU_CHAT_POLL_SECONDS = float(os.environ.get("SIYU_CHAT_POLL_SECONDS", "2"))
+
+# Payments for member orders: "pay_at_pickup" (default, no online payment), "wechatpay" (WeChat Pay API v3)
+# or "sandbox" (demo only; refused unless DEBUG/TESTING). See docs/payments.md.
+SIYU_PAYMENT_PROVIDER = os.environ.get("SIYU_PAYMENT_PROVIDER", "pay_at_pickup")
+SIYU_WECHATPAY = {
+    "mchid": os.environ.get("SIYU_WECHATPAY_MCHID", ""),
+    "appid": os.environ.get("SIYU_WECHATPAY_APPID", "") or SIYU_WECHAT_OAUTH["app_id"],
+    "serial_no": os.environ.get("SIYU_WECHATPAY_SERIAL_NO", ""),
+    "private_key_pem": os.environ.get("SIYU_WECHATPAY_PRIVATE_KEY", ""),
+    "private_key_path": os.environ.get("SIYU_WECHATPAY_PRIVATE_KEY_PATH", ""),
+    "apiv3_key": os.environ.get("SIYU_WECHATPAY_APIV3_KEY", ""),
+    # WeChat Pay public key mode (PUB_KEY_ID_…); leave empty to download platform certificates instead.
+    "public_key_id": os.environ.get("SIYU_WECHATPAY_PUBLIC_KEY_ID", ""),
+    "public_key_pem": os.environ.get("SIYU_WECHATPAY_PUBLIC_KEY", ""),
+    "public_key_path": os.environ.get("SIYU_WECHATPAY_PUBLIC_KEY_PATH", ""),
+    "api_base": os.environ.get("SIYU_WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
+    "h5_type": os.environ.get("SIYU_WECHATPAY_H5_TYPE", "Wap"),
+    "h5_app_name": os.environ.get("SIYU_WECHATPAY_H5_APP_NAME", ""),
+    "h5_app_url": os.environ.get("SIYU_WECHATPAY_H5_APP_URL", ""),
+}
