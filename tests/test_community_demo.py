@@ -27,3 +27,11 @@ def test_demo_groups_in_every_store(db):
     before = (Community.objects.count(), Message.objects.count())
     seed_demo(stores=3, members=600, seed=1, password="siyu-demo-2026")
     assert (Community.objects.count(), Message.objects.count()) == before
+
+
+def test_demo_catalog_is_published_to_every_store(db):
+    from siyu.catalog.services.queries import available_listings
+
+    seed_demo(stores=2, members=50, seed=1, password="siyu-demo-2026")
+    for store in Store.objects.filter(status="open"):
+        assert available_listings(store.pk).exists(), store

@@ -16,6 +16,7 @@ from siyu.api.auth import API_AUTH
 from siyu.api.docs import DOCS_ASSETS
 from siyu.api.errors import install_error_handlers
 from siyu.api.parser import StrictJsonParser
+from siyu.api.routers import catalog as catalog_routes
 from siyu.api.routers import communities as communities_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
 from siyu.api.routers import live_codes as live_codes_routes
@@ -98,5 +99,6 @@ api.add_router("/tokens", tokens.router, tags=["tokens"])
 api.add_router("", communities_routes.router, tags=["communities"])
 api.add_router("/live-codes", live_codes_routes.router, tags=["live codes"])
 api.add_router("", moderation_routes.router, tags=["moderation"])
+api.add_router("", catalog_routes.router, tags=["catalog"])
 
 __all__ = ["api"]

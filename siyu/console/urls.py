@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.console import views_communities, views_moderation
+from siyu.console import views_catalog, views_communities, views_moderation
 
 from . import views
 
@@ -81,4 +81,19 @@ urlpatterns = [
     path("tasks/<int:task_id>/done/", views_communities.task_done, name="task_done"),
     path("outbox/", views_communities.failed_outbox, name="failed_outbox"),
     path("outbox/<int:message_id>/retry/", views_communities.outbox_retry, name="outbox_retry"),
+    # catalog
+    path("products/", views_catalog.products, name="products"),
+    path("products/new/", views_catalog.product_new, name="product_new"),
+    path("products/<int:product_id>/", views_catalog.product_detail, name="product_detail"),
+    path("products/<int:product_id>/skus/", views_catalog.sku_add, name="sku_add"),
+    path("products/<int:product_id>/publish/", views_catalog.product_publish, name="product_publish"),
+    path("skus/<int:sku_id>/", views_catalog.sku_edit, name="sku_edit"),
+    path(
+        "publications/<int:publication_id>/withdraw/",
+        views_catalog.publication_withdraw,
+        name="publication_withdraw",
+    ),
+    path("listings/", views_catalog.listings, name="listings"),
+    path("listings/<int:listing_id>/listed/", views_catalog.listing_listed, name="listing_listed"),
+    path("listings/<int:listing_id>/stock/", views_catalog.listing_stock, name="listing_stock"),
 ]

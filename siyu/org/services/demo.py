@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics.models import Event
 from siyu.analytics.services.events import bulk_record_events
+from siyu.catalog.services.demo import seed_catalog_demo
 from siyu.common.errors import Conflict, ValidationFailed
 from siyu.communities.services.demo import seed_community_demo
 from siyu.members.models import (
@@ -236,6 +237,7 @@ class DemoSummary:
     communities: int = 0
     memberships: int = 0
     messages: int = 0
+    products: int = 0
     seconds: float = 0.0
     logins: list[tuple[str, str]] = field(default_factory=list)
 
@@ -270,6 +272,7 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
         # A demo made before groups existed gets its groups now; otherwise nothing changes.
         with transaction.atomic():
             seed_community_demo(existing, seed=seed)
+            seed_catalog_demo(existing, seed=seed)
         return _existing_summary(existing, stores)
     if not 1 <= stores <= MAX_STORES:
         raise ValidationFailed(_("The demo has 1 to %(max)d stores.") % {"max": MAX_STORES}, field="stores")
@@ -332,6 +335,7 @@ def _build(*, stores: int, members: int, seed: int, password: str) -> DemoSummar
     tag_count, rule_total = _create_tags(rng, brand, plans)
     events = _create_events(rng, plans)
     groups = seed_community_demo(brand, seed=seed)
+    catalog = seed_catalog_demo(brand, seed=seed)
     return DemoSummary(
         created=True,
         brand_code=brand.code,
@@ -347,6 +351,7 @@ def _build(*, stores: int, members: int, seed: int, password: str) -> DemoSummar
         communities=groups.communities,
         memberships=groups.memberships,
         messages=groups.messages,
+        products=catalog.products,
         logins=demo_logins(stores),
     )
 

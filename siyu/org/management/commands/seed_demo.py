@@ -67,11 +67,15 @@ def write_summary(command: BaseCommand, summary: DemoSummary, password: str, *, 
         )
         out.write(
             "  "
-            + _("%(groups)d groups with %(memberships)d memberships and %(messages)d messages")
+            + _(
+                "%(groups)d groups with %(memberships)d memberships and %(messages)d messages; "
+                "%(products)d products in the catalog"
+            )
             % {
                 "groups": summary.communities,
                 "memberships": summary.memberships,
                 "messages": summary.messages,
+                "products": summary.products,
             }
         )
         shown_password = password

@@ -1,0 +1,371 @@
+"""Catalog: head office's products and SKUs and their publication to stores; each store's listings and stock.
+
+Products and SKUs are changed by head office only (403 for store roles; any staff may read them). Listings
+follow store scope: another store's listing or store answers 404 like a missing one. Money is integer fen.
+Stock changes need an ``Idempotency-Key`` header: a retry with the same key answers the first result and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Header, Path, Query, Router, Schema
+from ninja.responses import Status
+
+from siyu.api.auth import current_staff
+from siyu.api.presenters import store_ref
+from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
+from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
+from siyu.catalog.services import products as product_services
+from siyu.catalog.services import publication as publication_services
+from siyu.catalog.services import queries, stock
+from siyu.common.errors import ValidationFailed
+
+router = Router()
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+class SkuOut(Schema):
+    id: int
+    code: str
+    spec: str
+    price_fen: int
+    member_price_fen: int | None
+    active: bool
+
+
+class PublicationOut(Schema):
+    id: int
+    scope: str
+    region_id: int | None
+    store_ids: list[int]
+    published_at: datetime
+    withdrawn_at: datetime | None
+
+
+class ProductOut(Schema):
+    id: int
+    name: str
+    subtitle: str
+    description: str
+    category_id: int | None
+    category: str | None
+    tags: list[str]
+    is_hot: bool
+    image: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    skus: list[SkuOut]
+
+
+class ProductDetailOut(ProductOut):
+    publications: list[PublicationOut]
+
+
+class ProductPage(Schema):
+    count: int
+    items: list[ProductOut]
+
+
+class SkuIn(In):
+    code: str = Field(max_length=40)
+    spec: str = Field("", max_length=60)
+    price_fen: int = Field(description="Price in fen (1 yuan = 100 fen), at least 1.")
+    member_price_fen: int | None = Field(None, description="Member price in fen, not above the price.")
+    active: bool = True
+
+
+class SkuUpdateIn(In):
+    code: str | None = Field(None, max_length=40)
+    spec: str | None = Field(None, max_length=60)
+    price_fen: int | None = None
+    member_price_fen: int | None = None
+    active: bool | None = None
+
+
+class ProductCreateIn(In):
+    name: str = Field(max_length=100)
+    subtitle: str = Field("", max_length=200)
+    description: str = Field("", max_length=5000)
+    category: Id | None = None
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    is_hot: bool = False
+    image_url: str = Field("", max_length=500)
+    active: bool = True
+    skus: list[SkuIn] = Field(default_factory=list, max_length=50)
+
+
+class ProductUpdateIn(In):
+    name: str | None = Field(None, max_length=100)
+    subtitle: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    category: Id | None = None
+    tags: list[str] | None = Field(None, max_length=10)
+    is_hot: bool | None = None
+    image_url: str | None = Field(None, max_length=500)
+    active: bool | None = None
+
+
+class PublishIn(In):
+    scope: str = Field(description="all, region or stores.", max_length=8)
+    region_id: Id | None = None
+    store_ids: list[Id] | None = Field(None, max_length=2000)
+
+
+class ProductRef(Schema):
+    id: int
+    name: str
+    is_hot: bool
+    active: bool
+
+
+class ListingOut(Schema):
+    id: int
+    store: StoreRef
+    product: ProductRef
+    sku: SkuOut
+    listed: bool
+    stock: int
+    published: bool | None = Field(
+        description="A live publication reaches the store (null when not computed)."
+    )
+    updated_at: datetime
+
+
+class ListingPage(Schema):
+    count: int
+    items: list[ListingOut]
+
+
+class ListingUpdateIn(In):
+    listed: bool
+
+
+class StockIn(In):
+    set: int | None = Field(None, ge=0, le=stock.MAX_STOCK, description="Counted stock to set.")
+    delta: int | None = Field(None, ge=-stock.MAX_STOCK, le=stock.MAX_STOCK, description="Change, ±.")
+    reason: str = Field("adjust", max_length=8, description="With delta: adjust, sale or return.")
+
+
+class MovementOut(Schema):
+    id: int
+    delta: int
+    reason: str
+    ref: str
+    stock_after: int
+    created_at: datetime
+
+
+class StockOut(Schema):
+    listing: ListingOut
+    movement: MovementOut
+
+
+class ProductParams(Schema):
+    q: str | None = Field(None, max_length=100, description="Part of the product name.")
+
+
+# --- presenters -----------------------------------------------------------------------------------
+
+
+def sku_out(sku: Sku) -> dict[str, Any]:
+    return {
+        "id": sku.pk,
+        "code": sku.code,
+        "spec": sku.spec,
+        "price_fen": sku.price_fen,
+        "member_price_fen": sku.member_price_fen,
+        "active": sku.active,
+    }
+
+
+def publication_out(pub: Publication) -> dict[str, Any]:
+    return {
+        "id": pub.pk,
+        "scope": pub.scope,
+        "region_id": pub.region_id,
+        "store_ids": sorted(s.pk for s in pub.stores.all()),
+        "published_at": pub.published_at,
+        "withdrawn_at": pub.withdrawn_at,
+    }
+
+
+def product_out(product: Product) -> dict[str, Any]:
+    return {
+        "id": product.pk,
+        "name": product.name,
+        "subtitle": product.subtitle,
+        "description": product.description,
+        "category_id": product.category_id,
+        "category": product.category.name if product.category else None,
+        "tags": list(product.tags or []),
+        "is_hot": product.is_hot,
+        "image": product.picture,
+        "active": product.active,
+        "created_at": product.created_at,
+        "updated_at": product.updated_at,
+        "skus": [sku_out(s) for s in product.skus.all()],
+    }
+
+
+def listing_out(listing: StoreListing) -> dict[str, Any]:
+    product = listing.sku.product
+    return {
+        "id": listing.pk,
+        "store": store_ref(listing.store),
+        "product": {
+            "id": product.pk,
+            "name": product.name,
+            "is_hot": product.is_hot,
+            "active": product.active,
+        },
+        "sku": sku_out(listing.sku),
+        "listed": listing.listed,
+        "stock": listing.stock,
+        "published": getattr(listing, "published", None),
+        "updated_at": listing.updated_at,
+    }
+
+
+def movement_out(movement: StockMovement) -> dict[str, Any]:
+    return {
+        "id": movement.pk,
+        "delta": movement.delta,
+        "reason": movement.reason,
+        "ref": movement.ref,
+        "stock_after": movement.stock_after,
+        "created_at": movement.created_at,
+    }
+
+
+def _product_detail(request: HttpRequest, product_id: int) -> dict[str, Any]:
+    staff = current_staff(request)
+    product = queries.products(staff).get(pk=product_services.get_product(staff, product_id).pk)
+    body = product_out(product)
+    body["publications"] = [publication_out(p) for p in queries.publications(staff, product.pk)]
+    return body
+
+
+# --- products -----------------------------------------------------------------------------------
+
+
+@router.get("/products", response=ProductPage)
+def list_products(
+    request: HttpRequest, params: Query[ProductParams], page: Query[PageParams]
+) -> dict[str, Any]:
+    """The chain's products with their SKUs, hot items first (any staff may read)."""
+    count, items = paginate(queries.products(current_staff(request), q=params.q), page)
+    return {"count": count, "items": [product_out(p) for p in items]}
+
+
+@router.post("/products", response={201: ProductDetailOut})
+def create_product(request: HttpRequest, payload: ProductCreateIn) -> Status:
+    """Create a product with its first SKUs (head office). A taken SKU code is 409 and nothing is created."""
+    data = payload.model_dump(exclude={"skus"})
+    skus = [s.model_dump() for s in payload.skus]
+    product = product_services.create_product(current_staff(request), data, skus=skus)
+    return Status(201, _product_detail(request, product.pk))
+
+
+@router.get("/products/{int:product_id}", response=ProductDetailOut)
+def get_product(request: HttpRequest, product_id: Path[Id]) -> dict[str, Any]:
+    """One product with its SKUs and publications."""
+    return _product_detail(request, product_id)
+
+
+@router.patch("/products/{int:product_id}", response=ProductDetailOut)
+def update_product(request: HttpRequest, product_id: Path[Id], payload: ProductUpdateIn) -> dict[str, Any]:
+    """Change a product (head office). Only the fields sent change; ``"category": null`` clears it."""
+    data = payload.model_dump(exclude_unset=True)
+    for field in ("name", "subtitle", "description", "tags", "is_hot", "image_url", "active"):
+        if field in data and data[field] is None:
+            raise ValidationFailed(_("This field cannot be null."), field=field)
+    product_services.update_product(current_staff(request), product_id, data)
+    return _product_detail(request, product_id)
+
+
+@router.post("/products/{int:product_id}/skus", response={201: SkuOut})
+def create_sku(request: HttpRequest, product_id: Path[Id], payload: SkuIn) -> Status:
+    """Add a SKU (head office). Stores the product is published to get a listing for it (stock 0)."""
+    sku = product_services.create_sku(current_staff(request), product_id, payload.model_dump())
+    return Status(201, sku_out(sku))
+
+
+@router.patch("/skus/{int:sku_id}", response=SkuOut)
+def update_sku(request: HttpRequest, sku_id: Path[Id], payload: SkuUpdateIn) -> dict[str, Any]:
+    """Change a SKU (head office); ``"member_price_fen": null`` removes the member price."""
+    data = payload.model_dump(exclude_unset=True)
+    for field in ("code", "spec", "price_fen", "active"):
+        if field in data and data[field] is None:
+            raise ValidationFailed(_("This field cannot be null."), field=field)
+    return sku_out(product_services.update_sku(current_staff(request), sku_id, data))
+
+
+@router.post("/products/{int:product_id}/publish", response={201: PublicationOut})
+def publish_product(request: HttpRequest, product_id: Path[Id], payload: PublishIn) -> Status:
+    """Publish to all stores (``scope`` all), a region (``region_id``) or chosen stores (``store_ids``).
+    Missing listings are created (listed, stock 0); existing ones keep their stock and the store's choice."""
+    pub = publication_services.publish(
+        current_staff(request),
+        product_id,
+        scope=payload.scope,
+        region_id=payload.region_id,
+        store_ids=list(payload.store_ids) if payload.store_ids is not None else None,
+    )
+    return Status(201, publication_out(pub))
+
+
+@router.post("/publications/{int:publication_id}/withdraw", response=PublicationOut)
+def withdraw_publication(request: HttpRequest, publication_id: Path[Id]) -> dict[str, Any]:
+    """Withdraw a publication (head office); stores keep their listings and stock. Idempotent."""
+    return publication_out(publication_services.withdraw(current_staff(request), publication_id))
+
+
+# --- store listings and stock ----------------------------------------------------------------------
+
+
+@router.get("/stores/{int:store_id}/listings", response=ListingPage)
+def store_listings(request: HttpRequest, store_id: Path[Id], page: Query[PageParams]) -> dict[str, Any]:
+    """Every listing of the store, listed or not, with stock and whether it is published there."""
+    count, items = paginate(queries.store_listings(current_staff(request), store_id), page)
+    return {"count": count, "items": [listing_out(li) for li in items]}
+
+
+@router.patch("/listings/{int:listing_id}", response=ListingOut)
+def update_listing(request: HttpRequest, listing_id: Path[Id], payload: ListingUpdateIn) -> dict[str, Any]:
+    """List (``true``) or delist (``false``) the SKU at its store. Audited."""
+    return listing_out(stock.set_listed(current_staff(request), listing_id, payload.listed))
+
+
+@router.post("/listings/{int:listing_id}/stock", response=StockOut)
+def change_stock(
+    request: HttpRequest,
+    listing_id: Path[Id],
+    payload: StockIn,
+    idempotency_key: str = Header(
+        ...,
+        alias="Idempotency-Key",
+        description="Required. The same key again answers the first result and changes nothing.",
+    ),
+) -> dict[str, Any]:
+    """Set a counted stock (``{"set": n}``) or change it (``{"delta": n, "reason": "adjust"}``; reason
+    also sale or return). Stock never goes below zero: such a change is 409 ``insufficient_stock`` and
+    changes nothing."""
+    staff = current_staff(request)
+    if (payload.set is None) == (payload.delta is None):
+        raise ValidationFailed(_("Send either set or delta."), field="set")
+    if payload.set is not None:
+        movement = stock.set_stock(staff, listing_id, payload.set, idempotency_key=idempotency_key)
+    else:
+        movement = stock.adjust_stock(
+            staff, listing_id, payload.delta, reason=payload.reason, idempotency_key=idempotency_key
+        )
+    listing = queries.get_listing(staff, listing_id)
+    return {"listing": listing_out(listing), "movement": movement_out(movement)}

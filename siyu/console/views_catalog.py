@@ -1,0 +1,400 @@
+"""Console pages for the catalog: head office's products, SKUs and publication; each store's listings
+and stock.
+
+Thin callers, like ``views.py``: the catalog services decide who may do what (store roles get 403 on
+product changes, 404 for another store's listing). The stock page is made for a phone: per SKU a
+list/delist toggle and a stock field with −/+ buttons, each form carrying its own idempotency key so a
+double tap changes stock once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from siyu.catalog.models import Product, Publication, StoreListing
+from siyu.catalog.services import products as product_services
+from siyu.catalog.services import publication as publication_services
+from siyu.catalog.services import queries, stock
+from siyu.common.errors import ServiceError, ValidationFailed
+from siyu.org.models import Region, Staff
+from siyu.org.services.access import store_scope, visible_stores
+from siyu.org.services.brand import current_brand_id
+from siyu.org.services.stores import get_store
+
+from .helpers import console_view, current_staff, form_error, is_htmx
+
+PAGE_SIZE = 50
+
+
+def yuan(fen: int | None) -> str:
+    """``3990`` → ``"39.90"`` (display only; every amount is stored in fen)."""
+    if fen is None:
+        return ""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _fen(value: Decimal | None) -> int | None:
+    # The form takes yuan with at most two decimals, so this is exact.
+    return None if value is None else int(value * 100)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+# --- forms (parse what the browser sent; services decide) ---------------------------------------
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    subtitle = forms.CharField(label=gettext_lazy("Subtitle"), max_length=200, required=False)
+    category = forms.TypedChoiceField(
+        label=gettext_lazy("Category"), required=False, coerce=int, empty_value=None
+    )
+    tags = forms.CharField(label=gettext_lazy("Tags (comma-separated)"), max_length=250, required=False)
+    description = forms.CharField(
+        label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    image = forms.ImageField(label=gettext_lazy("Image"), required=False)
+    image_url = forms.URLField(
+        label=gettext_lazy("Or image URL"), max_length=500, required=False, assume_scheme="https"
+    )
+    is_hot = forms.BooleanField(label=gettext_lazy("Hot item"), required=False)
+    active = forms.BooleanField(label=gettext_lazy("Active"), required=False, initial=True)
+
+    def __init__(self, *args: Any, staff: Staff, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields: Any = self.fields
+        fields["category"].choices = [("", "—")] + [
+            (str(c.pk), f"{c.parent.name} / {c.name}" if c.parent else c.name)
+            for c in product_services.categories(staff)
+        ]
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["tags"] = [
+            t.strip() for t in (data.get("tags") or "").replace("，", ",").split(",") if t.strip()
+        ]
+        if data.get("image") is None:
+            data.pop("image", None)  # no new upload: keep the current picture
+        return data
+
+
+class SkuForm(forms.Form):
+    code = forms.CharField(label=gettext_lazy("SKU code"), max_length=40)
+    spec = forms.CharField(
+        label=gettext_lazy("Specification"),
+        max_length=60,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "白色 / 350ml"}),
+    )
+    price = forms.DecimalField(
+        label=gettext_lazy("Price (yuan)"), min_value=Decimal("0.01"), max_digits=9, decimal_places=2
+    )
+    member_price = forms.DecimalField(
+        label=gettext_lazy("Member price (yuan)"),
+        min_value=Decimal("0.01"),
+        max_digits=9,
+        decimal_places=2,
+        required=False,
+    )
+    active = forms.BooleanField(label=gettext_lazy("Active"), required=False, initial=True)
+
+    def service_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "code": data["code"],
+            "spec": data.get("spec") or "",
+            "price_fen": _fen(data["price"]),
+            "member_price_fen": _fen(data.get("member_price")),
+            "active": bool(data.get("active")),
+        }
+
+
+class PublishForm(forms.Form):
+    scope = forms.ChoiceField(
+        label=gettext_lazy("Publish to"),
+        choices=Publication.Scope.choices,
+        initial=Publication.Scope.ALL,
+        widget=forms.RadioSelect,
+    )
+    region = forms.TypedChoiceField(
+        label=gettext_lazy("Region"), required=False, coerce=int, empty_value=None
+    )
+    stores = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Stores"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, staff: Staff, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields: Any = self.fields
+        regions = Region.objects.filter(brand_id=current_brand_id(staff)).order_by("code")
+        fields["region"].choices = [("", "—")] + [(str(r.pk), r.name) for r in regions]
+        fields["stores"].choices = [(str(s.pk), f"{s.code} {s.name}") for s in visible_stores(staff)]
+
+
+_SKU_FIELD = {"price_fen": "price", "member_price_fen": "member_price", "code": "code", "spec": "spec"}
+
+
+def _sku_error(form: SkuForm, exc: ServiceError) -> None:
+    exc.field = _SKU_FIELD.get(exc.field or "", exc.field)
+    form_error(form, exc)
+
+
+# --- products (head office) -----------------------------------------------------------------------
+
+
+@require_GET
+@console_view()
+def products(request: HttpRequest) -> HttpResponse:
+    staff = current_staff(request)
+    q = (request.GET.get("q") or "").strip()[:100]
+    page = Paginator(queries.products(staff, q=q or None), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = []
+    for product in page.object_list:
+        prices = [s.price_fen for s in product.skus.all()]
+        rows.append(
+            {
+                "product": product,
+                "price_from": yuan(min(prices)) if prices else "",
+                "price_to": yuan(max(prices)) if prices else "",
+            }
+        )
+    context = {"page": page, "rows": rows, "q": q, "is_hq": store_scope(staff) is None}
+    return render(request, "console/catalog/products.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@console_view()
+def product_new(request: HttpRequest) -> HttpResponse:
+    staff = current_staff(request)
+    product_services.require_hq(staff)
+    form = ProductForm(request.POST or None, request.FILES or None, staff=staff, prefix="product")
+    sku_form = SkuForm(request.POST or None, prefix="sku")
+    if request.method == "POST" and form.is_valid() and sku_form.is_valid():
+        try:
+            product = product_services.create_product(
+                staff, form.service_data(), skus=[sku_form.service_data()]
+            )
+        except ServiceError as exc:
+            if exc.field in _SKU_FIELD:
+                _sku_error(sku_form, exc)
+            else:
+                form_error(form, exc)
+        else:
+            messages.success(request, _("Product “%(name)s” created.") % {"name": product.name})
+            return redirect("console:product_detail", product_id=product.pk)
+    return render(request, "console/catalog/product_new.html", {"form": form, "sku_form": sku_form})
+
+
+def _detail_context(staff: Staff, product: Product, **forms_: Any) -> dict[str, Any]:
+    skus = list(product.skus.order_by("id"))
+    return {
+        "product": product,
+        "is_hq": store_scope(staff) is None,
+        "form": forms_.get("form")
+        or ProductForm(
+            staff=staff,
+            prefix="product",
+            initial={
+                "name": product.name,
+                "subtitle": product.subtitle,
+                "category": product.category_id,
+                "tags": ", ".join(product.tags or []),
+                "description": product.description,
+                "image_url": product.image_url,
+                "is_hot": product.is_hot,
+                "active": product.active,
+            },
+        ),
+        "sku_rows": [
+            {"sku": s, "price": yuan(s.price_fen), "member_price": yuan(s.member_price_fen)} for s in skus
+        ],
+        "sku_form": forms_.get("sku_form") or SkuForm(prefix="sku"),
+        "publish_form": forms_.get("publish_form") or PublishForm(staff=staff, prefix="pub"),
+        "publications": list(queries.publications(staff, product.pk)),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@console_view()
+def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
+    """The product with its SKUs and publications; head office edits it here (POST)."""
+    staff = current_staff(request)
+    product = product_services.get_product(staff, product_id)
+    form = None
+    if request.method == "POST":
+        product_services.require_hq(staff)
+        form = ProductForm(request.POST, request.FILES or None, staff=staff, prefix="product")
+        if form.is_valid():
+            try:
+                product_services.update_product(staff, product.pk, form.service_data())
+            except ServiceError as exc:
+                form_error(form, exc)
+            else:
+                messages.success(request, _("Product saved."))
+                return redirect("console:product_detail", product_id=product.pk)
+    context = _detail_context(staff, product, form=form)
+    return render(request, "console/catalog/product_detail.html", context, status=400 if form else 200)
+
+
+@require_POST
+@console_view()
+def sku_add(request: HttpRequest, product_id: int) -> HttpResponse:
+    staff = current_staff(request)
+    product = product_services.get_product(staff, product_id)
+    product_services.require_hq(staff)
+    sku_form = SkuForm(request.POST, prefix="sku")
+    if sku_form.is_valid():
+        try:
+            sku = product_services.create_sku(staff, product.pk, sku_form.service_data())
+        except ServiceError as exc:
+            _sku_error(sku_form, exc)
+        else:
+            messages.success(request, _("SKU %(code)s added.") % {"code": sku.code})
+            return redirect("console:product_detail", product_id=product.pk)
+    context = _detail_context(staff, product, sku_form=sku_form)
+    return render(request, "console/catalog/product_detail.html", context, status=400)
+
+
+@require_POST
+@console_view()
+def sku_edit(request: HttpRequest, sku_id: int) -> HttpResponse:
+    staff = current_staff(request)
+    sku = product_services.get_sku(staff, sku_id)
+    form = SkuForm(request.POST, prefix=f"sku{sku.pk}")
+    if not form.is_valid():
+        first = next(iter(form.errors), "price")
+        raise ValidationFailed(_("Check the SKU's code and prices."), field=first)
+    product_services.update_sku(staff, sku.pk, form.service_data())
+    messages.success(request, _("SKU %(code)s saved.") % {"code": sku.code})
+    return redirect("console:product_detail", product_id=sku.product_id)
+
+
+@require_POST
+@console_view()
+def product_publish(request: HttpRequest, product_id: int) -> HttpResponse:
+    staff = current_staff(request)
+    product = product_services.get_product(staff, product_id)
+    product_services.require_hq(staff)
+    form = PublishForm(request.POST, staff=staff, prefix="pub")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            publication_services.publish(
+                staff,
+                product.pk,
+                scope=data["scope"],
+                region_id=data.get("region"),
+                store_ids=data.get("stores") or None,
+            )
+        except ServiceError as exc:
+            field = {"region_id": "region", "store_ids": "stores"}.get(exc.field or "", exc.field)
+            exc.field = field
+            form_error(form, exc)
+        else:
+            messages.success(request, _("Published."))
+            return redirect("console:product_detail", product_id=product.pk)
+    context = _detail_context(staff, product, publish_form=form)
+    return render(request, "console/catalog/product_detail.html", context, status=400)
+
+
+@require_POST
+@console_view()
+def publication_withdraw(request: HttpRequest, publication_id: int) -> HttpResponse:
+    pub = publication_services.withdraw(current_staff(request), publication_id)
+    messages.success(request, _("Publication withdrawn."))
+    return redirect("console:product_detail", product_id=pub.product_id)
+
+
+# --- store listings and stock (store staff, on a phone) -------------------------------------------
+
+
+def _listing_row(listing: StoreListing) -> dict[str, Any]:
+    return {
+        "listing": listing,
+        "price": yuan(listing.sku.price_fen),
+        "member_price": yuan(listing.sku.member_price_fen),
+        "key": _new_key(),
+    }
+
+
+@require_GET
+@console_view()
+def listings(request: HttpRequest) -> HttpResponse:
+    staff = current_staff(request)
+    stores = list(visible_stores(staff))
+    store_param = request.GET.get("store") or (str(stores[0].pk) if stores else "")
+    store = get_store(staff, store_param) if store_param else None
+    rows: list[dict[str, Any]] = []
+    page = None
+    if store is not None:
+        qs = queries.store_listings(staff, store.pk)
+        q = (request.GET.get("q") or "").strip()[:100]
+        if q:
+            qs = qs.filter(sku__product__name__icontains=q)
+        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [_listing_row(li) for li in page.object_list]
+    context = {"stores": stores, "store": store, "rows": rows, "page": page, "q": request.GET.get("q", "")}
+    return render(request, "console/catalog/listings.html", context)
+
+
+def _after_change(request: HttpRequest, staff: Staff, listing_id: int) -> HttpResponse:
+    listing = queries.store_listings(staff, queries.get_listing(staff, listing_id).store_id).get(
+        pk=listing_id
+    )
+    if is_htmx(request):
+        return render(request, "console/catalog/_listing_row.html", {"row": _listing_row(listing)})
+    return redirect(reverse("console:listings") + f"?store={listing.store_id}#listing-{listing.pk}")
+
+
+@require_POST
+@console_view()
+def listing_listed(request: HttpRequest, listing_id: int) -> HttpResponse:
+    staff = current_staff(request)
+    listed = request.POST.get("listed")
+    if listed not in ("1", "0"):
+        raise ValidationFailed(_("List or delist the item."), field="listed")
+    stock.set_listed(staff, listing_id, listed == "1")
+    return _after_change(request, staff, listing_id)
+
+
+def _int_field(raw: str | None, field: str) -> int:
+    try:
+        return int((raw or "").strip())
+    except ValueError:
+        raise ValidationFailed(_("Give a whole number."), field=field) from None
+
+
+@require_POST
+@console_view()
+def listing_stock(request: HttpRequest, listing_id: int) -> HttpResponse:
+    """Set the counted stock, or add/take the ``delta`` of a −/+ button; the form's hidden key makes a
+    repeated submission (double tap, retry) change stock only once."""
+    staff = current_staff(request)
+    key = request.POST.get("key") or ""
+    if request.POST.get("delta"):
+        stock.adjust_stock(
+            staff,
+            listing_id,
+            _int_field(request.POST.get("delta"), "delta"),
+            reason="adjust",
+            idempotency_key=key,
+        )
+    else:
+        stock.set_stock(
+            staff, listing_id, _int_field(request.POST.get("stock"), "stock"), idempotency_key=key
+        )
+    return _after_change(request, staff, listing_id)
