@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.communities",
     "siyu.catalog",
+    "siyu.orders",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",

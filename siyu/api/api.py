@@ -21,6 +21,7 @@ from siyu.api.routers import communities as communities_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
 from siyu.api.routers import live_codes as live_codes_routes
 from siyu.api.routers import moderation as moderation_routes
+from siyu.api.routers import orders as orders_routes
 
 DESCRIPTION = """\
 Siyu staff API. Authenticate with `Authorization: Bearer <token>` (create a token with `POST /tokens`
@@ -100,5 +101,6 @@ api.add_router("", communities_routes.router, tags=["communities"])
 api.add_router("/live-codes", live_codes_routes.router, tags=["live codes"])
 api.add_router("", moderation_routes.router, tags=["moderation"])
 api.add_router("", catalog_routes.router, tags=["catalog"])
+api.add_router("", orders_routes.router, tags=["orders"])
 
 __all__ = ["api"]

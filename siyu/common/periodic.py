@@ -33,6 +33,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("scheduled-posts", "siyu.communities.services.robot.run_due_scheduled_posts", 30),
     # WeCom callbacks whose handling failed (e.g. WeCom busy while we fetched the group): retried for a day.
     PeriodicJob("wecom-events", "siyu.channels.services.wecom_events.process_pending_events", 60),
+    # Unpaid orders past their deadline: expired, stock given back.
+    PeriodicJob("order-expiry", "siyu.orders.services.expiry.expire_due", 60),
 )
 
 

@@ -1,0 +1,147 @@
+"""Orders placed in the member mall and picked up at a store.
+
+Every status change goes through ``siyu.orders.services.transitions`` (a conditional UPDATE on the
+expected status) and leaves an ``OrderTransition`` row. Money is integer fen.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from siyu.catalog.models import Sku, StoreListing
+from siyu.members.models import Member
+from siyu.org.models import Brand, Staff, Store
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", _("Awaiting payment")
+    PAID = "paid", _("Paid")
+    READY = "ready", _("Ready for pickup")
+    PICKED_UP = "picked_up", _("Picked up")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class PaymentMethod(models.TextChoices):
+    PAY_AT_PICKUP = "pay_at_pickup", _("Pay at pickup")
+    WECHATPAY = "wechatpay", _("WeChat Pay")
+    SANDBOX = "sandbox", _("Sandbox (demo)")
+
+
+class Order(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="orders", verbose_name=_("pickup store")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
+    )
+    payment_method = models.CharField(_("payment method"), max_length=16, choices=PaymentMethod.choices)
+    total_fen = models.PositiveIntegerField(_("total (fen)"))
+    pickup_window_start = models.DateTimeField(_("pickup from"))
+    pickup_window_end = models.DateTimeField(_("pickup until"))
+    idempotency_key = models.CharField(max_length=100)
+    out_trade_no = models.CharField(max_length=32, unique=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # Where the sale came from, as plain ids so this table does not depend on those apps.
+    community_id = models.BigIntegerField(null=True, blank=True)
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "idempotency_key"], name="order_member_key_unique"),
+            models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "created_at"], name="order_store_created_idx"),
+            models.Index(fields=["status", "expires_at"], name="order_status_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.status}"
+
+    @property
+    def paid_online(self) -> bool:
+        return self.payment_method != PaymentMethod.PAY_AT_PICKUP
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    listing = models.ForeignKey(StoreListing, on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=200)
+    unit_price_fen = models.PositiveIntegerField(_("unit price (fen)"))
+    quantity = models.PositiveIntegerField(_("quantity"))
+    picked_quantity = models.PositiveIntegerField(_("picked up"), default=0)
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(picked_quantity__gte=0, picked_quantity__lte=F("quantity")),
+                name="orderline_picked_within_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} × {self.quantity}"
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.picked_quantity
+
+
+class OrderTransition(models.Model):
+    """Append-only audit of every status change of an order."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    to_status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    actor = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status} → {self.to_status}"
+
+
+class PickupCode(models.Model):
+    """The order's pickup code. Only a SHA-256 of the code is stored."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="pickup_code")
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"pickup code of {self.order_id}"
+
+
+class PaymentNotification(models.Model):
+    """One applied payment notification, so that repeated deliveries are applied once."""
+
+    provider = models.CharField(max_length=16)
+    notification_id = models.CharField(max_length=128, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_notifications")
+    amount_fen = models.PositiveIntegerField()
+    transaction_id = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.notification_id}"

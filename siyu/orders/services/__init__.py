@@ -1,0 +1,1 @@
+"""Order services: checkout, state transitions, payment notifications, pickup verification, expiry."""

@@ -1,0 +1,200 @@
+"""Pickup verification (核销) at the store counter.
+
+The code in the member's QR is ``<out_trade_no>:<HMAC>`` signed with the secret key (salted), so it cannot be
+guessed from order data; only its SHA-256 is stored. Guarantees of ``verify_pickup``: only staff serving the
+order's pickup store can use it (anyone else: NotFound, revealing nothing); every picked quantity is claimed
+with a conditional UPDATE (``picked_quantity + n <= quantity``), so two simultaneous scans of one code give
+exactly one success; a code stays usable until every line is picked up, then it is spent and the order is
+picked_up. Every verification is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from siyu.analytics.services.events import record_event
+from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod, PickupCode
+from siyu.orders.services.transitions import mark_paid, transition
+from siyu.org.models import Staff
+from siyu.org.services.access import require_staff
+from siyu.org.services.audit import record_audit
+
+_SALT = "siyu.orders.pickup-code"
+MAX_CODE_LENGTH = 200
+S = OrderStatus
+
+
+@dataclass
+class PickupResult:
+    order: Order
+    picked: dict[int, int] = field(default_factory=dict)  # line id → quantity handed over now
+    completed: bool = False  # every line is now picked up
+
+
+def _code(order: Order) -> str:
+    return signing.Signer(salt=_SALT).sign(order.out_trade_no)
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def issue_pickup_code(order: Order) -> PickupCode:
+    """Create the order's pickup code record (idempotent)."""
+    try:
+        with transaction.atomic():
+            row, _created = PickupCode.objects.get_or_create(
+                order=order, defaults={"code_hash": _hash(_code(order))}
+            )
+    except IntegrityError:
+        row = PickupCode.objects.get(order=order)
+    return row
+
+
+def pickup_code_for(order: Order) -> str:
+    """The code to show as the member's pickup QR. Available once the order is paid (or, paying at pickup,
+    from creation) until it is picked up; Conflict otherwise."""
+    usable = order.status in (S.PAID, S.READY) or (
+        order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
+    )
+    if not usable:
+        raise Conflict(_("This order has no pickup code now."), field="order", code="no_pickup_code")
+    issue_pickup_code(order)
+    code = _code(order)
+    # After a secret-key rotation the stored hash is of the old code: the member's page shows the new one.
+    PickupCode.objects.filter(order=order, used_at__isnull=True).exclude(code_hash=_hash(code)).update(
+        code_hash=_hash(code)
+    )
+    return code
+
+
+def _find(staff: Staff, code: Any, ip: str | None) -> PickupCode:
+    not_found = NotFound(_("No such pickup code."), field="code")
+    if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE_LENGTH:
+        raise not_found
+    code = code.strip()
+    try:
+        signing.Signer(salt=_SALT).unsign(code)
+    except signing.BadSignature:
+        raise not_found from None
+    row = PickupCode.objects.select_related("order").filter(code_hash=_hash(code)).first()
+    if row is None:
+        raise not_found
+    # Serving the store is required even of HQ: handing goods over is a counter action.
+    if not staff.stores.filter(pk=row.order.store_id).exists():
+        # A genuine code scanned at the wrong store: head office should see it, the clerk learns nothing.
+        record_audit(
+            staff,
+            "order.pickup_refused",
+            target_type="order",
+            target_id=row.order_id,
+            detail={"reason": "other_store"},
+            ip=ip,
+        )
+        raise not_found
+    return row
+
+
+def _wanted(order: Order, lines: Any) -> dict[int, int]:
+    remaining = {line.pk: line.quantity - line.picked_quantity for line in order.lines.all()}
+    if lines is None:
+        wanted = {pk: n for pk, n in remaining.items() if n > 0}
+    else:
+        if not isinstance(lines, dict) or not lines:
+            raise ValidationFailed(_("Choose the lines handed over."), field="lines")
+        wanted = {}
+        for pk, n in lines.items():
+            if isinstance(pk, bool) or not isinstance(pk, int) or pk not in remaining:
+                raise ValidationFailed(_("This line is not part of the order."), field="lines")
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= remaining[pk]:
+                raise ValidationFailed(
+                    _("Hand over between 1 and the quantity still to pick up."), field="lines"
+                )
+            wanted[pk] = n
+    if not wanted:
+        raise Conflict(_("This order was already picked up."), field="code", code="already_used")
+    return wanted
+
+
+def verify_pickup(
+    staff: Staff, code: Any, *, lines: dict[int, int] | None = None, ip: str | None = None
+) -> PickupResult:
+    """Hand over ``lines`` ({line id: quantity}; None = everything still due) of the order behind ``code``.
+
+    Staff of another store: NotFound. The order must be paid or ready, or awaiting payment at pickup (then
+    this also records the counter payment). A spent code, a cancelled/expired/refunded order or a lost race
+    with a simultaneous scan: Conflict, nothing changed. Audited as ``order.pickup``; refusals of a genuine
+    code as ``order.pickup_refused``."""
+    require_staff(staff)
+    row = _find(staff, code, ip)
+    try:
+        return _verify(staff, row, lines, ip)
+    except (Conflict, ValidationFailed) as exc:
+        # The refusal changed nothing; it is still worth a line in the audit log (written after rollback).
+        record_audit(
+            staff,
+            "order.pickup_refused",
+            target_type="order",
+            target_id=row.order_id,
+            store_id=row.order.store_id,
+            detail={"reason": exc.code},
+            ip=ip,
+        )
+        raise
+
+
+def _verify(staff: Staff, row: PickupCode, lines: Any, ip: str | None) -> PickupResult:
+    with transaction.atomic():
+        row = PickupCode.objects.select_related("order").get(pk=row.pk)
+        order = row.order
+        if row.used_at is not None:
+            raise Conflict(_("This pickup code was already used."), field="code", code="already_used")
+        at_counter = order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
+        if order.status not in (S.PAID, S.READY) and not at_counter:
+            raise Conflict(_("This order cannot be picked up now."), field="code", code="not_pickable")
+        wanted = _wanted(order, lines)
+        for line_id in sorted(wanted):
+            n = wanted[line_id]
+            claimed = OrderLine.objects.filter(
+                pk=line_id, order=order, picked_quantity__lte=F("quantity") - n
+            ).update(picked_quantity=F("picked_quantity") + n)
+            if not claimed:
+                # A simultaneous scan handed these over first.
+                raise Conflict(_("This pickup code was already used."), field="code", code="already_used")
+        if at_counter:
+            mark_paid(order, actor=staff, at_counter=True)
+        completed = not OrderLine.objects.filter(order=order, picked_quantity__lt=F("quantity")).exists()
+        if completed:
+            if not PickupCode.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=timezone.now()):
+                raise Conflict(_("This pickup code was already used."), field="code", code="already_used")
+            transition(order, S.PICKED_UP, allowed_from=(S.PAID, S.READY), actor=staff, reason="picked up")
+            record_event(
+                "order.picked_up",
+                member_id=order.member_id,
+                store_id=order.store_id,
+                payload={"order_id": order.pk, "amount_fen": order.total_fen},
+            )
+        record_audit(
+            staff,
+            "order.pickup",
+            target_type="order",
+            target_id=order.pk,
+            store_id=order.store_id,
+            detail={
+                "lines": {str(k): v for k, v in wanted.items()},
+                "completed": completed,
+                "paid_at_counter": at_counter,
+            },
+            ip=ip,
+        )
+        order.refresh_from_db()
+    return PickupResult(order=order, picked=wanted, completed=completed)
