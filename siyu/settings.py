@@ -160,6 +160,7 @@ STATICFILES_DIRS = [
     ("vendor/pico", NODE_MODULES / "@picocss" / "pico" / "css"),
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/echarts", NODE_MODULES / "echarts" / "dist"),
+    ("vendor/jsqr", NODE_MODULES / "jsqr" / "dist"),
 ]
 STATICFILES_DIRS = [(prefix, path) for prefix, path in STATICFILES_DIRS if path.exists()]
 # Serve straight from the finders so `make demo` needs no collectstatic step.
