@@ -247,6 +247,8 @@ SIYU_CHAT_POLL_SECONDS = float(os.environ.get("SIYU_CHAT_POLL_SECONDS", "2"))
 # Payments for member orders: "pay_at_pickup" (default, no online payment), "wechatpay" (WeChat Pay API v3)
 # or "sandbox" (demo only; refused unless DEBUG/TESTING). See docs/payments.md.
 SIYU_PAYMENT_PROVIDER = os.environ.get("SIYU_PAYMENT_PROVIDER", "pay_at_pickup")
+# Absolute URL WeChat Pay calls back (…/hooks/pay/wechat/); default: built from the request's host.
+SIYU_PAYMENT_NOTIFY_URL = os.environ.get("SIYU_PAYMENT_NOTIFY_URL", "")
 SIYU_WECHATPAY = {
     "mchid": os.environ.get("SIYU_WECHATPAY_MCHID", ""),
     "appid": os.environ.get("SIYU_WECHATPAY_APPID", "") or SIYU_WECHAT_OAUTH["app_id"],

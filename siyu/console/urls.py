@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.console import views_catalog, views_communities, views_moderation
+from siyu.console import views_catalog, views_communities, views_moderation, views_orders
 
 from . import views
 
@@ -96,4 +96,12 @@ urlpatterns = [
     path("listings/", views_catalog.listings, name="listings"),
     path("listings/<int:listing_id>/listed/", views_catalog.listing_listed, name="listing_listed"),
     path("listings/<int:listing_id>/stock/", views_catalog.listing_stock, name="listing_stock"),
+    # orders
+    path("orders/", views_orders.orders, name="orders"),
+    path("orders/<int:order_id>/", views_orders.order_detail, name="order_detail"),
+    path("orders/<int:order_id>/ready/", views_orders.order_ready, name="order_ready"),
+    path("orders/<int:order_id>/refund/", views_orders.order_refund, name="order_refund"),
+    path("orders/<int:order_id>/cancel/", views_orders.order_cancel, name="order_cancel"),
+    path("pickup/", views_orders.pickup, name="pickup"),
+    path("pickup/verify/", views_orders.pickup_verify, name="pickup_verify"),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.h5 import urls_chat, urls_entry, urls_join, urls_moderation, views
+from siyu.h5 import urls_chat, urls_entry, urls_join, urls_mall, urls_moderation, views
 
 app_name = "h5"
 urlpatterns = [
@@ -17,4 +17,5 @@ urlpatterns = [
     *urls_chat.urlpatterns,
     *urls_entry.urlpatterns,
     *urls_moderation.urlpatterns,
+    *urls_mall.urlpatterns,
 ]

@@ -152,15 +152,33 @@ def verify_pickup(
         raise
 
 
+def _check_pickable(row: PickupCode) -> bool:
+    """Raise Conflict unless the code's order can be handed over now; True if it is paid at the counter."""
+    order = row.order
+    if row.used_at is not None:
+        raise Conflict(_("This pickup code was already used."), field="code", code="already_used")
+    at_counter = order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
+    if order.status not in (S.PAID, S.READY) and not at_counter:
+        raise Conflict(_("This order cannot be picked up now."), field="code", code="not_pickable")
+    return at_counter
+
+
+def find_pickup(staff: Staff, code: Any, *, ip: str | None = None) -> Order:
+    """The order a pickup code belongs to, for the counter to show before handing anything over.
+
+    Same checks as ``verify_pickup`` without claiming anything: NotFound for a bad code or another store's
+    order (audited), Conflict when it was already picked up or cannot be picked up now."""
+    row = _find(staff, code, ip)
+    row = PickupCode.objects.select_related("order").get(pk=row.pk)
+    _check_pickable(row)
+    return row.order
+
+
 def _verify(staff: Staff, row: PickupCode, lines: Any, ip: str | None) -> PickupResult:
     with transaction.atomic():
         row = PickupCode.objects.select_related("order").get(pk=row.pk)
         order = row.order
-        if row.used_at is not None:
-            raise Conflict(_("This pickup code was already used."), field="code", code="already_used")
-        at_counter = order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
-        if order.status not in (S.PAID, S.READY) and not at_counter:
-            raise Conflict(_("This order cannot be picked up now."), field="code", code="not_pickable")
+        at_counter = _check_pickable(row)
         wanted = _wanted(order, lines)
         for line_id in sorted(wanted):
             n = wanted[line_id]

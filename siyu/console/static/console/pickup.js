@@ -1,0 +1,135 @@
+/* Siyu console: scan-to-verify (核销). The page works without this file (plain form posts); with it, the
+   code and the confirmation are posted with fetch and the answer replaces #pickup-result, and where the
+   browser allows the camera (HTTPS or localhost, getUserMedia, jsQR loaded) a QR scanner is offered. */
+(function () {
+  "use strict";
+
+  var stream = null;
+  var scanning = false;
+
+  function $(id) { return document.getElementById(id); }
+
+  function status(text) {
+    var el = $("pickup-camera-status");
+    if (el) { el.textContent = text || ""; }
+  }
+
+  function post(form) {
+    var result = $("pickup-result");
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    return fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch" }
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        if (response.redirected || (response.headers.get("Content-Type") || "").indexOf("text/html") < 0) {
+          // Signed out or something unexpected: let the browser show the real page.
+          window.location.href = response.url;
+          return;
+        }
+        result.innerHTML = html;
+        var step = result.querySelector("[data-pickup-step]");
+        if (step && step.getAttribute("data-pickup-step") !== "confirm") {
+          var code = $("pickup-code");
+          code.value = "";
+        }
+        var first = result.querySelector("input.pickup-qty, button");
+        if (first && first.focus) { first.focus(); }
+      });
+    }).catch(function () {
+      result.innerHTML = "";
+      form.submit(); // network hiccup: fall back to a normal post
+    }).finally(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+    });
+  }
+
+  function stopCamera() {
+    scanning = false;
+    if (stream) {
+      stream.getTracks().forEach(function (t) { t.stop(); });
+      stream = null;
+    }
+    var video = $("pickup-video");
+    if (video) { video.hidden = true; video.srcObject = null; }
+    $("pickup-camera-start").hidden = false;
+    $("pickup-camera-stop").hidden = true;
+  }
+
+  function tick() {
+    if (!scanning) { return; }
+    var video = $("pickup-video");
+    var canvas = $("pickup-canvas");
+    if (video.readyState === video.HAVE_ENOUGH_DATA && video.videoWidth) {
+      // Decode a reduced frame: plenty for a QR held up to the phone, and fast on cheap handsets.
+      var scale = Math.min(1, 640 / video.videoWidth);
+      var w = Math.round(video.videoWidth * scale);
+      var h = Math.round(video.videoHeight * scale);
+      canvas.width = w;
+      canvas.height = h;
+      var ctx = canvas.getContext("2d", { willReadFrequently: true });
+      ctx.drawImage(video, 0, 0, w, h);
+      var image = ctx.getImageData(0, 0, w, h);
+      var found = window.jsQR(image.data, w, h, { inversionAttempts: "dontInvert" });
+      if (found && found.data) {
+        stopCamera();
+        status("");
+        if (navigator.vibrate) { navigator.vibrate(80); }
+        $("pickup-code").value = found.data;
+        post($("pickup-form"));
+        return;
+      }
+    }
+    window.requestAnimationFrame(tick);
+  }
+
+  function startCamera() {
+    var video = $("pickup-video");
+    status($("pickup-camera-status").getAttribute("data-opening"));
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
+      .then(function (s) {
+        stream = s;
+        video.srcObject = s;
+        video.hidden = false;
+        $("pickup-camera-start").hidden = true;
+        $("pickup-camera-stop").hidden = false;
+        return video.play();
+      })
+      .then(function () {
+        status("");
+        scanning = true;
+        window.requestAnimationFrame(tick);
+      })
+      .catch(function (err) {
+        stopCamera();
+        status((err && err.name ? err.name + ": " : "") + (err && err.message ? err.message : ""));
+        $("pickup-code").focus();
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var camera = $("pickup-camera");
+    var canScan = camera && window.isSecureContext && navigator.mediaDevices &&
+      typeof navigator.mediaDevices.getUserMedia === "function" && typeof window.jsQR === "function";
+    if (canScan) {
+      camera.hidden = false;
+      $("pickup-camera-start").addEventListener("click", startCamera);
+      $("pickup-camera-stop").addEventListener("click", stopCamera);
+    }
+    var code = $("pickup-code");
+    if (code && !canScan) { code.focus(); }
+  });
+
+  // Both the code form and the confirmation form (swapped in later) go through fetch.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-pickup-form") || !window.fetch) { return; }
+    event.preventDefault();
+    post(form);
+  });
+
+  window.addEventListener("pagehide", stopCamera);
+})();

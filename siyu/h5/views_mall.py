@@ -1,0 +1,502 @@
+"""H5 member mall: browse the store's products, a session cart, checkout, payment and my orders.
+
+Thin callers of ``siyu.catalog.services.queries`` and ``siyu.orders.services``: prices, stock, availability
+and order rules are the services'; service errors are shown as messages, never as a server error. A member
+sees only their own orders: any other order id answers 404.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from siyu.catalog.models import StoreListing
+from siyu.catalog.services.queries import available_listings
+from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
+from siyu.common.errors import ServiceError
+from siyu.communities.services.livecodes import _qr_image
+from siyu.members.models import Member
+from siyu.members.services import signin
+from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
+from siyu.orders.services import transitions
+from siyu.orders.services.checkout import MAX_QUANTITY, create_order
+from siyu.orders.services.payments import apply_payment_notice, start_payment
+from siyu.orders.services.pickup import pickup_code_for
+from siyu.org.models import Brand, Store
+
+CART_KEY = "siyu_mall_cart"
+STORE_KEY = "siyu_mall_store"
+# Pickup slots offered at checkout: (start hour, end hour), local time, today and tomorrow.
+PICKUP_SLOTS = ((10, 12), (12, 14), (14, 16), (16, 18), (18, 21))
+
+MallView = Callable[..., HttpResponseBase]
+
+
+def _brand_name() -> str:
+    return settings.SIYU_BRAND_NAME or (Brand.objects.values_list("name", flat=True).first() or "")
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any] | None = None) -> HttpResponse:
+    return render(request, template, {"brand_name": _brand_name(), **(context or {})})
+
+
+def _member_view(view: MallView) -> Callable[..., HttpResponseBase]:
+    """Pass the signed-in member to ``view``; send anyone else to the sign-in page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        member = signin.member_from_session(request)
+        if member is None:
+            return redirect(f"{reverse('h5:login')}?{urlencode({'next': request.get_full_path()})}")
+        return view(request, member, *args, **kwargs)
+
+    return wrapper
+
+
+def qr_png(data: str) -> bytes:
+    """A PNG QR code of ``data`` (the live-code QR renderer, shared)."""
+    out = io.BytesIO()
+    _qr_image(data).save(out, format="PNG")
+    return out.getvalue()
+
+
+def yuan(fen: int) -> str:
+    """Integer fen as a yuan amount with two decimals ("39.00")."""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _open_stores(member: Member) -> list[Store]:
+    return list(
+        Store.objects.filter(brand_id=member.brand_id, status=Store.Status.OPEN).order_by("name", "id")
+    )
+
+
+def _mall_store(request: HttpRequest, member: Member) -> Store | None:
+    """The member's home store, else the open store they picked for this session."""
+    if member.home_store_id is not None:
+        return member.home_store
+    picked = request.session.get(STORE_KEY)
+    if not isinstance(picked, int):
+        return None
+    return Store.objects.filter(pk=picked, brand_id=member.brand_id, status=Store.Status.OPEN).first()
+
+
+def _cart(request: HttpRequest) -> dict[int, int]:
+    raw = request.session.get(CART_KEY)
+    cart: dict[int, int] = {}
+    if isinstance(raw, dict):
+        for key, qty in raw.items():
+            try:
+                listing_id, n = int(key), int(qty)
+            except (TypeError, ValueError):
+                continue
+            if n > 0:
+                cart[listing_id] = min(n, MAX_QUANTITY)
+    return cart
+
+
+def _save_cart(request: HttpRequest, cart: dict[int, int]) -> None:
+    # Session data is JSON: keys become strings either way, so store them as strings explicitly.
+    request.session[CART_KEY] = {str(k): v for k, v in cart.items() if v > 0}
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if 0 < n < 2**63 else None
+
+
+def _listing_row(listing: StoreListing, qty: int = 0) -> dict[str, Any]:
+    sku = listing.sku
+    unit = sku.member_price_fen or sku.price_fen
+    return {
+        "listing": listing,
+        "product": sku.product,
+        "sku": sku,
+        "price": yuan(sku.price_fen),
+        "member_price": yuan(sku.member_price_fen) if sku.member_price_fen else "",
+        "unit_fen": unit,
+        "qty": qty,
+        "subtotal": yuan(unit * qty),
+    }
+
+
+def _pickup_options(now: datetime) -> list[tuple[str, str]]:
+    local = timezone.localtime(now)
+    options = []
+    for offset, day_label in ((0, _("Today")), (1, _("Tomorrow"))):
+        for start, end in PICKUP_SLOTS:
+            window = _window(local, offset, start)
+            if window is None or window[1] <= now:
+                continue
+            options.append((f"{offset}:{start}", f"{day_label} {start:02d}:00–{end:02d}:00"))
+    return options
+
+
+def _window(local_now: datetime, offset: int, start_hour: int) -> tuple[datetime, datetime] | None:
+    slot = dict(PICKUP_SLOTS).get(start_hour)
+    if slot is None or offset not in (0, 1):
+        return None
+    day = local_now.date() + timedelta(days=offset)
+    tz = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.combine(day, time(start_hour)), tz),
+        timezone.make_aware(datetime.combine(day, time(slot)), tz),
+    )
+
+
+def _parse_window(value: str) -> tuple[datetime, datetime] | None:
+    offset, _sep, hour = value.partition(":")
+    if not (offset.isdigit() and hour.isdigit()):
+        return None
+    return _window(timezone.localtime(), int(offset), int(hour))
+
+
+def _error(request: HttpRequest, exc: ServiceError | PaymentError) -> None:
+    if isinstance(exc, ServiceError):
+        messages.error(request, str(exc.message))
+    else:
+        messages.error(request, _("The payment service is unavailable; please try again later."))
+
+
+# --- browsing ------------------------------------------------------------------------------------------
+
+
+@never_cache
+@require_GET
+@_member_view
+def mall(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """The store's available products, hot items first; a store picker when the member has no store."""
+    store = _mall_store(request, member)
+    if store is None or (member.home_store_id is None and request.GET.get("pick")):
+        return _render(request, "h5/mall/pick_store.html", {"stores": _open_stores(member)})
+    rows = [_listing_row(lst) for lst in available_listings(store.pk)]
+    return _render(
+        request,
+        "h5/mall/index.html",
+        {
+            "store": store,
+            "rows": rows,
+            "can_pick": member.home_store_id is None,
+            "cart_count": _count(request),
+        },
+    )
+
+
+def _count(request: HttpRequest) -> int:
+    return sum(_cart(request).values())
+
+
+@require_POST
+@_member_view
+def pick_store(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """Choose the store to shop at (members without a home store); the cart starts afresh."""
+    store_id = _int_or_none(request.POST.get("store"))
+    if store_id is None or not any(s.pk == store_id for s in _open_stores(member)):
+        messages.error(request, _("Choose an open store."))
+    else:
+        request.session[STORE_KEY] = store_id
+        _save_cart(request, {})
+    return redirect("h5:mall")
+
+
+@never_cache
+@require_GET
+@_member_view
+def product(request: HttpRequest, member: Member, listing_id: int) -> HttpResponseBase:
+    """A product's SKUs available at the member's store. A card posted in a group may point at another
+    store's listing of the product: the member still sees their own store's listings of it."""
+    store = _mall_store(request, member)
+    if store is None:
+        return redirect("h5:mall")
+    listing = StoreListing.objects.select_related("sku").filter(pk=listing_id).first()
+    if listing is None:
+        raise Http404
+    rows = [
+        _listing_row(lst)
+        for lst in available_listings(store.pk)
+        .filter(sku__product_id=listing.sku.product_id)
+        .order_by("sku_id")
+    ]
+    if not rows:
+        raise Http404
+    selected = next((r["listing"].pk for r in rows if r["listing"].pk == listing.pk), rows[0]["listing"].pk)
+    return _render(
+        request,
+        "h5/mall/product.html",
+        {
+            "store": store,
+            "product": rows[0]["product"],
+            "rows": rows,
+            "selected": selected,
+            "max_quantity": MAX_QUANTITY,
+            "cart_count": _count(request),
+        },
+    )
+
+
+# --- cart and checkout ---------------------------------------------------------------------------------
+
+
+@require_POST
+@_member_view
+def cart_add(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """Add a quantity of a listing available at the member's store to the session cart."""
+    store = _mall_store(request, member)
+    listing_id = _int_or_none(request.POST.get("listing"))
+    qty = _int_or_none(request.POST.get("quantity") or "1")
+    if store is None:
+        return redirect("h5:mall")
+    listing = available_listings(store.pk).filter(pk=listing_id).first() if listing_id else None
+    if listing is None:
+        messages.error(request, _("This item is not available at your store."))
+        return redirect("h5:mall")
+    if qty is None or qty > MAX_QUANTITY:
+        messages.error(request, _("Quantities are between 1 and %(n)s.") % {"n": MAX_QUANTITY})
+        return redirect("h5:mall_product", listing_id=listing.pk)
+    cart = _cart(request)
+    cart[listing.pk] = min(cart.get(listing.pk, 0) + qty, MAX_QUANTITY)
+    _save_cart(request, cart)
+    messages.success(request, _("Added to your cart."))
+    return redirect("h5:mall_cart")
+
+
+@never_cache
+@require_GET
+@_member_view
+def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """The cart with quantities and total, and the checkout form. Its idempotency key is new on every
+    render, so submitting this form twice places one order."""
+    store = _mall_store(request, member)
+    if store is None:
+        return redirect("h5:mall")
+    wanted = _cart(request)
+    listings = available_listings(store.pk).filter(pk__in=list(wanted))
+    rows = [_listing_row(lst, wanted[lst.pk]) for lst in listings]
+    if len(rows) != len(wanted):
+        # Items no longer available here (or from a store left behind) drop out of the cart.
+        _save_cart(request, {r["listing"].pk: r["qty"] for r in rows})
+        messages.warning(request, _("Some items are no longer available and were removed."))
+    total = sum(r["unit_fen"] * r["qty"] for r in rows)
+    return _render(
+        request,
+        "h5/mall/cart.html",
+        {
+            "store": store,
+            "rows": rows,
+            "total": yuan(total),
+            "pickup_options": _pickup_options(timezone.now()),
+            "idempotency_key": secrets.token_urlsafe(24),
+            "max_quantity": MAX_QUANTITY,
+        },
+    )
+
+
+@require_POST
+@_member_view
+def cart_update(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """Change quantities (``qty_<listing id>``); 0 removes the line."""
+    cart = _cart(request)
+    for listing_id in list(cart):
+        raw = request.POST.get(f"qty_{listing_id}")
+        if raw is None:
+            continue
+        try:
+            n = int(raw)
+        except ValueError:
+            continue
+        cart[listing_id] = max(0, min(n, MAX_QUANTITY))
+    _save_cart(request, cart)
+    return redirect("h5:mall_cart")
+
+
+@require_POST
+@_member_view
+def checkout(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """Place the order of the cart; pay online when the provider needs it, else go to the order."""
+    store = _mall_store(request, member)
+    if store is None:
+        return redirect("h5:mall")
+    window = _parse_window(request.POST.get("pickup_window", ""))
+    if window is None:
+        messages.error(request, _("Choose a pickup time."))
+        return redirect("h5:mall_cart")
+    try:
+        order = create_order(
+            member,
+            store_id=store.pk,
+            items=sorted(_cart(request).items()),
+            pickup_window=window,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+    except ServiceError as exc:
+        _error(request, exc)
+        return redirect("h5:mall_cart")
+    _save_cart(request, {})
+    return _pay_or_show(request, order)
+
+
+def _pay_or_show(request: HttpRequest, order: Order) -> HttpResponseBase:
+    if order.status != OrderStatus.PENDING_PAYMENT or order.payment_method == PaymentMethod.PAY_AT_PICKUP:
+        return redirect("h5:order", order_id=order.pk)
+    notify_url = getattr(settings, "SIYU_PAYMENT_NOTIFY_URL", "") or request.build_absolute_uri(
+        reverse("pay_hooks:wechat")
+    )
+    try:
+        pay = start_payment(
+            order, notify_url=notify_url, client_ip=request.META.get("REMOTE_ADDR"), kind="h5"
+        )
+    except (ServiceError, PaymentError) as exc:
+        _error(request, exc)
+        return redirect("h5:order", order_id=order.pk)
+    if pay.requires_online_payment and pay.h5_url:
+        return redirect(pay.h5_url)
+    messages.info(request, _("Open this page in WeChat to pay."))
+    return redirect("h5:order", order_id=order.pk)
+
+
+# --- payment (SANDBOX) ---------------------------------------------------------------------------------
+
+
+def _sandbox_active() -> bool:
+    try:
+        return get_payment_provider().name == "sandbox"
+    except PaymentNotConfigured:
+        return False
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@_member_view
+def sandbox_pay(request: HttpRequest, member: Member, out_trade_no: str) -> HttpResponseBase:
+    """The SANDBOX cashier (demo only; 404 unless the sandbox provider is configured): "confirm payment"
+    yields the provider's notice, applied as a real one would be."""
+    if not _sandbox_active():
+        raise Http404
+    order = Order.objects.filter(out_trade_no=out_trade_no, member=member).first()
+    if order is None:
+        raise Http404
+    if request.method == "POST":
+        from siyu.channels.payments.sandbox import confirm_sandbox_payment
+
+        try:
+            apply_payment_notice(confirm_sandbox_payment(out_trade_no))
+        except (ServiceError, PaymentError) as exc:
+            _error(request, exc)
+            return redirect("h5:sandbox_pay", out_trade_no=out_trade_no)
+        messages.success(request, _("Payment received."))
+        return redirect("h5:order", order_id=order.pk)
+    return _render(request, "h5/mall/sandbox_pay.html", {"order": order, "total": yuan(order.total_fen)})
+
+
+# --- my orders -----------------------------------------------------------------------------------------
+
+
+def _my_order(member: Member, order_id: int) -> Order:
+    order = (
+        Order.objects.select_related("store")
+        .prefetch_related("lines")
+        .filter(pk=order_id, member=member)
+        .first()
+    )
+    if order is None:
+        raise Http404
+    return order
+
+
+def _pickup_code(order: Order) -> str:
+    try:
+        return pickup_code_for(order)
+    except ServiceError:
+        return ""
+
+
+@never_cache
+@require_GET
+@_member_view
+def orders(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """The member's orders, newest first."""
+    mine = Order.objects.filter(member=member).select_related("store").order_by("-created_at", "-id")[:100]
+    rows = [{"order": o, "total": yuan(o.total_fen)} for o in mine]
+    return _render(request, "h5/mall/orders.html", {"rows": rows})
+
+
+@never_cache
+@require_GET
+@_member_view
+def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBase:
+    """One of the member's orders: lines, status, pickup store and window, the pickup code when usable."""
+    found = _my_order(member, order_id)
+    lines: list[OrderLine] = sorted(found.lines.all(), key=lambda line: line.pk)
+    pending = found.status == OrderStatus.PENDING_PAYMENT
+    return _render(
+        request,
+        "h5/mall/order.html",
+        {
+            "order": found,
+            "lines": [
+                {
+                    "line": line,
+                    "unit": yuan(line.unit_price_fen),
+                    "subtotal": yuan(line.unit_price_fen * line.quantity),
+                }
+                for line in lines
+            ],
+            "total": yuan(found.total_fen),
+            "pickup_code": _pickup_code(found),
+            "can_cancel": pending,
+            "can_pay": pending and found.payment_method != PaymentMethod.PAY_AT_PICKUP,
+        },
+    )
+
+
+@never_cache
+@require_GET
+@_member_view
+def order_qr(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBase:
+    """The pickup code as a PNG QR (the member's own order, while it has a usable code; else 404)."""
+    code = _pickup_code(_my_order(member, order_id))
+    if not code:
+        raise Http404
+    response = HttpResponse(qr_png(code), content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@_member_view
+def order_pay(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBase:
+    """Pay (again) an order awaiting online payment."""
+    return _pay_or_show(request, _my_order(member, order_id))
+
+
+@require_POST
+@_member_view
+def order_cancel(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBase:
+    """Cancel the member's unpaid order."""
+    found = _my_order(member, order_id)
+    try:
+        transitions.cancel(found.pk, member=member)
+    except ServiceError as exc:
+        _error(request, exc)
+    else:
+        messages.success(request, _("The order was cancelled."))
+    return redirect("h5:order", order_id=found.pk)
