@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "siyu.communities",
     "siyu.catalog",
     "siyu.orders",
+    "siyu.campaigns",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",

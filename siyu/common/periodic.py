@@ -35,6 +35,14 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("wecom-events", "siyu.channels.services.wecom_events.process_pending_events", 60),
     # Unpaid orders past their deadline: expired, stock given back.
     PeriodicJob("order-expiry", "siyu.orders.services.expiry.expire_due", 60),
+    # Flash-sale reservations admitted in Redis, written behind to the database (and stale ones recovered).
+    PeriodicJob("flash-writer", "siyu.campaigns.services.flash_writer.drain_all", 1),
+    # The 接龙 relay: new buyers' lines posted into the sale's groups within each channel's rate limit.
+    PeriodicJob("flash-relay", "siyu.campaigns.services.relay.run_relay", 2),
+    # Campaign robot posts due: warm-up and start.
+    PeriodicJob("campaign-posts", "siyu.campaigns.services.posts.run_due_posts", 15),
+    # Group-buy teams past their deadline: failed, orders cancelled and refunded.
+    PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
 )
 
 

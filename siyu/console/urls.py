@@ -1,6 +1,13 @@
 from django.urls import path
 
-from siyu.console import views_catalog, views_communities, views_moderation, views_orders
+from siyu.console import (
+    urls_campaigns,
+    urls_groupbuys,
+    views_catalog,
+    views_communities,
+    views_moderation,
+    views_orders,
+)
 
 from . import views
 
@@ -104,4 +111,6 @@ urlpatterns = [
     path("orders/<int:order_id>/cancel/", views_orders.order_cancel, name="order_cancel"),
     path("pickup/", views_orders.pickup, name="pickup"),
     path("pickup/verify/", views_orders.pickup_verify, name="pickup_verify"),
+    *urls_campaigns.urlpatterns,
+    *urls_groupbuys.urlpatterns,
 ]

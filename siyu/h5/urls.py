@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from siyu.h5 import urls_chat, urls_entry, urls_join, urls_mall, urls_moderation, views
+from siyu.h5 import (
+    urls_chat,
+    urls_entry,
+    urls_flash,
+    urls_groupbuy,
+    urls_join,
+    urls_mall,
+    urls_moderation,
+    views,
+)
 
 app_name = "h5"
 urlpatterns = [
@@ -18,4 +27,6 @@ urlpatterns = [
     *urls_entry.urlpatterns,
     *urls_moderation.urlpatterns,
     *urls_mall.urlpatterns,
+    *urls_flash.urlpatterns,
+    *urls_groupbuy.urlpatterns,
 ]

@@ -31,6 +31,12 @@ class PaymentMethod(models.TextChoices):
     SANDBOX = "sandbox", _("Sandbox (demo)")
 
 
+class OrderSource(models.TextChoices):
+    MALL = "mall", _("Mall")
+    FLASH_SALE = "flash_sale", _("Flash sale")
+    GROUP_BUY = "group_buy", _("Group buy")
+
+
 class Order(models.Model):
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
@@ -51,6 +57,10 @@ class Order(models.Model):
     # Where the sale came from, as plain ids so this table does not depend on those apps.
     community_id = models.BigIntegerField(null=True, blank=True)
     campaign_id = models.BigIntegerField(null=True, blank=True)
+    # Flash-sale orders hold units of the sale's allotment (siyu.campaigns), not the store listing's stock.
+    source = models.CharField(
+        _("source"), max_length=16, choices=OrderSource.choices, default=OrderSource.MALL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -64,6 +74,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["store", "created_at"], name="order_store_created_idx"),
             models.Index(fields=["status", "expires_at"], name="order_status_expires_idx"),
+            models.Index(fields=["campaign_id", "created_at"], name="order_campaign_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,5 @@
+"""Console: group buys."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
