@@ -1,8 +1,13 @@
-"""WSGI entry point."""
+"""WSGI entry point: Django, with the flash-sale purchase URL answered by a thin fast path in front of it
+(``siyu.campaigns.buy.fast_path``; see docs/flash-sales.md)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
-application = get_wsgi_application()
+_django = get_wsgi_application()
+
+from siyu.campaigns.buy import fast_path  # noqa: E402 -- needs the apps loaded above
+
+application = fast_path(_django)

@@ -5,6 +5,11 @@ Each benchmark runs against a throw-away SQLite database (or the PostgreSQL data
 
 - ``siyu bench seed-demo [--stores 20 --members 16000 --seed 1]``: time to build the demo chain.
 - ``siyu bench import [--rows 10000]``: time to import a POS member file, and to re-import it.
+- ``siyu bench flash-sale [--buyers 5000 --stock 500 --concurrency 200] [--url URL] [--no-redis]``: members
+  racing to buy in a flash sale over real HTTP (see ``siyu.campaigns.bench``). Without ``--url`` it starts
+  its own server (gunicorn, as ``siyu demo`` does) on a scratch database; with ``--url`` it targets a
+  running server that uses the same database and secret key as this environment. Redis is used when
+  ``REDIS_URL`` (or ``--redis-url``) is set, unless ``--no-redis``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-BENCHES = ("seed-demo", "import")
+BENCHES = ("seed-demo", "import", "flash-sale")
 
 
 class Command(BaseCommand):
@@ -39,9 +44,27 @@ class Command(BaseCommand):
             default="",
             help="A PostgreSQL server URL: a scratch database is made there for the run and dropped after.",
         )
+        parser.add_argument("--buyers", type=int, default=5000)
+        parser.add_argument("--stock", type=int, default=500)
+        parser.add_argument("--concurrency", type=int, default=200)
+        parser.add_argument("--url", default="", help="flash-sale: target this running server.")
+        parser.add_argument(
+            "--redis-url", default="", help="flash-sale: use this Redis (default: REDIS_URL)."
+        )
+        parser.add_argument("--no-redis", action="store_true", help="flash-sale: admit in the database.")
+        parser.add_argument("--workers", type=int, default=2, help="flash-sale: server processes.")
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
+        parser.add_argument("--step", default="", help="(internal) flash-sale step")
+        parser.add_argument("--file", default="", help="(internal) flash-sale data file")
+        parser.add_argument("--campaign", type=int, default=0, help="(internal) flash-sale campaign")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["bench"] == "flash-sale":
+            from siyu.campaigns.bench_command import run_flash_sale
+
+            result = run_flash_sale(options, _scratch_database)
+            self.stdout.write(json.dumps(result, ensure_ascii=False))
+            return
         if options["inner"]:
             result = _run_inner(options)
             self.stdout.write(json.dumps(result))

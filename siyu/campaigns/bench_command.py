@@ -1,0 +1,167 @@
+"""Orchestration of ``siyu bench flash-sale``: scratch database, server, load, baseline, audit.
+
+Every step that touches the database runs as ``siyu bench flash-sale --inner --step …`` in the benchmark's
+environment (scratch SQLite or PostgreSQL database, its own var dir and Redis key prefix); the load runs in
+this process, which opens no database connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from siyu.campaigns import bench
+
+ScratchDatabase = Callable[[str], AbstractContextManager[str]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _step(env: dict[str, str], step: str, **extra: Any) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "siyu.cli", "bench", "flash-sale", "--inner", "--step", step]
+    for key, value in extra.items():
+        argv += [f"--{key}", str(value)]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if proc.returncode != 0:
+        raise CommandError(f"flash-sale step {step} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_inner(options: dict[str, Any]) -> dict[str, Any]:
+    """One database step, inside the benchmark's environment."""
+    step = options["step"]
+    if step == "seed":
+        return bench.seed(buyers=options["buyers"], stock=options["stock"], tickets_path=options["file"])
+    if step == "baseline":
+        return bench.baseline()
+    if step == "audit":
+        keys = json.loads(Path(options["file"]).read_text())
+        return bench.audit(options["campaign"], keys)
+    raise CommandError(f"unknown step {step!r}")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise CommandError("the benchmark server exited at start")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 -- our own local server
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise CommandError("the benchmark server did not start")
+
+
+def _server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    from siyu.org.management.commands.demo import gunicorn_path
+
+    argv = [
+        gunicorn_path(),
+        "siyu.wsgi:application",
+        "--config",
+        "python:siyu.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "16",
+        "--worker-class",
+        "gthread",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(argv, env=env)  # noqa: S603 -- fixed argv
+
+
+def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -> dict[str, Any]:
+    if options["inner"]:
+        return run_inner(options)
+    if options["buyers"] < 1 or options["stock"] < 1 or options["concurrency"] < 1:
+        raise CommandError("--buyers, --stock and --concurrency must be positive")
+    env = dict(os.environ)
+    redis_url = "" if options["no_redis"] else (options["redis_url"] or env.get("REDIS_URL", ""))
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env["SIYU_FLASH_REDIS_PREFIX"] = f"siyu:bench:{os.getpid()}:{int(time.time())}:"
+    with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
+        target = options["url"].rstrip("/")
+        if target:
+            # A running server: its database and secret key are this environment's.
+            env.pop("SIYU_FLASH_REDIS_PREFIX")
+            return _measure(env, tmp, target, None, options)
+        with scratch_database(options["database_url"]) as url:
+            env["SIYU_VAR_DIR"] = tmp
+            env.pop("DATABASE_URL", None)
+            if url:
+                env["DATABASE_URL"] = url
+            env["SIYU_SCHEDULER"] = "1"  # the write-behind runs in the scheduler, as in `siyu demo`
+            cli = [sys.executable, "-m", "siyu.cli"]
+            subprocess.run([*cli, "migrate", "-v0"], env=env, check=True)  # noqa: S603 -- our own CLI
+            port = _free_port()
+            server = _server(env, port, options["workers"])
+            try:
+                return _measure(env, tmp, f"http://127.0.0.1:{port}", server, options)
+            finally:
+                server.terminate()
+                try:
+                    server.wait(20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+
+
+def _measure(
+    env: dict[str, str], tmp: str, url: str, server: subprocess.Popen[bytes] | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    tickets_path = str(Path(tmp) / "tickets.json")
+    setup = _step(env, "seed", buyers=options["buyers"], stock=options["stock"], file=tickets_path)
+    tickets = json.loads(Path(tickets_path).read_text())
+    _wait_ready(f"{url}/h5/flash/{setup['campaign']}/status/", server)
+    result = bench.load(url, setup, tickets, concurrency=options["concurrency"])
+    keys_path = Path(tmp) / "reserved.json"
+    keys_path.write_text(json.dumps(sorted(result.reserved_keys)))
+    baseline = _step(env, "baseline")
+    audited = _step(env, "audit", campaign=setup["campaign"], file=str(keys_path))
+    figures = bench.summarise(result)
+    per_s = figures["attempts_per_s"]
+    base = baseline.get("baseline_per_s")
+    return {
+        "bench": "flash-sale",
+        "backend": baseline.get("backend"),
+        "buyers": options["buyers"],
+        "stock": options["stock"],
+        "concurrency": options["concurrency"],
+        "workers": options["workers"] if server is not None else None,
+        "url": options["url"] or None,
+        **figures,
+        **{k: v for k, v in audited.items() if k != "reconcile"},
+        "baseline_per_s": base,
+        "ratio": round(per_s / base, 3) if per_s and base else None,
+        "baseline": baseline,
+        "reconciled": audited.get("reconcile", {}).get("ok"),
+    }
