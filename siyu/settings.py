@@ -256,6 +256,9 @@ SIYU_CHAT_POLL_SECONDS = float(os.environ.get("SIYU_CHAT_POLL_SECONDS", "2"))
 # Payments for member orders: "pay_at_pickup" (default, no online payment), "wechatpay" (WeChat Pay API v3)
 # or "sandbox" (demo only; refused unless DEBUG/TESTING). See docs/payments.md.
 SIYU_PAYMENT_PROVIDER = os.environ.get("SIYU_PAYMENT_PROVIDER", "pay_at_pickup")
+
+# Flash sales: the Redis key prefix of admission counters and streams (see docs/flash-sales.md).
+SIYU_FLASH_REDIS_PREFIX = os.environ.get("SIYU_FLASH_REDIS_PREFIX", "siyu:fs")
 # Absolute URL WeChat Pay calls back (…/hooks/pay/wechat/); default: built from the request's host.
 SIYU_PAYMENT_NOTIFY_URL = os.environ.get("SIYU_PAYMENT_NOTIFY_URL", "")
 SIYU_WECHATPAY = {

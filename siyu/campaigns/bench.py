@@ -40,7 +40,7 @@ def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
     from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
     from siyu.campaigns.services.flash_admission import open_sale
     from siyu.campaigns.tickets import issue_ticket
-    from siyu.catalog.models import Product, Sku, StoreListing
+    from siyu.catalog.models import Product, Publication, Sku, StoreListing
     from siyu.members.models import Member
     from siyu.org.models import Brand, Store
 
@@ -52,6 +52,7 @@ def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
         sku = Sku.objects.create(
             product=product, code=f"FSB-{brand.pk}", price_fen=5900, member_price_fen=4900
         )
+        Publication.objects.create(product=product, scope=Publication.Scope.ALL)
         StoreListing.objects.create(store=store, sku=sku, stock=0)
         Member.objects.bulk_create(
             [

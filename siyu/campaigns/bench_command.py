@@ -108,7 +108,7 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
-    env["SIYU_FLASH_REDIS_PREFIX"] = f"siyu:bench:{os.getpid()}:{int(time.time())}:"
+    env["SIYU_FLASH_REDIS_PREFIX"] = f"siyu:bench:{os.getpid()}:{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         target = options["url"].rstrip("/")
         if target:
