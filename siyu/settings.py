@@ -261,6 +261,9 @@ SIYU_PAYMENT_PROVIDER = os.environ.get("SIYU_PAYMENT_PROVIDER", "pay_at_pickup")
 SIYU_FLASH_REDIS_PREFIX = os.environ.get("SIYU_FLASH_REDIS_PREFIX", "siyu:fs")
 # Absolute URL WeChat Pay calls back (…/hooks/pay/wechat/); default: built from the request's host.
 SIYU_PAYMENT_NOTIFY_URL = os.environ.get("SIYU_PAYMENT_NOTIFY_URL", "")
+# The address members reach Siyu at (e.g. https://siyu.example.com): links the robot posts into WeCom and
+# Telegram groups must be absolute. Unset: the address of the staff request that posted them.
+SIYU_PUBLIC_URL = os.environ.get("SIYU_PUBLIC_URL", "").rstrip("/")
 SIYU_WECHATPAY = {
     "mchid": os.environ.get("SIYU_WECHATPAY_MCHID", ""),
     "appid": os.environ.get("SIYU_WECHATPAY_APPID", "") or SIYU_WECHAT_OAUTH["app_id"],

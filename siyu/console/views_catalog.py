@@ -20,14 +20,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from siyu.catalog.models import Product, Publication, StoreListing
+from siyu.catalog.services import cards as card_services
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication as publication_services
 from siyu.catalog.services import queries, stock
 from siyu.common.errors import ServiceError, ValidationFailed
+from siyu.communities.models import Community
+from siyu.communities.services.queries import scoped_communities
 from siyu.org.models import Region, Staff
 from siyu.org.services.access import store_scope, visible_stores
 from siyu.org.services.brand import current_brand_id
@@ -225,7 +228,38 @@ def _detail_context(staff: Staff, product: Product, **forms_: Any) -> dict[str, 
         "sku_form": forms_.get("sku_form") or SkuForm(prefix="sku"),
         "publish_form": forms_.get("publish_form") or PublishForm(staff=staff, prefix="pub"),
         "publications": list(queries.publications(staff, product.pk)),
+        "card_stores": _card_stores(staff, product),
+        "card_key": _new_key(),
     }
+
+
+_SKIP_LABELS = {
+    card_services.SKIP_NOT_OFFERED: gettext_lazy("not offered at its store"),
+    card_services.SKIP_SOLD_OUT: gettext_lazy("sold out at its store"),
+    card_services.SKIP_CLOSED: gettext_lazy("group closed"),
+    card_services.SKIP_NO_PUBLIC_URL: gettext_lazy("no public site address for channel links"),
+}
+
+
+def _card_stores(staff: Staff, product: Product) -> list[dict[str, Any]]:
+    """The groups ``staff`` may post a card to, by store, each store saying whether it can sell the product
+    now (groups of stores that cannot are shown but not selectable)."""
+    groups = scoped_communities(staff).filter(
+        brand_id=product.brand_id, status__in=[Community.Status.OPEN, Community.Status.PENDING]
+    )
+    by_store: dict[int, dict[str, Any]] = {}
+    for group in groups:
+        entry = by_store.get(group.store_id)
+        if entry is None:
+            listing, reason, _several = card_services.pick_listing(product, group.store_id)
+            entry = by_store[group.store_id] = {
+                "store": group.store,
+                "groups": [],
+                "available": listing is not None,
+                "reason": _SKIP_LABELS.get(reason, ""),
+            }
+        entry["groups"].append(group)
+    return list(by_store.values())
 
 
 @require_http_methods(["GET", "POST"])
@@ -235,6 +269,8 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     staff = current_staff(request)
     product = product_services.get_product(staff, product_id)
     form = None
+    if request.method == "POST" and request.POST.get("action") == "post_cards":
+        return _post_cards(request, staff, product)
     if request.method == "POST":
         product_services.require_hq(staff)
         form = ProductForm(request.POST, request.FILES or None, staff=staff, prefix="product")
@@ -248,6 +284,40 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
                 return redirect("console:product_detail", product_id=product.pk)
     context = _detail_context(staff, product, form=form)
     return render(request, "console/catalog/product_detail.html", context, status=400 if form else 200)
+
+
+def _post_cards(request: HttpRequest, staff: Staff, product: Product) -> HttpResponse:
+    """ "Post to groups": the robot posts the product's card into the chosen groups (any staff, their
+    stores' groups); the form's key makes a double submit post once."""
+    chosen = request.POST.getlist("communities")
+    if not chosen:
+        raise ValidationFailed(_("Choose the groups to post to."), field="community_ids")
+    posts = card_services.post_product_card(
+        staff,
+        product_id=product.pk,
+        community_ids=chosen,
+        idempotency_key=request.POST.get("key") or "",
+        base_url=request.build_absolute_uri("/"),
+    )
+    messages.success(
+        request,
+        ngettext(
+            "Posted to %(posted)s group, skipped %(skipped)s.",
+            "Posted to %(posted)s groups, skipped %(skipped)s.",
+            len(posts),
+        )
+        % {"posted": len(posts), "skipped": len(posts.skipped)},
+    )
+    if posts.skipped:
+        names = dict(
+            Community.objects.filter(pk__in=[s.community_id for s in posts.skipped]).values_list("pk", "name")
+        )
+        detail = ", ".join(
+            f"{names.get(s.community_id, s.community_id)} ({_SKIP_LABELS.get(s.reason, s.reason)})"
+            for s in posts.skipped
+        )
+        messages.warning(request, _("Skipped: %(groups)s") % {"groups": detail})
+    return redirect(reverse("console:product_detail", args=[product.pk]) + "#post-cards")
 
 
 @require_POST

@@ -16,10 +16,12 @@ from django.utils.translation import gettext as _
 from ninja import Field, Header, Path, Query, Router, Schema
 from ninja.responses import Status
 
+from siyu.api import idempotency
 from siyu.api.auth import current_staff
 from siyu.api.presenters import store_ref
 from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
 from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
+from siyu.catalog.services import cards as card_services
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication as publication_services
 from siyu.catalog.services import queries, stock
@@ -166,6 +168,27 @@ class MovementOut(Schema):
 class StockOut(Schema):
     listing: ListingOut
     movement: MovementOut
+
+
+class CardsIn(In):
+    community_ids: list[Id] = Field(
+        min_length=1, max_length=card_services.MAX_GROUPS, description="The groups to post the card into."
+    )
+
+
+class CardPostedOut(Schema):
+    community_id: int
+    message_id: int
+
+
+class CardSkippedOut(Schema):
+    community_id: int
+    reason: str = Field(description="not_offered, sold_out, closed or no_public_url.")
+
+
+class CardsOut(Schema):
+    posted: list[CardPostedOut]
+    skipped: list[CardSkippedOut]
 
 
 class ProductParams(Schema):
@@ -326,6 +349,43 @@ def publish_product(request: HttpRequest, product_id: Path[Id], payload: Publish
 def withdraw_publication(request: HttpRequest, publication_id: Path[Id]) -> dict[str, Any]:
     """Withdraw a publication (head office); stores keep their listings and stock. Idempotent."""
     return publication_out(publication_services.withdraw(current_staff(request), publication_id))
+
+
+@router.post("/products/{int:product_id}/cards", response={200: CardsOut, 201: CardsOut})
+def post_product_cards(
+    request: HttpRequest,
+    product_id: Path[Id],
+    payload: CardsIn,
+    idempotency_key: str = Header(
+        ...,
+        alias="Idempotency-Key",
+        description="Required. The same key again answers the first result (200) and posts nothing.",
+    ),
+) -> Status:
+    """The group robot posts the product as a card into each group (201): a link to the group's store
+    listing (cheapest SKU in stock there). Groups outside your stores are 404 and nothing is posted; a
+    group whose store cannot sell the product now is listed in ``skipped``; if none can, 409
+    ``unavailable``."""
+    staff = current_staff(request)
+    key = idempotency.clean_key(idempotency_key)
+
+    def post() -> tuple[int, Any]:
+        posts = card_services.post_product_card(
+            staff,
+            product_id=product_id,
+            community_ids=list(payload.community_ids),
+            idempotency_key=key,
+            base_url=request.build_absolute_uri("/"),
+        )
+        return 201, {
+            "posted": [{"community_id": m.community_id, "message_id": m.pk} for m in posts],
+            "skipped": [{"community_id": s.community_id, "reason": s.reason} for s in posts.skipped],
+        }
+
+    status, body = idempotency.run_idempotent(
+        staff, key, method="POST", path=request.path, body=payload.model_dump(mode="json"), action=post
+    )
+    return Status(status, body)
 
 
 # --- store listings and stock ----------------------------------------------------------------------
