@@ -199,3 +199,22 @@ def test_not_signed_in_redirects_to_login(db, path):
 def test_home_links_mall_and_orders(member_a):
     page = member_client(member_a).get("/h5/").content.decode()
     assert "/h5/mall/" in page and "/h5/orders/" in page
+
+
+def test_a_sale_from_a_group_card_credits_the_group(member_a, member_b, listings, group_a):
+    from siyu.communities.models import CommunityMembership
+
+    CommunityMembership.objects.create(community=group_a, member=member_a)
+    client = member_client(member_a)
+    # Opened from the group's product card (?g=…): the group is credited with the order.
+    assert client.get(f"/h5/mall/p/{listings['CUP-W'].pk}/?g={group_a.pk}").status_code == 200
+    add(client, listings["CUP-W"])
+    client.post(
+        "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
+    )
+    assert Order.objects.get(member=member_a).community_id == group_a.pk
+    # A group the member is not in (or junk) is ignored, never an error.
+    other = member_client(member_b)
+    for g in (str(group_a.pk), "junk", "9" * 30):
+        assert other.get(f"/h5/mall/p/{listings['CUP-W'].pk}/?g={g}").status_code in (200, 302, 404)
+    assert "siyu_mall_group" not in other.session

@@ -31,6 +31,7 @@ from siyu.catalog.services.queries import available_listings
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import ServiceError
 from siyu.communities.services.livecodes import _qr_image
+from siyu.communities.services.queries import member_group_id
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
@@ -41,6 +42,7 @@ from siyu.orders.services.pickup import pickup_code_for
 from siyu.org.models import Brand, Store
 
 CART_KEY = "siyu_mall_cart"
+GROUP_KEY = "siyu_mall_group"  # the group whose product card brought the member here (credited at checkout)
 STORE_KEY = "siyu_mall_store"
 # Pickup slots offered at checkout: (start hour, end hour), local time, today and tomorrow.
 PICKUP_SLOTS = ((10, 12), (12, 14), (14, 16), (16, 18), (18, 21))
@@ -238,6 +240,9 @@ def product(request: HttpRequest, member: Member, listing_id: int) -> HttpRespon
     ]
     if not rows:
         raise Http404
+    group_id = member_group_id(member, request.GET.get("g"))
+    if group_id is not None:
+        request.session[GROUP_KEY] = group_id
     selected = next((r["listing"].pk for r in rows if r["listing"].pk == listing.pk), rows[0]["listing"].pk)
     return _render(
         request,
@@ -346,11 +351,13 @@ def checkout(request: HttpRequest, member: Member) -> HttpResponseBase:
             items=sorted(_cart(request).items()),
             pickup_window=window,
             idempotency_key=request.POST.get("idempotency_key", ""),
+            community_id=member_group_id(member, request.session.get(GROUP_KEY)),
         )
     except ServiceError as exc:
         _error(request, exc)
         return redirect("h5:mall_cart")
     _save_cart(request, {})
+    request.session.pop(GROUP_KEY, None)
     return _pay_or_show(request, order)
 
 

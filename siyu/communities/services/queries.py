@@ -261,3 +261,16 @@ def scoped_tasks(staff: Staff) -> QuerySet[StaffTask]:
     require_staff(staff)
     qs = StaffTask.objects.select_related("store", "community", "assignee", "done_by")
     return _in_scope(qs, staff)
+
+
+def member_group_id(member: Any, community_id: Any) -> int | None:
+    """``community_id`` if ``member`` is an active member of that group (e.g. the group whose product card
+    they opened, to credit the group with the sale); None otherwise — never an error."""
+    if isinstance(community_id, str) and community_id.isdigit() and len(community_id) < 19:
+        community_id = int(community_id)
+    if isinstance(community_id, bool) or not isinstance(community_id, int) or not 0 < community_id < 2**63:
+        return None
+    active = CommunityMembership.objects.filter(
+        community_id=community_id, member=member, status=CommunityMembership.Status.ACTIVE
+    ).exists()
+    return community_id if active else None
