@@ -289,6 +289,26 @@ def test_post_to_group_on_telegram_uses_chat_bucket(brand, store_a, monkeypatch)
     assert kw["bucket"] == "chat:-100123" and kw["community_id"] == group.pk
 
 
+
+def test_channel_cards_link_to_the_public_address(brand, store_a, monkeypatch, settings):
+    connector = Connector.objects.create(brand=brand, kind=ChannelKind.TELEGRAM, name="tg")
+    group = Community.objects.create(
+        brand=brand,
+        store=store_a,
+        name="TG",
+        channel=ChannelKind.TELEGRAM,
+        connector=connector,
+        external_id="-100124",
+        hard_cap=1000,
+    )
+    calls = []
+    monkeypatch.setattr(robot.outbox, "enqueue", lambda *a, **kw: calls.append((a, kw)))
+    settings.SIYU_PUBLIC_URL = "https://shop.example.com"
+    message = robot.post_to_group(group, card={"title": "秒杀", "url": "/h5/flash/1/"})
+    (_conn, _action, payload), _kw = calls[0]
+    assert payload["card"]["url"] == "https://shop.example.com/h5/flash/1/"
+    assert message.card["url"] == "/h5/flash/1/"  # the web chat keeps the link within Siyu
+
 def test_web_group_robot_post_needs_no_outbox(web_group, django_capture_on_commit_callbacks):
     with live.subscribe(web_group.pk) as sub:
         with django_capture_on_commit_callbacks(execute=True):

@@ -16,8 +16,10 @@ from siyu.api.auth import API_AUTH
 from siyu.api.docs import DOCS_ASSETS
 from siyu.api.errors import install_error_handlers
 from siyu.api.parser import StrictJsonParser
+from siyu.api.routers import campaigns as campaigns_routes
 from siyu.api.routers import catalog as catalog_routes
 from siyu.api.routers import communities as communities_routes
+from siyu.api.routers import group_buys as group_buys_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
 from siyu.api.routers import live_codes as live_codes_routes
 from siyu.api.routers import moderation as moderation_routes
@@ -102,5 +104,7 @@ api.add_router("/live-codes", live_codes_routes.router, tags=["live codes"])
 api.add_router("", moderation_routes.router, tags=["moderation"])
 api.add_router("", catalog_routes.router, tags=["catalog"])
 api.add_router("", orders_routes.router, tags=["orders"])
+api.add_router("", group_buys_routes.router, tags=["group buys"])
+api.add_router("", campaigns_routes.router, tags=["campaigns"])
 
 __all__ = ["api"]

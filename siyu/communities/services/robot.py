@@ -67,6 +67,8 @@ def deliver_to_channel(community: Community, message: Message, content: dict[str
     if not community.external_id:
         logger.warning("Group %s has no channel chat yet; message %s stays in Siyu", community.pk, message.pk)
         return None
+    if "card" in content:
+        content = {**content, "card": _absolute_card(content["card"], message)}
     return outbox.enqueue(
         connector,
         "post",
@@ -75,6 +77,23 @@ def deliver_to_channel(community: Community, message: Message, content: dict[str
         idempotency_key=f"message:{message.pk}",
         community_id=community.pk,
     )
+
+
+def _absolute_card(card: dict[str, Any], message: Message) -> dict[str, Any]:
+    """WeCom and Telegram open card links outside Siyu: links within Siyu ("/h5/…") get the site's public
+    address (``SIYU_PUBLIC_URL``). Without it they are sent as they are, and a warning says so."""
+    base = (getattr(settings, "SIYU_PUBLIC_URL", "") or "").rstrip("/")
+    card = dict(card)
+    for field in ("url", "image_url"):
+        value = str(card.get(field) or "")
+        if value.startswith("/") and not value.startswith("//"):
+            if base:
+                card[field] = base + value
+            else:
+                logger.warning(
+                    "SIYU_PUBLIC_URL is not set: message %s links to %s in its channel", message.pk, value
+                )
+    return card
 
 
 # --- posting ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from siyu.catalog.services.stock import reserve_stock
 from siyu.channels.payments import get_payment_provider
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.members.models import Member
-from siyu.orders.models import Order, OrderLine, PaymentMethod
+from siyu.orders.models import Order, OrderLine, OrderSource, PaymentMethod
 from siyu.org.models import Store
 
 # How long an online order may stay unpaid before ``expire_due`` gives its stock back.
@@ -102,9 +102,12 @@ def create_order(
     idempotency_key: Any,
     community_id: int | None = None,
     campaign_id: int | None = None,
+    unit_prices: dict[int, int] | None = None,
+    source: str = OrderSource.MALL,
 ) -> Order:
     """Place ``member``'s order of ``items`` ([(listing_id, quantity)…]) for pickup at ``store_id`` within
-    ``pickup_window`` (start, end). Prices are the SKU's member price when set. The payment method is the
+    ``pickup_window`` (start, end). Prices are the SKU's member price when set; a campaign passes its own
+    ``unit_prices`` ({listing id: fen}, positive) and ``source``. The payment method is the
     configured provider's; online orders must be paid within PAYMENT_TIMEOUT, pay-at-pickup orders by the end
     of the pickup window (then ``expire_due`` releases their stock). Idempotent by (member, key); refused
     requests (unknown store or item, unavailable item: NotFound/Conflict; not enough stock: InsufficientStock)
@@ -132,7 +135,13 @@ def create_order(
     provider = get_payment_provider()
     method = provider.name if provider.name in PaymentMethod.values else PaymentMethod.PAY_AT_PICKUP
     expires_at = end if method == PaymentMethod.PAY_AT_PICKUP else now + PAYMENT_TIMEOUT
+    if source not in OrderSource.values:
+        raise ValidationFailed(_("Unknown order source."), field="source")
     prices = {pk: lst.sku.member_price_fen or lst.sku.price_fen for pk, lst in listings.items()}
+    for pk, fen in (unit_prices or {}).items():
+        if pk not in prices or isinstance(fen, bool) or not isinstance(fen, int) or not 0 < fen < 2**31:
+            raise ValidationFailed(_("Invalid price."), field="unit_prices")
+        prices[pk] = fen
     total = sum(prices[pk] * qty for pk, qty in wanted.items())
     try:
         with transaction.atomic():
@@ -149,6 +158,7 @@ def create_order(
                 expires_at=expires_at,
                 community_id=community_id,
                 campaign_id=campaign_id,
+                source=source,
             )
             # Fixed listing-id order: concurrent multi-line orders lock rows in the same order (no deadlock).
             for listing_id in sorted(wanted):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from siyu.channels.payments import PaymentKind, PaymentNotice, PaymentRequest, get_payment_provider
 from siyu.common.errors import Conflict, NotFound
 from siyu.orders.models import Order, OrderStatus, PaymentNotification
+from siyu.orders.services.refunds import refund_late_payment
 from siyu.orders.services.transitions import mark_paid
 
 logger = logging.getLogger("siyu.orders")
@@ -48,7 +49,8 @@ def start_payment(
 def apply_payment_notice(notice: PaymentNotice) -> Order:
     """Apply a verified payment notice to its order (see module guarantees). NotFound for an unknown trade,
     Conflict ``amount_mismatch`` when the amount differs. A paid notice for an order that can no longer be
-    paid (expired, cancelled) is recorded and logged for staff to refund; the order is left as it is."""
+    paid (expired, cancelled) is recorded and refunded automatically (``refunds.refund_late_payment``: once,
+    retried later by the ``group-buy-deadlines`` job if the provider cannot be reached)."""
     order = Order.objects.filter(out_trade_no=notice.out_trade_no).first()
     if order is None:
         raise NotFound(_("No such order."), field="out_trade_no")
@@ -83,8 +85,8 @@ def apply_payment_notice(notice: PaymentNotice) -> Order:
             if order.status == OrderStatus.PENDING_PAYMENT:
                 mark_paid(order, notice=notice)
             elif order.paid_at is None:
-                logger.error(
-                    "order %s paid (notice %s) while %s: refund it",
+                logger.warning(
+                    "order %s paid (notice %s) while %s: refunding automatically",
                     order.pk,
                     notice.notification_id,
                     order.status,
@@ -94,6 +96,9 @@ def apply_payment_notice(notice: PaymentNotice) -> Order:
         if not PaymentNotification.objects.filter(notification_id=notice.notification_id).exists():
             raise
     order.refresh_from_db()
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and order.paid_at is None:
+        # A late payment (also on a redelivery, if the first refund attempt failed): give the money back.
+        order = refund_late_payment(order)
     return order
 
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
-from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod, PickupCode
+from siyu.orders.models import Order, OrderLine, OrderSource, OrderStatus, PaymentMethod, PickupCode
 from siyu.orders.services.transitions import mark_paid, transition
 from siyu.org.models import Staff
 from siyu.org.services.access import require_staff
@@ -131,8 +131,9 @@ def verify_pickup(
     """Hand over ``lines`` ({line id: quantity}; None = everything still due) of the order behind ``code``.
 
     Staff of another store: NotFound. The order must be paid or ready, or awaiting payment at pickup (then
-    this also records the counter payment). A spent code, a cancelled/expired/refunded order or a lost race
-    with a simultaneous scan: Conflict, nothing changed. Audited as ``order.pickup``; refusals of a genuine
+    this also records the counter payment). A spent code, a cancelled/expired/refunded order, a group-buy
+    order whose team has not formed (``group_buy_not_formed``) or a lost race with a simultaneous scan:
+    Conflict, nothing changed. Audited as ``order.pickup``; refusals of a genuine
     code as ``order.pickup_refused``."""
     require_staff(staff)
     row = _find(staff, code, ip)
@@ -160,6 +161,11 @@ def _check_pickable(row: PickupCode) -> bool:
     at_counter = order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
     if order.status not in (S.PAID, S.READY) and not at_counter:
         raise Conflict(_("This order cannot be picked up now."), field="code", code="not_pickable")
+    if order.source == OrderSource.GROUP_BUY:
+        from siyu.campaigns.services.group_buys import team_formed_for  # late: campaigns imports orders
+
+        if not team_formed_for(order):
+            raise Conflict(_("This group buy has not formed yet."), field="code", code="group_buy_not_formed")
     return at_counter
 
 

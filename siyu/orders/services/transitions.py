@@ -22,7 +22,7 @@ from siyu.catalog.services.stock import release_stock
 from siyu.channels.payments import PaymentError, PaymentNotice, get_payment_provider
 from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ValidationFailed
 from siyu.members.models import Member
-from siyu.orders.models import Order, OrderStatus, OrderTransition
+from siyu.orders.models import Order, OrderSource, OrderStatus, OrderTransition
 from siyu.orders.services.queries import get_order
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
@@ -77,7 +77,13 @@ def transition(
 
 
 def release_order_stock(order: Order) -> None:
-    """Give back what the order still holds (ordered minus picked up), once per line."""
+    """Give back what the order still holds (ordered minus picked up), once per line. A flash-sale order
+    holds units of its sale, not of the store listing: they go back to the sale (once)."""
+    if order.source == OrderSource.FLASH_SALE:
+        from siyu.campaigns.services.flash_release import release_for_order
+
+        release_for_order(order)
+        return
     for line in order.lines.order_by("listing_id", "id"):
         left = line.quantity - line.picked_quantity
         if left > 0:
@@ -112,6 +118,10 @@ def mark_paid(
             extra={"paid_at": paid_at},
         )
         issue_pickup_code(order)
+        if order.source == OrderSource.GROUP_BUY:
+            from siyu.campaigns.services.group_buys import on_order_paid  # late: campaigns imports orders
+
+            on_order_paid(order)
         record_event(
             "order.paid",
             member_id=order.member_id,
@@ -147,7 +157,7 @@ def _close_online_trade(order: Order) -> None:
     try:
         get_payment_provider().close_payment(order.out_trade_no)
     except PaymentError as exc:
-        if exc.code in {"RESOURCE_NOT_EXISTS", "ORDER_CLOSED"}:
+        if exc.code in {"RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST", "ORDER_CLOSED"}:
             return  # never opened or already closed: nothing can be paid any more
         raise ChannelUnavailable(_("The payment could not be closed; try again later.")) from exc
 
@@ -223,6 +233,8 @@ def refund(staff: Staff, order_id: Any, reason: str) -> Order:
     staff of its store (NotFound otherwise). Pay-at-pickup orders are settled at the counter (Conflict).
     The status is claimed before the provider is called, so concurrent refunds call it once; a provider
     refusal rolls everything back. Stock goes back; audited; records ``order.refunded``."""
+    from siyu.orders.services.refunds import refund_number
+
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise ValidationFailed(_("Give a reason (up to 200 characters)."), field="reason")
     with transaction.atomic():
@@ -239,7 +251,7 @@ def refund(staff: Staff, order_id: Any, reason: str) -> Order:
         try:
             result = get_payment_provider().refund(
                 out_trade_no=order.out_trade_no,
-                out_refund_no=f"{order.out_trade_no}R",
+                out_refund_no=refund_number(order),
                 amount_fen=order.total_fen,
                 total_fen=order.total_fen,
                 reason=reason.strip(),
