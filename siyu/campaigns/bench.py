@@ -117,32 +117,44 @@ def _requests(setup: dict[str, Any], tickets: list[list[Any]], seed_: int) -> li
     return out
 
 
-async def _client(host: str, port: int, queue: list[bytes], result: LoadResult) -> None:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes, bool]:
+    """Send one request on a keep-alive connection; (status, body, server closes)."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    close = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _sep, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            close = True
+    body = await reader.readexactly(length) if length else b""
+    return int(head[9:12]), body, close
+
+
+async def _client(
+    host: str, port: int, queue: list[bytes], result: LoadResult, warmup: bytes, ready: asyncio.Barrier
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
+        # Connected and warmed up (a purchase of an unknown item: ticket, config, no stock) before the clock.
+        await _exchange(reader, writer, warmup)
+        await ready.wait()
         while queue:
             request = queue.pop()
             started = time.perf_counter()
             try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                close = False
-                for line in head.split(b"\r\n")[1:]:
-                    name, _sep, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        close = True
-                body = await reader.readexactly(length) if length else b""
+                status, body, close = await _exchange(reader, writer, request)
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 result.count("transport_error")
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
                 continue
             result.latencies.append(time.perf_counter() - started)
-            status = int(head[9:12])
             if status == 200:
                 result.count("reserved")
                 result.reserved_keys.add(json.loads(body)["key"])
@@ -167,11 +179,15 @@ def load(url: str, setup: dict[str, Any], tickets: list[list[Any]], *, concurren
     queue = _requests(setup, tickets, seed_=1)
     result = LoadResult()
 
+    warmup = _requests({**setup, "item": 2**62}, tickets[:1], seed_=1)[0]
+
     async def run() -> None:
+        ready = asyncio.Barrier(concurrency + 1)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
         clients = [
-            _client(parts.hostname or "127.0.0.1", parts.port or 80, queue, result)
-            for _ in range(concurrency)
+            asyncio.create_task(_client(host, port, queue, result, warmup, ready)) for _ in range(concurrency)
         ]
+        await ready.wait()
         started = time.perf_counter()
         await asyncio.gather(*clients)
         result.seconds = time.perf_counter() - started

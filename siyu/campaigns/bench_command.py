@@ -133,6 +133,18 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
                     server.wait(20)
                 except subprocess.TimeoutExpired:
                     server.kill()
+                if redis_url:
+                    _forget_redis_keys(redis_url, env["SIYU_FLASH_REDIS_PREFIX"])
+
+
+def _forget_redis_keys(redis_url: str, prefix: str) -> None:
+    """Remove the run's counters and streams: the scratch database they belong to is gone."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(names), 500):
+        client.delete(*names[start : start + 500])
 
 
 def _measure(

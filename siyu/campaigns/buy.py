@@ -85,6 +85,7 @@ def handle_buy(campaign_id: int, ticket: str | None, body: bytes) -> tuple[int, 
             store_id=_positive_int(data, "store"),
             quantity=_positive_int(data, "quantity"),
             key=key,
+            ticket_checked=True,
         )
     except ServiceError as exc:
         return exc.status, exc.as_dict()

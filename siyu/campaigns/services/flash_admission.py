@@ -263,6 +263,7 @@ def admit(
     quantity: int,
     key: str,
     now: datetime | None = None,
+    ticket_checked: bool = False,
 ) -> Admission:
     """Admit ``member_id``'s purchase of ``quantity`` units of flash item ``item_id``, picked up at
     ``store_id``. Never admits more than the item's stock, nor more than its per-member limit to one member,
@@ -273,7 +274,11 @@ def admit(
     of 1–100 printable ASCII characters, quantity), LimitReached, SoldOut, NotEnoughLeft; SaleUnavailable when
     Redis cannot be reached. The same (campaign, member, key) answers the first admission again, whatever
     the later request asks. On Redis the order is written within seconds (``order_id`` None until then,
-    see ``written_order_id``); on the database it is written before this returns."""
+    see ``written_order_id``); on the database it is written before this returns.
+
+    ``ticket_checked``: the caller verified a purchase ticket (``siyu.campaigns.tickets``), which the sale
+    page issues only to a signed-in member of the sale's brand — the member lookup is skipped, so the hot
+    path reads nothing from the database. (A member erased during the ticket's life can still buy.)"""
     now = now or timezone.now()
     cid = _id(campaign_id)
     config = fc.sale_config(cid) if cid else None
@@ -281,7 +286,7 @@ def admit(
         raise _not_running()
     key = _clean_key(key)
     mid = _id(member_id)
-    if mid is None or fc.member_brand(mid) != config.brand_id:
+    if mid is None or (not ticket_checked and fc.member_brand(mid) != config.brand_id):
         raise NotFound(_("No such member."), field="member")
     if not config.running(now):
         again = _previous(config, config.backend, mid, key)

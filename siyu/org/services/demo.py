@@ -273,6 +273,7 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
         with transaction.atomic():
             seed_community_demo(existing, seed=seed)
             seed_catalog_demo(existing, seed=seed)
+            _seed_campaigns(existing)
         return _existing_summary(existing, stores)
     if not 1 <= stores <= MAX_STORES:
         raise ValidationFailed(_("The demo has 1 to %(max)d stores.") % {"max": MAX_STORES}, field="stores")
@@ -300,6 +301,16 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
         return _existing_summary(existing, stores)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _seed_campaigns(brand: Brand) -> None:
+    """The demo's running flash sale and group buy (each created once)."""
+    from siyu.campaigns.services.demo import seed_demo_flash_sale
+    from siyu.campaigns.services.demo_group_buys import seed_demo_group_buy
+
+    now = timezone.now()
+    seed_demo_flash_sale(brand, now)
+    seed_demo_group_buy(brand, now)
 
 
 def demo_logins(stores: int = 1) -> list[tuple[str, str]]:
@@ -336,6 +347,7 @@ def _build(*, stores: int, members: int, seed: int, password: str) -> DemoSummar
     events = _create_events(rng, plans)
     groups = seed_community_demo(brand, seed=seed)
     catalog = seed_catalog_demo(brand, seed=seed)
+    _seed_campaigns(brand)
     return DemoSummary(
         created=True,
         brand_code=brand.code,
