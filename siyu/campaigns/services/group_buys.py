@@ -999,17 +999,26 @@ def _fail_team(team_id: int, now: datetime, *, force: bool = False) -> bool:
 def _settle(place_id: int) -> bool:
     """Settle one live place of a failed team, once: cancel its unpaid order or refund its payment, then
     mark the place left/refunded. A provider failure leaves it live for the next run."""
+    found = GroupBuyMember.objects.filter(pk=place_id, status__in=LIVE).values("order_id").first()
+    if found is None:
+        return False
+    order_id = found["order_id"]
     try:
         with transaction.atomic():
-            # Two runners never settle the same place: the second skips it (PostgreSQL) or finds it settled.
+            # Locks in the payment path's order (order, then place: mark_paid → on_order_paid), and skipping
+            # what another runner (or a payment being applied) holds: that is settled by them or next run.
+            order = None
+            if order_id is not None:
+                order = Order.objects.select_for_update(skip_locked=True).filter(pk=order_id).first()
+                if order is None:
+                    return False
             place = (
                 GroupBuyMember.objects.select_for_update(skip_locked=True)
                 .filter(pk=place_id, status__in=LIVE)
                 .first()
             )
-            if place is None:
+            if place is None or place.order_id != order_id:
                 return False
-            order = Order.objects.filter(pk=place.order_id).first() if place.order_id else None
             status = order.status if order is not None else OrderStatus.CANCELLED
             if order is not None and status == OrderStatus.PENDING_PAYMENT:
                 transitions.cancel(order.pk, member=order.member, reason=FAILED_REASON)
