@@ -74,7 +74,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, seconds: float =
     raise CommandError("the benchmark server did not start")
 
 
-def _server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def _server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
     from siyu.org.management.commands.demo import gunicorn_path
 
     argv = [
@@ -87,7 +87,7 @@ def _server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[by
         "--workers",
         str(workers),
         "--threads",
-        "16",
+        str(threads),
         "--worker-class",
         "gthread",
         "--backlog",
@@ -120,11 +120,11 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
             env.pop("DATABASE_URL", None)
             if url:
                 env["DATABASE_URL"] = url
-            env["SIYU_SCHEDULER"] = "1"  # the write-behind runs in the scheduler, as in `siyu demo`
+            env["SIYU_SCHEDULER"] = os.environ.get("SIYU_BENCH_SCHEDULER", "1")  # the write-behind runs in the scheduler, as in `siyu demo`
             cli = [sys.executable, "-m", "siyu.cli"]
             subprocess.run([*cli, "migrate", "-v0"], env=env, check=True)  # noqa: S603 -- our own CLI
             port = _free_port()
-            server = _server(env, port, options["workers"])
+            server = _server(env, port, options["workers"], options["threads"])
             try:
                 return _measure(env, tmp, f"http://127.0.0.1:{port}", server, options)
             finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.campaigns.models.base import Campaign
 from siyu.catalog.models import Sku
@@ -78,7 +79,7 @@ class GroupBuyMember(models.Model):
     class Status(models.TextChoices):
         PENDING_PAYMENT = "pending_payment", _("Awaiting payment")
         PAID = "paid", _("Paid")
-        LEFT = "left", _("Left")
+        LEFT = "left", pgettext_lazy("team place", "Left")
         REFUNDED = "refunded", _("Refunded")
 
     team = models.ForeignKey(GroupBuyTeam, on_delete=models.PROTECT, related_name="members")
