@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from typing import Any
@@ -17,6 +18,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Run every job once and exit.")
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=int(os.environ.get("SIYU_SCHEDULER_NICE", "10")),
+            help="Lower this process's CPU priority by this much (default 10; 0 keeps it): background work "
+            "such as writing flash-sale orders behind must not slow down members' requests.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stopping = False
@@ -25,6 +33,8 @@ class Command(BaseCommand):
             nonlocal stopping
             stopping = True
 
+        if options["nice"] > 0 and hasattr(os, "nice"):
+            os.nice(min(options["nice"], 19))
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         next_run = {job.name: 0.0 for job in JOBS}
