@@ -8,13 +8,11 @@ tests/test_flash_admission.py.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, FlashSaleItem
@@ -28,6 +26,7 @@ from siyu.orders.models import Order
 from siyu.org.models import AuditEntry, Store
 from tests.conftest import is_postgres
 from tests.factories import BrandFactory, StoreFactory
+from tests.race_support import run_threads
 
 # --- shared helpers (also used by the console, H5 and API tests) ------------------------------------
 
@@ -565,36 +564,12 @@ def test_archived_group_is_skipped(hq_admin, skus, group_a, group_b):
     assert Message.objects.filter(client_msg_id__startswith=f"robot:campaign:{campaign.pk}:").count() == 2
 
 
-def _run_threads(n: int, work):
-    barrier = threading.Barrier(n)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            out: object = work(i)
-        except Exception as exc:  # the outcome is what the test counts
-            out = exc
-        finally:
-            connections.close_all()
-        with lock:
-            results.append(out)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_schedulers_post_once(hq_admin, skus, group_a, group_b):
     if not is_postgres():
         pytest.skip("needs PostgreSQL")
     campaign = running_sale(hq_admin, skus, community_ids=[group_a.pk, group_b.pk])
-    results = _run_threads(4, lambda i: posts.run_due_posts())
+    results = run_threads(4, lambda i: posts.run_due_posts())
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 4  # type: ignore[arg-type]
     assert Message.objects.filter(client_msg_id__startswith=f"robot:campaign:{campaign.pk}:").count() == 4

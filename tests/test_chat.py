@@ -289,7 +289,6 @@ def test_post_to_group_on_telegram_uses_chat_bucket(brand, store_a, monkeypatch)
     assert kw["bucket"] == "chat:-100123" and kw["community_id"] == group.pk
 
 
-
 def test_channel_cards_link_to_the_public_address(brand, store_a, monkeypatch, settings):
     connector = Connector.objects.create(brand=brand, kind=ChannelKind.TELEGRAM, name="tg")
     group = Community.objects.create(
@@ -308,6 +307,7 @@ def test_channel_cards_link_to_the_public_address(brand, store_a, monkeypatch, s
     (_conn, _action, payload), _kw = calls[0]
     assert payload["card"]["url"] == "https://shop.example.com/h5/flash/1/"
     assert message.card["url"] == "/h5/flash/1/"  # the web chat keeps the link within Siyu
+
 
 def test_web_group_robot_post_needs_no_outbox(web_group, django_capture_on_commit_callbacks):
     with live.subscribe(web_group.pk) as sub:

@@ -5,12 +5,10 @@ each, the demo seed, and PostgreSQL races (concurrent joins, concurrent deadline
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, GroupBuyMember, GroupBuyTeam
@@ -27,6 +25,7 @@ from siyu.org.models import AuditEntry
 from tests.conftest import is_postgres
 from tests.factories import BrandFactory, MemberFactory, StoreFactory
 from tests.fakes import wechatpay as wechatpay_fakes
+from tests.race_support import run_threads
 from tests.test_catalog import make_product
 
 wechatpay = wechatpay_fakes.wechatpay
@@ -509,30 +508,6 @@ def test_demo_seed_is_idempotent(brand, candle, store_a):
 
 
 # --- PostgreSQL races ---------------------------------------------------------------------------------
-
-
-def run_threads(n: int, work):
-    barrier = threading.Barrier(n)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            out: object = work(i)
-        except Exception as exc:  # the outcome is what the test counts
-            out = exc
-        finally:
-            connections.close_all()
-        with lock:
-            results.append(out)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,12 +3,10 @@ notifications, pickup verification by the right store only, partial pickup, and 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from siyu.catalog.models import StoreListing
@@ -23,6 +21,7 @@ from siyu.org.models import AuditEntry
 from tests.conftest import is_postgres
 from tests.factories import MemberFactory, StaffFactory
 from tests.fakes import wechatpay as wechatpay_fakes
+from tests.race_support import run_threads
 
 wechatpay = wechatpay_fakes.wechatpay
 
@@ -204,37 +203,13 @@ def test_partial_pickup(member_a, store_a, listings, clerk_a):
 # --- PostgreSQL races ------------------------------------------------------------------------------
 
 
-def _run_threads(n: int, work):
-    barrier = threading.Barrier(n)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            out: object = work(i)
-        except Exception as exc:  # the outcome is what the test counts
-            out = exc
-        finally:
-            connections.close_all()
-        with lock:
-            results.append(out)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_race_two_scans_one_success(member_a, store_a, listings, clerk_a):
     if not is_postgres():
         pytest.skip("needs PostgreSQL")
     order = place(member_a, store_a, [(listings[0].pk, 1)])
     code = pickup.pickup_code_for(order)
-    results = _run_threads(2, lambda i: pickup.verify_pickup(clerk_a, code))
+    results = run_threads(2, lambda i: pickup.verify_pickup(clerk_a, code))
     assert sum(isinstance(r, pickup.PickupResult) for r in results) == 1
     assert sum(isinstance(r, Conflict) for r in results) == 1
     assert OrderTransition.objects.filter(order=order, to_status="picked_up").count() == 1
@@ -246,7 +221,7 @@ def test_race_30_buyers_10_units(brand, store_a, listings, hq_admin):
         pytest.skip("needs PostgreSQL")
     listing = listings[0]
     members = [MemberFactory(brand=brand, home_store=store_a) for _ in range(30)]
-    results = _run_threads(30, lambda i: place(members[i], store_a, [(listing.pk, 1)]))
+    results = run_threads(30, lambda i: place(members[i], store_a, [(listing.pk, 1)]))
     assert sum(isinstance(r, Order) for r in results) == 10
     assert all(isinstance(r, Order | InsufficientStock) for r in results), results
     assert Order.objects.count() == 10 and stock_of(listing) == 0

@@ -74,7 +74,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, seconds: float =
     raise CommandError("the benchmark server did not start")
 
 
-def _server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+def _server(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
     from siyu.org.management.commands.demo import gunicorn_path
 
     argv = [
@@ -95,7 +95,8 @@ def _server(env: dict[str, str], port: int, workers: int, threads: int) -> subpr
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(argv, env=env)  # noqa: S603 -- fixed argv
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 -- fixed argv
 
 
 def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
             cli = [sys.executable, "-m", "siyu.cli"]
             subprocess.run([*cli, "migrate", "-v0"], env=env, check=True)  # noqa: S603 -- our own CLI
             port = _free_port()
-            server = _server(env, port, options["workers"], options["threads"])
+            server = _server(env, port, options["workers"], options["threads"], Path(tmp) / "server.log")
             try:
                 return _measure(env, tmp, f"http://127.0.0.1:{port}", server, options)
             finally:
@@ -164,6 +165,10 @@ def _measure(
     baseline = _step(env, "baseline")
     audited = _step(env, "audit", campaign=setup["campaign"], file=str(keys_path))
     figures = bench.summarise(result)
+    log = Path(tmp) / "server.log"
+    if figures["errors"] and log.exists():
+        # Say why: the end of the server's log (tracebacks of failed purchases).
+        figures["server_log_tail"] = log.read_text(errors="replace")[-3000:]
     per_s = figures["attempts_per_s"]
     base = baseline.get("baseline_per_s")
     return {

@@ -23,10 +23,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.analytics.services.events import record_event
-from siyu.channels.payments import PaymentError, get_payment_provider
-from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ServiceError, ValidationFailed
+from siyu.common.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from siyu.orders.models import Order, OrderStatus, PaymentMethod, PaymentNotification
-from siyu.orders.services.transitions import MAX_REASON, release_order_stock, transition
+from siyu.orders.services.transitions import (
+    MAX_REASON,
+    refund_through_provider,
+    release_order_stock,
+    transition,
+)
 from siyu.org.services.audit import record_audit
 
 logger = logging.getLogger("siyu.orders")
@@ -89,24 +93,7 @@ def refund_automatically(order: Order, *, reason: str) -> Order:
             raise Conflict(_("Part of this order was already picked up."), field="order", code="picked_up")
         from_status = order.status
         transition(order, S.REFUNDED, allowed_from=(from_status,), reason=reason)
-        try:
-            result = get_payment_provider().refund(
-                out_trade_no=order.out_trade_no,
-                out_refund_no=refund_number(order),
-                amount_fen=order.total_fen,
-                total_fen=order.total_fen,
-                reason=reason,
-                notify_url="",
-            )
-        except PaymentError as exc:
-            logger.warning("automatic refund of order %s failed: %r", order.pk, exc)
-            if exc.retryable:
-                raise ChannelUnavailable(
-                    _("The payment provider could not be reached; try again later.")
-                ) from exc
-            raise Conflict(
-                _("The payment provider refused the refund."), field="order", code="refund_refused"
-            ) from exc
+        result = refund_through_provider(order, reason)
         release_order_stock(order)  # idempotent per line: a no-op when expiry/cancel gave it back already
         record_audit(
             None,

@@ -228,12 +228,38 @@ def expire_order(order: Order, now: datetime) -> bool:
     return True
 
 
+def refund_through_provider(order: Order, reason: str) -> Any:
+    """Ask the payment provider to refund ``order`` in full. The refund number is fixed per order
+    (``refunds.refund_number``), so asking again is the same refund, never a second one. Raises
+    ChannelUnavailable when the provider could not be reached (retry later) and Conflict ``refund_refused``
+    when it refused."""
+    from siyu.orders.services.refunds import refund_number
+
+    try:
+        return get_payment_provider().refund(
+            out_trade_no=order.out_trade_no,
+            out_refund_no=refund_number(order),
+            amount_fen=order.total_fen,
+            total_fen=order.total_fen,
+            reason=reason,
+            notify_url="",
+        )
+    except PaymentError as exc:
+        logger.warning("refund of order %s refused: %r", order.pk, exc)
+        if exc.retryable:
+            raise ChannelUnavailable(
+                _("The payment provider could not be reached; try again later.")
+            ) from exc
+        raise Conflict(
+            _("The payment provider refused the refund."), field="order", code="refund_refused"
+        ) from exc
+
+
 def refund(staff: Staff, order_id: Any, reason: str) -> Order:
     """Refund a paid online order not yet picked up (paid/ready → refunded) through the payment provider, by
     staff of its store (NotFound otherwise). Pay-at-pickup orders are settled at the counter (Conflict).
     The status is claimed before the provider is called, so concurrent refunds call it once; a provider
     refusal rolls everything back. Stock goes back; audited; records ``order.refunded``."""
-    from siyu.orders.services.refunds import refund_number
 
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise ValidationFailed(_("Give a reason (up to 200 characters)."), field="reason")
@@ -248,24 +274,7 @@ def refund(staff: Staff, order_id: Any, reason: str) -> Order:
         if order.lines.filter(picked_quantity__gt=0).exists():
             raise Conflict(_("Part of this order was already picked up."), field="order", code="picked_up")
         transition(order, S.REFUNDED, allowed_from=(S.PAID, S.READY), actor=staff, reason=reason.strip())
-        try:
-            result = get_payment_provider().refund(
-                out_trade_no=order.out_trade_no,
-                out_refund_no=refund_number(order),
-                amount_fen=order.total_fen,
-                total_fen=order.total_fen,
-                reason=reason.strip(),
-                notify_url="",
-            )
-        except PaymentError as exc:
-            logger.warning("refund of order %s refused: %r", order.pk, exc)
-            if exc.retryable:
-                raise ChannelUnavailable(
-                    _("The payment provider could not be reached; try again later.")
-                ) from exc
-            raise Conflict(
-                _("The payment provider refused the refund."), field="order", code="refund_refused"
-            ) from exc
+        result = refund_through_provider(order, reason.strip())
         release_order_stock(order)
         record_audit(
             staff,
