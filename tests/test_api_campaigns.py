@@ -10,25 +10,18 @@ import pytest
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign
-from siyu.campaigns.services import flash_config, setup
+from siyu.campaigns.services import setup
 from siyu.org.models import AuditEntry
+from tests import test_campaign_setup as shared
 from tests.api_support import ApiClient, assert_error
-from tests.test_campaign_setup import buy, make_skus, running_sale, sale_data
+from tests.test_campaign_setup import buy, running_sale, sale_data
 
 BASE = "/campaigns/flash-sales"
 
 
-@pytest.fixture(autouse=True)
-def _database_admission(settings):
-    settings.REDIS_URL = ""
-    flash_config.clear_caches()
-    yield
-    flash_config.clear_caches()
-
-
-@pytest.fixture
-def skus(hq_admin, store_a, store_b):
-    return make_skus(hq_admin)
+# Fixtures shared with tests/test_campaign_setup.py (pytest finds fixtures by module attribute).
+_database_admission = shared._database_admission
+skus = shared.skus
 
 
 def body(skus, **overrides: Any) -> dict[str, Any]:

@@ -12,27 +12,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, RelayPost
-from siyu.campaigns.services import flash_config, setup
+from siyu.campaigns.services import setup
 from siyu.common.errors import ValidationFailed
 from siyu.communities.services.robot import post_to_group
 from siyu.console.views_campaigns import yuan_to_fen
 from siyu.org.models import AuditEntry
-from tests.test_campaign_setup import buy, make_skus, running_sale, sale_data
+from tests import test_campaign_setup as shared
+from tests.test_campaign_setup import buy, running_sale, sale_data
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def _database_admission(settings):
-    settings.REDIS_URL = ""
-    flash_config.clear_caches()
-    yield
-    flash_config.clear_caches()
-
-
-@pytest.fixture
-def skus(hq_admin, store_a, store_b):
-    return make_skus(hq_admin)
+# Fixtures shared with tests/test_campaign_setup.py (pytest finds fixtures by module attribute).
+_database_admission = shared._database_admission
+skus = shared.skus
 
 
 def _html(response) -> str:

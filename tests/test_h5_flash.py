@@ -16,26 +16,19 @@ from django.test import Client
 from django.utils import timezone
 
 from siyu.campaigns import tickets
-from siyu.campaigns.services import flash_config, setup
+from siyu.campaigns.services import setup
 from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
+from tests import test_campaign_setup as shared
 from tests.factories import BrandFactory, MemberFactory, StoreFactory
-from tests.test_campaign_setup import buy, make_skus, running_sale, sale_data
+from tests.test_campaign_setup import buy, running_sale, sale_data
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _database_admission(settings):
-    settings.REDIS_URL = ""
-    flash_config.clear_caches()
-    yield
-    flash_config.clear_caches()
-
-
-@pytest.fixture
-def skus(hq_admin, store_a, store_b):
-    return make_skus(hq_admin)
+# Fixtures shared with tests/test_campaign_setup.py (pytest finds fixtures by module attribute).
+_database_admission = shared._database_admission
+skus = shared.skus
 
 
 def member_client(member) -> Client:
