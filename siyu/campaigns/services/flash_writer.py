@@ -261,9 +261,7 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
         )
         if at_pickup:
             # The same record pickup.issue_pickup_code makes, for the whole batch at once.
-            PickupCode.objects.bulk_create(
-                [PickupCode(order=order, code_hash=pickup._hash(pickup._code(order))) for order in orders]
-            )
+            PickupCode.objects.bulk_create([pickup.new_pickup_code(order) for order in orders])
         reservations = [
             FlashReservation(
                 campaign_id=cid,

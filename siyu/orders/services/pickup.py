@@ -48,6 +48,12 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+def new_pickup_code(order: Order) -> PickupCode:
+    """The (unsaved) pickup code record of ``order`` — for writers that create many orders in one batch and
+    save the records with ``bulk_create``; ``issue_pickup_code`` saves one."""
+    return PickupCode(order=order, code_hash=_hash(_code(order)))
+
+
 def issue_pickup_code(order: Order) -> PickupCode:
     """Create the order's pickup code record (idempotent)."""
     try:
