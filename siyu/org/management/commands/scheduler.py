@@ -33,7 +33,8 @@ class Command(BaseCommand):
             nonlocal stopping
             stopping = True
 
-        if options["nice"] > 0 and hasattr(os, "nice"):
+        # Only the long-running loop yields CPU; ``--once`` (cron, tests) runs in its caller's process.
+        if options["nice"] > 0 and not options["once"] and hasattr(os, "nice"):
             os.nice(min(options["nice"], 19))
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
