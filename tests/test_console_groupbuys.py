@@ -237,3 +237,15 @@ def test_api_junk_ids(hq_admin, db):
     assert_error(api.post("/campaigns/group-buys", raw=b"{"), 400)
     assert api.get("/group-buy-teams/0").status_code in (400, 404)
     assert not GroupBuyTeam.objects.exists()
+
+
+def test_team_counts_are_scoped(client, clerk_a, hq_admin, teams, offer):
+    """A store role's counts cover only its stores' teams (console page and API), HQ's every team."""
+    client.force_login(clerk_a)
+    html = _html(client.get(f"/group-buys/{offer.pk}/"))
+    assert "<dt>Open</dt><dd>1</dd>" in html
+    assert ApiClient(clerk_a).get(f"/campaigns/group-buys/{offer.pk}").json()["teams"]["open"] == 1
+    assert ApiClient(clerk_a).get("/campaigns/group-buys").json()["items"][0]["teams"]["open"] == 1
+    assert ApiClient(hq_admin).get(f"/campaigns/group-buys/{offer.pk}").json()["teams"]["open"] == 2
+    client.force_login(hq_admin)
+    assert "<dt>Open</dt><dd>2</dd>" in _html(client.get(f"/group-buys/{offer.pk}/"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -64,8 +65,10 @@ def flush_prefix(prefix: str) -> int:
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     flash_config.clear_caches()
+    flash_admission._status_cache.clear()
     yield
     flash_config.clear_caches()
+    flash_admission._status_cache.clear()
 
 
 @pytest.fixture
@@ -494,3 +497,28 @@ def test_redis_admission_does_not_touch_the_database(
             buy(campaign, item, member_a, store_a)
         assert flash_admission.remaining_units(campaign.pk) == {item.pk: 3}
         assert flash_admission.written_order_id(campaign.pk, member_a.pk, second.key) is None
+
+
+def test_sale_status_is_the_pages_poll(backend, sku, store_a, member_a):
+    campaign, item = make_sale(sku, stock=3)
+    buy(campaign, item, member_a, store_a, quantity=2, key="k-status")
+    settle()
+    status = flash_admission.sale_status(campaign.pk)
+    assert status["running"] is True
+    assert status["items"] == [{"id": item.pk, "stock": 3, "remaining": 1}]
+    # Cached a second per process: the next poll does not read the counters again.
+    flash_admission._status_cache[campaign.pk] = (time.monotonic(), {"cached": True})
+    assert flash_admission.sale_status(campaign.pk) == {"cached": True}
+    draft, _ = make_sale(sku, status="draft", open_it=False)
+    tuan, _ = make_sale(sku, kind="group_buy", open_it=False)
+    for bad in (draft.pk, tuan.pk, 999_999, 2**63, "1", None):
+        with pytest.raises(NotFound):
+            flash_admission.sale_status(bad)
+
+
+def test_remaining_units_never_shows_more_than_stock(redis_backend, sku):
+    import redis
+
+    campaign, item = make_sale(sku, stock=3)
+    redis.Redis.from_url(REDIS_URL).set(flash_config.Keys(campaign.pk).left(item.pk), 7)
+    assert flash_admission.remaining_units(campaign.pk) == {item.pk: 3}

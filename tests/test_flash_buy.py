@@ -11,6 +11,7 @@ import pytest
 
 from siyu.campaigns import buy, tickets
 from siyu.campaigns.models import FlashReservation
+from siyu.campaigns.services import flash_admission
 from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
 from tests import test_flash_admission as shared
@@ -27,9 +28,9 @@ settle = shared.settle
 
 @pytest.fixture(autouse=True)
 def _no_status_cache():
-    buy._status_cache.clear()
+    flash_admission._status_cache.clear()
     yield
-    buy._status_cache.clear()
+    flash_admission._status_cache.clear()
 
 
 def _body(item, store, key="k-1", quantity=1) -> bytes:
@@ -160,5 +161,7 @@ def test_reservation_and_status_endpoints_refuse_strangers(database_backend, cli
     campaign, _item = make_sale(sku, stock=3)
     assert client.get(f"/h5/flash/{campaign.pk}/r/k-1/").status_code == 401
     assert client.get("/h5/flash/999999/status/").status_code == 404
+    # An id past the database's integer range is a 404 too, never a 500.
+    assert client.get(f"/h5/flash/{2**63}/status/").status_code == 404
     draft, _ = make_sale(sku, status="draft", open_it=False)
     assert client.get(f"/h5/flash/{draft.pk}/status/").status_code == 404

@@ -562,3 +562,22 @@ def test_race_concurrent_deadline_runs_refund_once(wechatpay, offer, people, sto
     assert Order.objects.get(pk=places[2].order_id).status == "cancelled"
     assert stock_at(store_a, candle) == 10
     assert Message.objects.filter(community=group_a, text__contains="did not form").count() == 1
+
+
+def test_refunded_place_never_counts_towards_forming(sandbox, offer, people, store_a, clerk_a, group_a):
+    """A counted place refunded by staff while the team is open is freed before the next payment counts:
+    the team does not form with fewer payers than ``min_size``."""
+    from siyu.orders.services import transitions
+
+    leader, second, third = people[:3]
+    lead = open_team(leader, offer, store_a)
+    team = lead.team
+    paying, last = (group_buys.join_team(m, team.pk) for m in (second, third))
+    pay_sandbox(lead.order)
+    pay_sandbox(paying.order)
+    transitions.refund(clerk_a, paying.order_id, "changed my mind")
+    pay_sandbox(last.order)  # no deadline job ran in between
+    team.refresh_from_db()
+    assert (team.joined_count, team.paid_count, team.status) == (2, 2, "open")
+    assert GroupBuyMember.objects.get(pk=paying.pk).status == "refunded"
+    assert not Message.objects.filter(community=group_a, text__startswith="Group buy formed").exists()

@@ -142,3 +142,18 @@ def test_csrf_and_methods(offer, people):
     assert client.post(f"/h5/tuan/{offer.pk}/open/").status_code == 403
     assert not GroupBuyTeam.objects.exists()
     assert member_client(people[0]).get(f"/h5/tuan/{offer.pk}/open/").status_code == 405
+
+
+@pytest.mark.parametrize("group", ["junk", "-5", "0", "9" * 5000, "1.5", "", "\x00"])
+def test_junk_posts_never_500(offer, people, group_a, group):
+    """Junk in the open form or the URL answers a page or 404, never a 500, and opens at most one team."""
+    client = member_client(people[0])
+    response = client.post(f"/h5/tuan/{offer.pk}/open/", {"group": group})
+    assert response.status_code == 302, response.content[:300]
+    team = GroupBuyTeam.objects.get()
+    assert team.joined_count == 1 and team.community_id == group_a.pk
+    big = "9" * 30
+    assert client.post(f"/h5/tuan/{big}/open/").status_code == 404
+    for action in ("join", "share"):
+        assert client.post(f"/h5/tuan/team/{big}/{action}/").status_code == 404
+    assert client.get(f"/h5/tuan/team/{big}/").status_code == 404

@@ -11,10 +11,14 @@ from django.test import Client
 
 from siyu.catalog.models import StoreListing
 from siyu.catalog.services import publication, stock
+from siyu.catalog.services.queries import member_unit_fen
+from siyu.common.errors import NotFound
+from siyu.h5.views_mall import STORE_KEY
 from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order, OrderStatus
+from siyu.orders.services import queries
 from siyu.org.models import Store
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import BrandFactory, MemberFactory, StoreFactory
 from tests.test_catalog import make_product
 
 pytestmark = pytest.mark.django_db
@@ -218,3 +222,60 @@ def test_a_sale_from_a_group_card_credits_the_group(member_a, member_b, listings
     for g in (str(group_a.pk), "junk", "9" * 30):
         assert other.get(f"/h5/mall/p/{listings['CUP-W'].pk}/?g={g}").status_code in (200, 302, 404)
     assert "siyu_mall_group" not in other.session
+
+
+def test_picking_a_closed_or_other_brands_store_is_refused(brand, store_a, listings):
+    preparing = StoreFactory(brand=brand, name="筹备店", status=Store.Status.PREPARING)
+    foreign = StoreFactory(brand=BrandFactory(code="other-brand"), name="别家店")
+    member = MemberFactory(brand=brand, home_store=None)
+    client = member_client(member)
+    for store_id in (preparing.pk, foreign.pk, "x", 2**70):
+        client.post("/h5/mall/store/", {"store": store_id})
+        assert STORE_KEY not in client.session
+        assert "北欧陶瓷杯" not in client.get("/h5/mall/").content.decode()  # still the picker
+
+
+def test_my_orders_list_shows_only_my_orders(brand, store_a, member_a, listings):
+    neighbour = MemberFactory(brand=brand, home_store=store_a)
+    mine, theirs = member_client(member_a), member_client(neighbour)
+    for client in (mine, theirs):
+        add(client, listings["CUP-W"])
+        client.post(
+            "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
+        )
+    own = Order.objects.get(member=member_a)
+    other = Order.objects.get(member=neighbour)
+    page = mine.get("/h5/orders/").content.decode()
+    assert f'href="/h5/orders/{own.pk}/"' in page
+    assert f'href="/h5/orders/{other.pk}/"' not in page
+    assert mine.get(f"/h5/orders/{2**70}/").status_code == 404
+
+
+def test_member_order_queries_are_the_members_own(member_a, member_b, brand, store_a, listings):
+    client = member_client(member_a)
+    add(client, listings["CUP-W"])
+    client.post(
+        "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
+    )
+    order = Order.objects.get(member=member_a)
+    assert queries.member_order(member_a, order.pk) == order
+    assert queries.member_order(member_a, str(order.pk)) == order
+    for bad in (None, True, "x", 0, -1, 2**70):
+        with pytest.raises(NotFound):
+            queries.member_order(member_a, bad)
+    with pytest.raises(NotFound):
+        queries.member_order(member_b, order.pk)
+    assert queries.member_orders(member_a) == [order]
+    assert queries.member_orders(member_b) == []
+    closed = StoreFactory(brand=brand, status=Store.Status.PREPARING)
+    assert queries.pickup_store(member_a, store_a.pk) == store_a
+    assert queries.pickup_store(member_a, closed.pk) is None
+    assert queries.pickup_store(member_a, StoreFactory(brand=BrandFactory(code="other-brand")).pk) is None
+    assert closed not in queries.pickup_stores(member_a)
+
+
+def test_member_unit_price_is_member_price_else_list_price(listings):
+    sku = listings["CUP-W"].sku
+    assert member_unit_fen(sku) == sku.member_price_fen == 3500
+    sku.member_price_fen = None
+    assert member_unit_fen(sku) == sku.price_fen == 3900

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -27,14 +26,13 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.campaigns import tickets
-from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
 from siyu.campaigns.services import flash_admission
 from siyu.common.errors import NotAuthenticated, NotFound, ServiceError, ValidationFailed
 from siyu.members.services import signin
@@ -44,8 +42,6 @@ logger = logging.getLogger("siyu.campaigns.buy")
 MAX_BODY = 1024
 MAX_KEY = 100
 BUY_PATH = re.compile(r"^/h5/flash/([1-9][0-9]{0,17})/buy/$")
-STATUS_CACHE_SECONDS = 1.0
-_status_cache: dict[int, tuple[float, dict[str, Any]]] = {}
 
 Payload = dict[str, Any]
 
@@ -127,41 +123,11 @@ def reservation_view(request: HttpRequest, campaign_id: int, key: str) -> HttpRe
     return _json(200, {"status": "written", "order_id": order_id, "order_url": _order_url(order_id)})
 
 
-def sale_status(campaign_id: int) -> Payload:
-    """Whether the sale runs and the units left per item (NotFound for drafts and other kinds). Cached for
-    a second per process: every open sale page polls it."""
-    now = time.monotonic()
-    cached = _status_cache.get(campaign_id)
-    if cached is not None and now - cached[0] < STATUS_CACHE_SECONDS:
-        return cached[1]
-    campaign = (
-        Campaign.objects.filter(pk=campaign_id, kind=CampaignKind.FLASH_SALE)
-        .exclude(status=CampaignStatus.DRAFT)
-        .first()
-    )
-    if campaign is None:
-        raise NotFound(_("No such sale."), field="campaign")
-    left = flash_admission.remaining_units(campaign.pk)
-    at = timezone.now()
-    payload: Payload = {
-        "running": campaign.status == CampaignStatus.PUBLISHED
-        and campaign.starts_at <= at < campaign.ends_at,
-        "starts_at": campaign.starts_at.isoformat(),
-        "ends_at": campaign.ends_at.isoformat(),
-        "items": [
-            {"id": item_id, "stock": stock, "remaining": left.get(item_id, 0)}
-            for item_id, stock in FlashSaleItem.objects.filter(campaign=campaign).values_list("id", "stock")
-        ],
-    }
-    _status_cache[campaign_id] = (now, payload)
-    return payload
-
-
 @never_cache
 @require_GET
 def status_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
     try:
-        return _json(200, sale_status(campaign_id))
+        return _json(200, flash_admission.sale_status(campaign_id))
     except ServiceError as exc:
         return _json(exc.status, exc.as_dict())
 

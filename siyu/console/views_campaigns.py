@@ -32,6 +32,7 @@ from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import store_scope
 from siyu.org.services.brand import current_brand_id
+from siyu.org.services.stores import open_stores
 
 from .helpers import console_view, current_staff, form_error, is_htmx
 from .views_catalog import yuan
@@ -113,10 +114,7 @@ class FlashSaleForm(forms.Form):
         super().__init__(*args, **kwargs)
         brand_id = current_brand_id(staff)
         fields: Any = self.fields
-        fields["stores"].choices = [
-            (s.pk, f"{s.code} {s.name}")
-            for s in Store.objects.filter(brand_id=brand_id, status=Store.Status.OPEN).order_by("code")
-        ]
+        fields["stores"].choices = [(s.pk, f"{s.code} {s.name}") for s in open_stores(brand_id)]
         fields["communities"].choices = [
             (c.pk, f"{c.store.name} · {c.name}")
             for c in Community.objects.filter(brand_id=brand_id, store__status=Store.Status.OPEN)

@@ -26,9 +26,10 @@ from siyu.campaigns.services import group_buys
 from siyu.catalog.models import Sku
 from siyu.common.errors import PermissionDenied, ServiceError, ValidationFailed
 from siyu.communities.models import Community
-from siyu.org.models import Staff, Store
+from siyu.org.models import Staff
 from siyu.org.services.access import store_scope, visible_stores
 from siyu.org.services.brand import current_brand_id
+from siyu.org.services.stores import open_stores
 
 from .helpers import console_view, current_staff, form_error, request_ip
 from .views_catalog import yuan
@@ -115,7 +116,7 @@ def group_buy_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     teams = group_buys.list_teams(staff, campaign_id=campaign.pk)[:100]
     context = {
         **_campaign_row(campaign, now),
-        "counts": group_buys.team_counts(campaign),
+        "counts": group_buys.team_counts(campaign, staff),
         "stores": list(campaign.stores.order_by("code")),
         "groups": list(campaign.communities.order_by("name")),
         "rows": [_team_row(t) for t in teams],
@@ -212,10 +213,7 @@ class GroupBuyForm(forms.Form):
         fields["sku"].choices = [
             (s.pk, f"{s.product.name} {s.spec} · ¥{yuan(s.price_fen)}".strip()) for s in skus
         ]
-        fields["stores"].choices = [
-            (s.pk, f"{s.code} {s.name}")
-            for s in Store.objects.filter(brand_id=brand_id, status=Store.Status.OPEN).order_by("code")
-        ]
+        fields["stores"].choices = [(s.pk, f"{s.code} {s.name}") for s in open_stores(brand_id)]
         fields["communities"].choices = [
             (c.pk, f"{c.store.name} · {c.name}")
             for c in Community.objects.filter(brand_id=brand_id, status=Community.Status.OPEN)

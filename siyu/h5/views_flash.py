@@ -9,7 +9,6 @@ fresh idempotency key per purchase intent (the same key again when the same tap 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,13 +22,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
-from siyu.campaigns.services import flash_admission, setup
+from siyu.campaigns.services import setup
 from siyu.campaigns.tickets import issue_ticket
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.org.models import Brand
-
-logger = logging.getLogger("siyu.h5.flash")
 
 
 def _yuan(fen: int) -> str:
@@ -41,14 +38,12 @@ def _brand_name() -> str:
 
 
 def _remaining(campaign: Campaign, items: list[FlashSaleItem], phase: str) -> dict[int, int]:
-    if phase == setup.Phase.CANCELLED:
+    """Units left per item; units not sold by written orders when the sale is cancelled or the counters
+    cannot be read (the page still shows; the script asks again every 2 s)."""
+    left = None if phase == setup.Phase.CANCELLED else setup.units_left(campaign, items)
+    if left is None:
         return {i.pk: max(0, i.stock - i.sold) for i in items}
-    try:
-        left = flash_admission.remaining_units(campaign.pk)
-    except Exception:  # the page still shows; the script asks again every 2 s
-        logger.exception("remaining units of campaign %s unavailable", campaign.pk)
-        return {i.pk: max(0, i.stock - i.sold) for i in items}
-    return {i.pk: max(0, min(i.stock, int(left.get(i.pk, 0)))) for i in items}
+    return left
 
 
 def _messages() -> dict[str, str]:

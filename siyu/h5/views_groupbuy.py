@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from siyu.campaigns.models import Campaign, GroupBuyMember, GroupBuyTeam
 from siyu.campaigns.services import group_buys
+from siyu.catalog.services.queries import member_unit_fen
 from siyu.common.errors import NotFound, ServiceError
 from siyu.h5.views_mall import _error, _mall_store, _member_view, _pay_or_show, _render, yuan
 from siyu.members.models import Member
@@ -50,7 +51,7 @@ def _progress(team: GroupBuyTeam, min_size: int, now: datetime) -> dict[str, Any
 def _offer_context(campaign: Campaign) -> dict[str, Any]:
     group_buy = campaign.group_buy
     sku = group_buy.sku
-    normal = sku.member_price_fen or sku.price_fen
+    normal = member_unit_fen(sku)
     return {
         "campaign": campaign,
         "group_buy": group_buy,

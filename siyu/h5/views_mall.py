@@ -27,9 +27,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from siyu.catalog.models import StoreListing
-from siyu.catalog.services.queries import available_listings
+from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
-from siyu.common.errors import ServiceError
+from siyu.common.errors import NotFound, ServiceError
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
 from siyu.members.models import Member
@@ -39,6 +39,7 @@ from siyu.orders.services import transitions
 from siyu.orders.services.checkout import MAX_QUANTITY, create_order
 from siyu.orders.services.payments import apply_payment_notice, start_payment
 from siyu.orders.services.pickup import pickup_code_for
+from siyu.orders.services.queries import member_order, member_orders, pickup_store, pickup_stores
 from siyu.org.models import Brand, Store
 
 CART_KEY = "siyu_mall_cart"
@@ -83,20 +84,12 @@ def yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
-def _open_stores(member: Member) -> list[Store]:
-    return list(
-        Store.objects.filter(brand_id=member.brand_id, status=Store.Status.OPEN).order_by("name", "id")
-    )
-
-
 def _mall_store(request: HttpRequest, member: Member) -> Store | None:
     """The member's home store, else the open store they picked for this session."""
     if member.home_store_id is not None:
         return member.home_store
     picked = request.session.get(STORE_KEY)
-    if not isinstance(picked, int):
-        return None
-    return Store.objects.filter(pk=picked, brand_id=member.brand_id, status=Store.Status.OPEN).first()
+    return pickup_store(member, picked) if isinstance(picked, int) else None
 
 
 def _cart(request: HttpRequest) -> dict[int, int]:
@@ -128,7 +121,7 @@ def _int_or_none(value: Any) -> int | None:
 
 def _listing_row(listing: StoreListing, qty: int = 0) -> dict[str, Any]:
     sku = listing.sku
-    unit = sku.member_price_fen or sku.price_fen
+    unit = member_unit_fen(sku)
     return {
         "listing": listing,
         "product": sku.product,
@@ -189,7 +182,7 @@ def mall(request: HttpRequest, member: Member) -> HttpResponseBase:
     """The store's available products, hot items first; a store picker when the member has no store."""
     store = _mall_store(request, member)
     if store is None or (member.home_store_id is None and request.GET.get("pick")):
-        return _render(request, "h5/mall/pick_store.html", {"stores": _open_stores(member)})
+        return _render(request, "h5/mall/pick_store.html", {"stores": list(pickup_stores(member))})
     rows = [_listing_row(lst) for lst in available_listings(store.pk)]
     return _render(
         request,
@@ -211,11 +204,11 @@ def _count(request: HttpRequest) -> int:
 @_member_view
 def pick_store(request: HttpRequest, member: Member) -> HttpResponseBase:
     """Choose the store to shop at (members without a home store); the cart starts afresh."""
-    store_id = _int_or_none(request.POST.get("store"))
-    if store_id is None or not any(s.pk == store_id for s in _open_stores(member)):
+    store = pickup_store(member, _int_or_none(request.POST.get("store")))
+    if store is None:
         messages.error(request, _("Choose an open store."))
     else:
-        request.session[STORE_KEY] = store_id
+        request.session[STORE_KEY] = store.pk
         _save_cart(request, {})
     return redirect("h5:mall")
 
@@ -418,15 +411,10 @@ def sandbox_pay(request: HttpRequest, member: Member, out_trade_no: str) -> Http
 
 
 def _my_order(member: Member, order_id: int) -> Order:
-    order = (
-        Order.objects.select_related("store")
-        .prefetch_related("lines")
-        .filter(pk=order_id, member=member)
-        .first()
-    )
-    if order is None:
-        raise Http404
-    return order
+    try:
+        return member_order(member, order_id)
+    except NotFound:
+        raise Http404 from None
 
 
 def _pickup_code(order: Order) -> str:
@@ -441,8 +429,7 @@ def _pickup_code(order: Order) -> str:
 @_member_view
 def orders(request: HttpRequest, member: Member) -> HttpResponseBase:
     """The member's orders, newest first."""
-    mine = Order.objects.filter(member=member).select_related("store").order_by("-created_at", "-id")[:100]
-    rows = [{"order": o, "total": yuan(o.total_fen)} for o in mine]
+    rows = [{"order": o, "total": yuan(o.total_fen)} for o in member_orders(member)]
     return _render(request, "h5/mall/orders.html", {"rows": rows})
 
 
@@ -452,7 +439,7 @@ def orders(request: HttpRequest, member: Member) -> HttpResponseBase:
 def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBase:
     """One of the member's orders: lines, status, pickup store and window, the pickup code when usable."""
     found = _my_order(member, order_id)
-    lines: list[OrderLine] = sorted(found.lines.all(), key=lambda line: line.pk)
+    lines: list[OrderLine] = list(found.lines.all())
     pending = found.status == OrderStatus.PENDING_PAYMENT
     return _render(
         request,

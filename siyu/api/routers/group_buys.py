@@ -17,6 +17,7 @@ from siyu.api.presenters import store_ref
 from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
 from siyu.campaigns.models import Campaign, GroupBuyTeam
 from siyu.campaigns.services import group_buys
+from siyu.org.models import Staff
 from siyu.org.services.login import client_ip
 
 router = Router()
@@ -113,7 +114,7 @@ class TeamParams(Schema):
     campaign: Id | None = Field(None, description="Group-buy campaign id.")
 
 
-def group_buy_out(campaign: Campaign) -> dict[str, Any]:
+def group_buy_out(campaign: Campaign, staff: Staff) -> dict[str, Any]:
     offer = campaign.group_buy
     sku = offer.sku
     return {
@@ -134,7 +135,7 @@ def group_buy_out(campaign: Campaign) -> dict[str, Any]:
         "team_hours": offer.team_hours,
         "stores": sorted(campaign.stores.values_list("id", flat=True)),
         "communities": sorted(campaign.communities.values_list("id", flat=True)),
-        "teams": group_buys.team_counts(campaign),
+        "teams": group_buys.team_counts(campaign, staff),
         "published_at": campaign.published_at,
         "created_at": campaign.created_at,
     }
@@ -162,7 +163,8 @@ def team_out(team: GroupBuyTeam) -> dict[str, Any]:
 
 
 def _fresh(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
-    return group_buy_out(group_buys.get_group_buy(current_staff(request), campaign_id))
+    staff = current_staff(request)
+    return group_buy_out(group_buys.get_group_buy(staff, campaign_id), staff)
 
 
 @router.get("/campaigns/group-buys", response=GroupBuyPage)
@@ -170,9 +172,10 @@ def list_group_buys(
     request: HttpRequest, params: Query[GroupBuyParams], page: Query[PageParams]
 ) -> dict[str, Any]:
     """Group-buy campaigns (a store role: those running in its stores), newest first."""
-    qs = group_buys.list_group_buys(current_staff(request), status=params.status)
+    staff = current_staff(request)
+    qs = group_buys.list_group_buys(staff, status=params.status)
     count, items = paginate(qs, page)
-    return {"count": count, "items": [group_buy_out(c) for c in items]}
+    return {"count": count, "items": [group_buy_out(c, staff) for c in items]}
 
 
 @router.post("/campaigns/group-buys", response={200: GroupBuyOut, 201: GroupBuyOut})
@@ -195,7 +198,7 @@ def create_group_buy(
 
     def create() -> tuple[int, Any]:
         campaign = group_buys.create_group_buy(staff, data, ip=client_ip(request))
-        return 201, group_buy_out(group_buys.get_group_buy(staff, campaign.pk))
+        return 201, group_buy_out(group_buys.get_group_buy(staff, campaign.pk), staff)
 
     status, body = idempotency.run_idempotent(
         staff,

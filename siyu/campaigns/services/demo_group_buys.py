@@ -8,6 +8,7 @@ from django.db import transaction
 
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, GroupBuy
 from siyu.catalog.models import Sku
+from siyu.catalog.services.queries import member_unit_fen
 from siyu.org.models import Brand
 
 DEMO_TITLE = "三人成团 · 香薰蜡烛"
@@ -33,7 +34,7 @@ def _demo_sku(brand: Brand) -> Sku:
 
 def _group_price(sku: Sku) -> int:
     """About 70 % of the usual price, in whole yuan (never below 1 yuan nor above the member price)."""
-    usual = sku.member_price_fen or sku.price_fen
+    usual = member_unit_fen(sku)
     return max(100, min(usual, (usual * 7 // 10) // 100 * 100)) if usual >= 100 else usual
 
 

@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.campaigns.models import Campaign, CampaignKind, FlashReservation, FlashSaleItem
+from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashReservation, FlashSaleItem
 from siyu.campaigns.services import flash_config as fc
 from siyu.campaigns.services import flash_writer
 from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ValidationFailed
@@ -477,9 +477,9 @@ def written_order_id(campaign_id: int, member_id: int, key: str) -> int | None:
 
 
 def remaining_units(campaign_id: int) -> dict[int, int]:
-    """Units left to admit per item id ({} for an unknown campaign or one that is not a flash sale).
-    On Redis read from the counters (rebuilt first if Redis lost them while the sale runs); on the
-    database ``stock - sold``."""
+    """Units left to admit per item id, each within [0, stock] ({} for an unknown campaign or one that is
+    not a flash sale). On Redis read from the counters (rebuilt first if Redis lost them while the sale
+    runs); on the database ``stock - sold``. Raises SaleUnavailable when Redis cannot be read."""
     cid = _id(campaign_id)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
@@ -494,14 +494,50 @@ def remaining_units(campaign_id: int) -> dict[int, int]:
             for attempt in range(2):
                 values = client.mget([keys.ready] + [keys.left(i) for i in item_ids])
                 if all(v is not None for v in values):
-                    return {i: max(int(v), 0) for i, v in zip(item_ids, values[1:], strict=True)}
+                    return {
+                        i: min(max(int(v), 0), config.items[i].stock)
+                        for i, v in zip(item_ids, values[1:], strict=True)
+                    }
                 if attempt or not config.running(timezone.now()):
                     break
                 rebuild_counters(config.id, force=False)
         except redis.RedisError as exc:
             raise SaleUnavailable(_("The sale is busy; try again in a moment.")) from exc
     rows = FlashSaleItem.objects.filter(campaign_id=config.id).values_list("pk", "stock", "sold")
-    return {pk: max(stock - sold, 0) for pk, stock, sold in rows}
+    return {pk: min(max(stock - sold, 0), stock) for pk, stock, sold in rows}
+
+
+STATUS_CACHE_SECONDS = 1.0
+_status_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+
+
+def sale_status(campaign_id: Any) -> dict[str, Any]:
+    """What every open sale page polls: ``{"running", "starts_at", "ends_at", "items": [{"id", "stock",
+    "remaining"}]}`` (items by id). NotFound for an unknown id, a draft or another kind of campaign;
+    SaleUnavailable when Redis cannot be read. Built from the cached sale configuration and
+    ``remaining_units``, and cached a further second per process: no database query on most polls."""
+    cid = _id(campaign_id)
+    config = fc.sale_config(cid) if cid else None
+    if cid is None or config is None or not config.is_flash_sale or config.status == CampaignStatus.DRAFT:
+        raise NotFound(_("No such sale."), field="campaign")
+    clock = time.monotonic()
+    cached = _status_cache.get(cid)
+    if cached is not None and clock - cached[0] < STATUS_CACHE_SECONDS:
+        return cached[1]
+    left = remaining_units(cid)
+    payload: dict[str, Any] = {
+        "running": config.running(timezone.now()),
+        "starts_at": config.starts_at.isoformat(),
+        "ends_at": config.ends_at.isoformat(),
+        "items": [
+            {"id": item.id, "stock": item.stock, "remaining": left.get(item.id, 0)}
+            for item in sorted(config.items.values(), key=lambda i: i.id)
+        ],
+    }
+    if len(_status_cache) > 1000:
+        _status_cache.clear()
+    _status_cache[cid] = (clock, payload)
+    return payload
 
 
 # The primitive the Redis admission rests on: a guarded decrement in one script call.

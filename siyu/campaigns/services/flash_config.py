@@ -35,6 +35,7 @@ from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashS
 from siyu.catalog.models import Publication
 from siyu.members.models import Member
 from siyu.org.models import Store
+from siyu.org.services.stores import open_stores
 
 CONFIG_TTL = 2.0
 MEMBER_TTL = 300.0
@@ -89,7 +90,7 @@ def _pickup_stores(campaign: Campaign) -> list[Store]:
     chosen = list(campaign.stores.filter(status=Store.Status.OPEN))
     if chosen or campaign.stores.exists():
         return chosen
-    return list(Store.objects.filter(brand_id=campaign.brand_id, status=Store.Status.OPEN))
+    return list(open_stores(campaign.brand_id))
 
 
 def _published_stores(product_ids: set[int], stores: list[Store]) -> dict[int, set[int]]:

@@ -46,7 +46,7 @@ from siyu.campaigns.models import (
     GroupBuyTeam,
 )
 from siyu.catalog.models import Sku, StoreListing
-from siyu.catalog.services.queries import available_listings
+from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from siyu.common.mobile import mask_mobile
 from siyu.communities.models import Community, CommunityMembership, Message
@@ -425,10 +425,12 @@ def get_team(staff: Staff, team_id: Any) -> GroupBuyTeam:
     return team
 
 
-def team_counts(campaign: Campaign) -> dict[str, int]:
-    """How many teams of the campaign are open, formed and failed."""
+def team_counts(campaign: Campaign, staff: Staff | None = None) -> dict[str, int]:
+    """How many teams of the campaign are open, formed and failed; with ``staff``, only the teams they may
+    see (a store role: its stores' teams)."""
+    teams = scoped_teams(staff) if staff is not None else GroupBuyTeam.objects.all()
     counts = dict(
-        GroupBuyTeam.objects.filter(campaign=campaign)
+        teams.filter(campaign=campaign)
         .order_by()
         .values_list("status")
         .annotate(n=Count("id"))
@@ -873,7 +875,7 @@ def share_team(member: Member, team_id: Any) -> Message:
     if community is None:
         raise Conflict(_("Join your store's group first."), field="team", code="no_group")
     sku = group_buy.sku
-    normal = sku.member_price_fen or sku.price_fen
+    normal = member_unit_fen(sku)
     with translation.override(settings.LANGUAGE_CODE):
         card = {
             "title": (_("Group buy: %(title)s") % {"title": campaign.title})[:128],
@@ -900,13 +902,16 @@ def share_team(member: Member, team_id: Any) -> Message:
 def on_order_paid(order: Order) -> None:
     """Hook of ``transitions.mark_paid`` (same transaction) for group-buy orders: the place goes
     pending_payment → paid once, the team's ``paid_count`` +1, and the team forms if that reached
-    ``min_size`` before its deadline (judged at the payment time). A payment for a team that already failed
-    is refunded by the next ``close_due_teams`` run. No-op for any other order."""
+    ``min_size`` before its deadline (judged at the payment time). Places of the team whose order died
+    (e.g. refunded by staff) are freed first, so they never count towards forming. A payment for a team
+    that already failed is refunded by the next ``close_due_teams`` run. No-op for any other order."""
     if order.source != OrderSource.GROUP_BUY:
         return
     place = GroupBuyMember.objects.filter(order_id=order.pk).first()
     if place is None:
         return
+    # A counted place whose order died (a staff refund) must not help this payment form the team.
+    release_stale(team_id=place.team_id)
     if not GroupBuyMember.objects.filter(pk=place.pk, status=M.PENDING_PAYMENT).update(status=M.PAID):
         return  # counted already (pay at pickup) or no longer live
     if not GroupBuyTeam.objects.filter(
@@ -941,9 +946,12 @@ def _release(place: GroupBuyMember) -> bool:
             status=new
         ):
             return False
-        GroupBuyTeam.objects.filter(pk=place.team_id, status=T.OPEN, paid_count__gt=0).update(
+        if not GroupBuyTeam.objects.filter(pk=place.team_id, status=T.OPEN, paid_count__gt=0).update(
             paid_count=F("paid_count") - 1, joined_count=F("joined_count") - 1
-        )
+        ):
+            # The team formed (or failed) in between: it keeps the place, so the counts stay as they are.
+            transaction.set_rollback(True)
+            return False
         return True
 
 

@@ -53,6 +53,7 @@ from siyu.org.models import Staff, Store
 from siyu.org.services.access import require_staff, store_scope
 from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
+from siyu.org.services.stores import open_stores
 
 logger = logging.getLogger("siyu.campaigns.setup")
 
@@ -223,11 +224,9 @@ def get_campaign(staff: Staff, campaign_id: Any) -> Campaign:
 def sale_stores(campaign: Campaign) -> QuerySet[Store]:
     """The pickup stores of a sale: the chosen ones, or (none chosen) every open store of the brand. Only
     open stores are returned: a chosen store that closed or was suspended takes no pickups."""
-    qs = Store.objects.filter(brand_id=campaign.brand_id, status=Store.Status.OPEN)
+    qs = open_stores(campaign.brand_id)
     chosen = list(campaign.stores.values_list("pk", flat=True))
-    if chosen:
-        qs = qs.filter(pk__in=chosen)
-    return qs.order_by("code", "id")
+    return qs.filter(pk__in=chosen) if chosen else qs
 
 
 def running_flash_sales(brand_id: int, *, now: datetime | None = None) -> list[Campaign]:
@@ -420,7 +419,7 @@ class _Clean:
 def _resolve_stores(brand_id: int, store_ids: list[int]) -> list[Store]:
     """The pickup stores for ``store_ids`` (none: every open store of the brand)."""
     if not store_ids:
-        return list(Store.objects.filter(brand_id=brand_id, status=Store.Status.OPEN).order_by("code"))
+        return list(open_stores(brand_id))
     found = list(Store.objects.filter(brand_id=brand_id, pk__in=store_ids).order_by("code"))
     if len(found) != len(store_ids):
         raise ValidationFailed(_("No such store."), field="store_ids")
@@ -874,15 +873,17 @@ class LiveStats:
         return sum(i.remaining or 0 for i in self.items)
 
 
-def _remaining(campaign: Campaign, items: list[FlashSaleItem]) -> dict[int, int] | None:
+def units_left(campaign: Campaign, items: list[FlashSaleItem]) -> dict[int, int] | None:
+    """Units left per item of ``items`` (the sale's shared pool, ``flash_admission.remaining_units``; a
+    draft: its stock), or None when the counters cannot be read — pages showing it must not fail."""
     if campaign.status == CampaignStatus.DRAFT:
         return {i.pk: i.stock for i in items}
     try:
         left = flash_admission.remaining_units(campaign.pk)
-    except Exception:  # a monitoring page must not fail when the counters are unreachable
+    except Exception:
         logger.exception("remaining units of campaign %s unavailable", campaign.pk)
         return None
-    return {i.pk: max(0, min(i.stock, int(left.get(i.pk, 0)))) for i in items}
+    return {i.pk: left.get(i.pk, 0) for i in items}
 
 
 def live_stats(staff: Staff, campaign_id: Any, *, now: datetime | None = None) -> LiveStats:
@@ -895,7 +896,7 @@ def live_stats(staff: Staff, campaign_id: Any, *, now: datetime | None = None) -
     now = now or timezone.now()
     scope = store_scope(staff)
     items = list(campaign.flash_items.select_related("sku__product").order_by("position", "id"))
-    left = _remaining(campaign, items)
+    left = units_left(campaign, items)
     if scope is None:
         sold = {i.pk: i.sold for i in items}
     else:

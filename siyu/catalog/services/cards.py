@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from siyu.catalog.models import Product, StoreListing
 from siyu.catalog.services import products as product_services
-from siyu.catalog.services.queries import available_listings
+from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.communities.models import Community, Message
@@ -104,7 +104,7 @@ def _groups(staff: Staff, ids: list[int]) -> list[Community]:
 
 
 def _unit_fen(listing: StoreListing) -> int:
-    return listing.sku.member_price_fen or listing.sku.price_fen
+    return member_unit_fen(listing.sku)
 
 
 def pick_listing(product: Product, store_id: int) -> tuple[StoreListing | None, str, bool]:

@@ -52,6 +52,12 @@ def available_listings(store_id: int, *, in_stock_only: bool = False) -> QuerySe
     return qs
 
 
+def member_unit_fen(sku: Sku) -> int:
+    """The price (fen) a member pays for one unit of ``sku`` in the mall: the member price when set, else the
+    list price. Checkout, the mall pages and product cards all use this one rule."""
+    return sku.member_price_fen or sku.price_fen
+
+
 def is_available(listing: StoreListing) -> bool:
     """Whether ``listing`` is in its store's ``available_listings`` now."""
     return available_listings(listing.store_id).filter(pk=listing.pk).exists()

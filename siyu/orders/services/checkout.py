@@ -18,13 +18,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.analytics.services.events import record_event
-from siyu.catalog.services.queries import available_listings
+from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.catalog.services.stock import reserve_stock
 from siyu.channels.payments import get_payment_provider
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.members.models import Member
 from siyu.orders.models import Order, OrderLine, OrderSource, PaymentMethod
-from siyu.org.models import Store
+from siyu.orders.services.queries import pickup_store
 
 # How long an online order may stay unpaid before ``expire_due`` gives its stock back.
 PAYMENT_TIMEOUT = timedelta(minutes=15)
@@ -121,11 +121,7 @@ def create_order(
     now = timezone.now()
     wanted = _clean_items(list(items) if isinstance(items, list | tuple) else items)
     start, end = _clean_window(pickup_window, now)
-    store = (
-        Store.objects.filter(pk=store_id, brand_id=member.brand_id, status=Store.Status.OPEN).first()
-        if isinstance(store_id, int) and not isinstance(store_id, bool) and 0 < store_id < 2**63
-        else None
-    )
+    store = pickup_store(member, store_id) if isinstance(store_id, int) else None
     if store is None:
         raise NotFound(_("No such store."), field="store")
     listings = {lst.pk: lst for lst in available_listings(store.pk).filter(pk__in=list(wanted))}
@@ -137,7 +133,7 @@ def create_order(
     expires_at = end if method == PaymentMethod.PAY_AT_PICKUP else now + PAYMENT_TIMEOUT
     if source not in OrderSource.values:
         raise ValidationFailed(_("Unknown order source."), field="source")
-    prices = {pk: lst.sku.member_price_fen or lst.sku.price_fen for pk, lst in listings.items()}
+    prices = {pk: member_unit_fen(lst.sku) for pk, lst in listings.items()}
     for pk, fen in (unit_prices or {}).items():
         if pk not in prices or isinstance(fen, bool) or not isinstance(fen, int) or not 0 < fen < 2**31:
             raise ValidationFailed(_("Invalid price."), field="unit_prices")

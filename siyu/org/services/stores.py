@@ -34,6 +34,12 @@ _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _TEXT_LIMITS = {"city": 50, "district": 50, "address": 255, "opening_hours": 100, "phone": 32}
 
 
+def open_stores(brand_id: int) -> QuerySet[Store]:
+    """The brand's open stores (those that take members and pickups), by code. No scope: for choices a
+    service narrows itself, e.g. a campaign's pickup stores."""
+    return Store.objects.filter(brand_id=brand_id, status=Store.Status.OPEN).order_by("code", "id")
+
+
 def list_stores(staff: Staff) -> QuerySet[Store]:
     """Stores ``staff`` may see (all for HQ, its own for store roles), in code order."""
     return visible_stores(staff).select_related("region")
