@@ -1,6 +1,7 @@
 # Siyu — one command to run the demo, one to run every check.
 #   make demo   set up (venv, Python + npm packages, database, translations, demo data) and serve on :8000
-#   make test   set up with dev dependencies and run ruff, mypy, migrations check and pytest (SQLite, then PostgreSQL)
+#   make test   set up with dev dependencies and run ruff, import-linter, mypy, migrations check and pytest
+#               (SQLite, then PostgreSQL)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -36,6 +37,7 @@ demo: setup
 lint: setup-dev
 	$(BIN)/ruff check siyu tests
 	$(BIN)/ruff format --check siyu tests
+	$(BIN)/lint-imports
 
 typecheck: setup-dev
 	$(BIN)/mypy siyu

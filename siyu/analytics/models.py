@@ -5,9 +5,6 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from siyu.members.models import Member
-from siyu.org.models import Store
-
 
 class Event(models.Model):
     """One member event (``member.created``, ``member.tagged``, ``community.joined``, ``order.paid``…).
@@ -17,8 +14,10 @@ class Event(models.Model):
     """
 
     type = models.CharField(max_length=48)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    store = models.ForeignKey("org.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     community_id = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
     payload = models.JSONField(default=dict, blank=True)

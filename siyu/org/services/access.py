@@ -13,15 +13,32 @@ from django.utils.translation import gettext as _
 from siyu.common.errors import NotAuthenticated, PermissionDenied
 from siyu.org.models import Role, Staff, Store
 
-# What each role may do on top of reading and writing members in its scope.
+# What each role may do on top of reading and writing members in its scope. Every "only head office /
+# only managers may…" rule is one of these names; services call ``check_capability`` (or ``has_capability``
+# to decide what a page shows) and never compare roles themselves.
+_HQ_SHARED = frozenset(
+    {
+        "members.export",
+        "members.import",
+        "tags.manage",
+        "catalog.manage",  # products, SKUs, publication to stores
+        "campaigns.manage",  # flash sales, group buys, later every campaign kind
+        "communities.manage",  # group templates and the group matrix plan
+        "moderation.manage",  # the brand's default group rules
+        "moderation.blocklist",  # block members in the stores served
+        "moderation.blocklist_any",  # block by bare mobile number or channel id
+    }
+)
 CAPABILITIES: dict[str, frozenset[str]] = {
-    Role.HQ_ADMIN: frozenset(
-        {"members.export", "members.erase", "members.import", "tags.manage", "audit.read", "staff.manage"}
+    Role.HQ_ADMIN: _HQ_SHARED
+    | frozenset({"members.erase", "audit.read", "staff.manage", "tokens.manage", "staff.list_all"}),
+    Role.HQ_OPERATOR: _HQ_SHARED | frozenset({"staff.list_all"}),
+    Role.STORE_MANAGER: frozenset(
+        {"members.export", "members.import", "moderation.blocklist", "staff.list_store"}
     ),
-    Role.HQ_OPERATOR: frozenset({"members.export", "members.import", "tags.manage"}),
-    Role.STORE_MANAGER: frozenset({"members.export", "members.import"}),
     Role.CLERK: frozenset(),
 }
+ALL_CAPABILITIES: frozenset[str] = frozenset().union(*CAPABILITIES.values())
 
 
 def require_staff(staff: Staff | None) -> Staff:
@@ -32,14 +49,24 @@ def require_staff(staff: Staff | None) -> Staff:
 
 
 def has_capability(staff: Staff, capability: str) -> bool:
+    """Whether ``staff`` may do ``capability`` (a name in ``CAPABILITIES``; a typo is a bug)."""
+    assert capability in ALL_CAPABILITIES, f"unknown capability {capability!r}"
     return staff.is_active and (staff.is_superuser or capability in CAPABILITIES.get(staff.role, frozenset()))
 
 
-def check_capability(staff: Staff, capability: str) -> None:
-    """Raise PermissionDenied unless ``staff`` has ``capability``."""
-    require_staff(staff)
-    if not has_capability(staff, capability):
-        raise PermissionDenied(_("Your role does not allow this."))
+def check_capability(
+    staff: Staff | None, capability: str, *, message: str | None = None, field: str | None = None
+) -> Staff:
+    """Return ``staff``, or raise NotAuthenticated (signed out) or PermissionDenied (role lacks it)."""
+    person = require_staff(staff)
+    if not has_capability(person, capability):
+        raise PermissionDenied(message or _("Your role does not allow this."), field=field)
+    return person
+
+
+def is_chain_wide(staff: Staff) -> bool:
+    """True for HQ roles (and superusers), who act on every store."""
+    return store_scope(staff) is None
 
 
 def store_scope(staff: Staff) -> set[int] | None:

@@ -1,0 +1,1 @@
+"""Tooling: demo seeding and benchmarks. May import every app; no app imports it."""
