@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
 from siyu.catalog.services import publication
-from siyu.console.views_catalog import yuan
 from tests.test_catalog import make_product
 
 
@@ -32,10 +31,6 @@ def listing_b(product, store_b):
 def _html(response) -> str:
     assert response.status_code == 200, (response.status_code, response.content[:400])
     return response.content.decode()
-
-
-def test_yuan():
-    assert yuan(3990) == "39.90" and yuan(5) == "0.05" and yuan(None) == ""
 
 
 def test_pages_render_for_hq_and_clerk(client, hq_admin, clerk_a, product):

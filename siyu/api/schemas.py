@@ -13,11 +13,12 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
-MAX_ID = 2**63 - 1
+from siyu.common.validators import MAX_DB_ID
+
 MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 
 
 class In(Schema):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.utils.translation import gettext as _
 
@@ -16,8 +16,10 @@ from siyu.common.errors import NotFound, ValidationFailed
 
 MAX_DB_ID = 2**63 - 1
 MAX_KEY_LENGTH = 100
-# Yuan as people type it: up to 9,999,999.99 (a bit under 10^9 fen), "¥" and a full-width comma allowed.
-_YUAN_RE = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
+# Yuan as people type it: up to 9,999,999.99 (a bit under 10^9 fen); a "¥"/"￥" sign, full-width digits and
+# a full-width comma or full stop as the decimal point (what a Chinese input method types) allowed.
+_YUAN_RE = re.compile(r"^[0-9]{1,7}(\.[0-9]{1,2})?$")
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９，．", "0123456789..", "¥￥")
 
 
 def parse_id(value: Any, field: str, message: str | None = None) -> int:
@@ -41,6 +43,17 @@ def parse_id(value: Any, field: str, message: str | None = None) -> int:
     return pk
 
 
+def optional_id(value: Any) -> int | None:
+    """An optional id or cursor from a query string or header: ``parse_id``'s value, or None when the value
+    is absent or junk (a filter naming nothing is simply not applied)."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_id(value, "id")
+    except NotFound:
+        return None
+
+
 def parse_ids(value: Any, field: str, *, limit: int, message: str | None = None) -> list[int]:
     """A list of distinct positive ids (order kept), at most ``limit`` of them. ValidationFailed for a
     value that is not a list or is too long; NotFound (``parse_id``) for a junk id inside it."""
@@ -56,6 +69,10 @@ def parse_ids(value: Any, field: str, *, limit: int, message: str | None = None)
     return list(seen)
 
 
+@overload
+def clean_idempotency_key(value: Any, field: str = ..., *, required: Literal[True] = ...) -> str: ...
+@overload
+def clean_idempotency_key(value: Any, field: str = ..., *, required: bool) -> str | None: ...
 def clean_idempotency_key(value: Any, field: str = "idempotency_key", *, required: bool = True) -> str | None:
     """A client's idempotency key: 1 to 100 printable ASCII characters, surrounding blanks dropped.
 
@@ -80,8 +97,8 @@ def clean_idempotency_key(value: Any, field: str = "idempotency_key", *, require
 def yuan_to_fen(raw: Any, field: str, *, minimum: int = 0, maximum: int = 999_999_999) -> int:
     """``"9.9"`` → ``990``: a yuan amount with at most two decimals, converted exactly (no floats).
 
-    Takes a string (``¥`` and a full-width ``，`` or ``．`` tolerated), a Decimal or an int (whole yuan).
-    ValidationFailed for anything else or outside ``minimum``…``maximum`` fen.
+    Takes a string (a ``¥``/``￥`` sign, full-width digits and a full-width ``，`` or ``．`` tolerated), a
+    Decimal or an int (whole yuan). ValidationFailed for anything else or outside ``minimum``…``maximum`` fen.
     """
     if isinstance(raw, bool | float):
         raise ValidationFailed(_("Give the amount in yuan, e.g. 9.90."), field=field)
@@ -91,8 +108,7 @@ def yuan_to_fen(raw: Any, field: str, *, minimum: int = 0, maximum: int = 999_99
         if not raw.is_finite():
             raise ValidationFailed(_("Give the amount in yuan, e.g. 9.90."), field=field)
         raw = format(raw, "f")
-    text = (raw if isinstance(raw, str) else "").strip().replace("¥", "")
-    text = text.replace("，", ".").replace("．", ".")
+    text = (raw if isinstance(raw, str) else "").translate(_FULL_WIDTH).strip()
     if not _YUAN_RE.match(text):
         raise ValidationFailed(_("Give the amount in yuan, e.g. 9.90."), field=field)
     try:

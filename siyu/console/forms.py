@@ -7,10 +7,12 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from siyu.common.errors import ValidationFailed
+from siyu.common.validators import yuan_to_fen
 from siyu.members.models import AgeBand, Gender, Tag
 from siyu.members.services.profiles import MemberFilter
 from siyu.org.models import Staff
-from siyu.org.services.access import store_scope, visible_stores
+from siyu.org.services.access import is_chain_wide, visible_stores
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -18,6 +20,28 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 def _store_choices(staff: Staff, *, blank: str | None) -> list[tuple[str, str]]:
     choices = [(str(s.pk), f"{s.code} {s.name}") for s in visible_stores(staff)]
     return [("", blank), *choices] if blank is not None else choices
+
+
+class YuanField(forms.Field):
+    """An amount typed in yuan (``9.9``, ``¥9.90``, full-width digits' separators) cleaned to integer fen by
+    ``siyu.common.validators.yuan_to_fen``; None when left blank and not required."""
+
+    widget = forms.TextInput
+
+    def __init__(self, *, minimum: int = 0, maximum: int = 999_999_999, **kwargs: Any) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        return {**super().widget_attrs(widget), "inputmode": "decimal"}
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            return yuan_to_fen(value, "yuan", minimum=self.minimum, maximum=self.maximum)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class LoginForm(forms.Form):
@@ -86,7 +110,7 @@ class MemberForm(forms.Form):
 
     def __init__(self, *args: Any, staff: Staff, with_mobile: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        store_role = store_scope(staff) is not None
+        store_role = not is_chain_wide(staff)
         fields: Any = self.fields
         fields["home_store"].choices = _store_choices(staff, blank=None if store_role else "—")
         # Store roles may only file members under their own stores, so one must be chosen.

@@ -28,6 +28,7 @@ from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus
 from siyu.campaigns.services import setup
 from siyu.catalog.models import Sku
 from siyu.common.errors import ServiceError, ValidationFailed
+from siyu.common.validators import fen_to_yuan as yuan
 from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import store_scope
@@ -35,7 +36,6 @@ from siyu.org.services.brand import current_brand_id
 from siyu.org.services.stores import open_stores
 
 from .helpers import console_view, current_staff, form_error, is_htmx
-from .views_catalog import yuan
 
 PAGE_SIZE = 30
 DEFAULT_ROWS = 3

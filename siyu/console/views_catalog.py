@@ -10,7 +10,6 @@ double tap changes stock once.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -29,28 +28,18 @@ from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication as publication_services
 from siyu.catalog.services import queries, stock
 from siyu.common.errors import ServiceError, ValidationFailed
+from siyu.common.validators import fen_to_yuan
 from siyu.communities.models import Community
 from siyu.communities.services.queries import scoped_communities
 from siyu.org.models import Region, Staff
-from siyu.org.services.access import store_scope, visible_stores
+from siyu.org.services.access import has_capability, visible_stores
 from siyu.org.services.brand import current_brand_id
 from siyu.org.services.stores import get_store
 
+from .forms import YuanField
 from .helpers import console_view, current_staff, form_error, is_htmx
 
 PAGE_SIZE = 50
-
-
-def yuan(fen: int | None) -> str:
-    """``3990`` → ``"39.90"`` (display only; every amount is stored in fen)."""
-    if fen is None:
-        return ""
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _fen(value: Decimal | None) -> int | None:
-    # The form takes yuan with at most two decimals, so this is exact.
-    return None if value is None else int(value * 100)
 
 
 def _new_key() -> str:
@@ -103,16 +92,8 @@ class SkuForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "白色 / 350ml"}),
     )
-    price = forms.DecimalField(
-        label=gettext_lazy("Price (yuan)"), min_value=Decimal("0.01"), max_digits=9, decimal_places=2
-    )
-    member_price = forms.DecimalField(
-        label=gettext_lazy("Member price (yuan)"),
-        min_value=Decimal("0.01"),
-        max_digits=9,
-        decimal_places=2,
-        required=False,
-    )
+    price = YuanField(label=gettext_lazy("Price (yuan)"), minimum=1)
+    member_price = YuanField(label=gettext_lazy("Member price (yuan)"), minimum=1, required=False)
     active = forms.BooleanField(label=gettext_lazy("Active"), required=False, initial=True)
 
     def service_data(self) -> dict[str, Any]:
@@ -120,8 +101,8 @@ class SkuForm(forms.Form):
         return {
             "code": data["code"],
             "spec": data.get("spec") or "",
-            "price_fen": _fen(data["price"]),
-            "member_price_fen": _fen(data.get("member_price")),
+            "price_fen": data["price"],
+            "member_price_fen": data.get("member_price"),
             "active": bool(data.get("active")),
         }
 
@@ -171,11 +152,11 @@ def products(request: HttpRequest) -> HttpResponse:
         rows.append(
             {
                 "product": product,
-                "price_from": yuan(min(prices)) if prices else "",
-                "price_to": yuan(max(prices)) if prices else "",
+                "price_from": fen_to_yuan(min(prices)) if prices else "",
+                "price_to": fen_to_yuan(max(prices)) if prices else "",
             }
         )
-    context = {"page": page, "rows": rows, "q": q, "is_hq": store_scope(staff) is None}
+    context = {"page": page, "rows": rows, "q": q, "can_manage": has_capability(staff, "catalog.manage")}
     return render(request, "console/catalog/products.html", context)
 
 
@@ -183,7 +164,7 @@ def products(request: HttpRequest) -> HttpResponse:
 @console_view()
 def product_new(request: HttpRequest) -> HttpResponse:
     staff = current_staff(request)
-    product_services.require_hq(staff)
+    product_services.check_can_manage(staff)
     form = ProductForm(request.POST or None, request.FILES or None, staff=staff, prefix="product")
     sku_form = SkuForm(request.POST or None, prefix="sku")
     if request.method == "POST" and form.is_valid() and sku_form.is_valid():
@@ -206,7 +187,7 @@ def _detail_context(staff: Staff, product: Product, **forms_: Any) -> dict[str, 
     skus = list(product.skus.order_by("id"))
     return {
         "product": product,
-        "is_hq": store_scope(staff) is None,
+        "can_manage": has_capability(staff, "catalog.manage"),
         "form": forms_.get("form")
         or ProductForm(
             staff=staff,
@@ -223,7 +204,8 @@ def _detail_context(staff: Staff, product: Product, **forms_: Any) -> dict[str, 
             },
         ),
         "sku_rows": [
-            {"sku": s, "price": yuan(s.price_fen), "member_price": yuan(s.member_price_fen)} for s in skus
+            {"sku": s, "price": fen_to_yuan(s.price_fen), "member_price": fen_to_yuan(s.member_price_fen)}
+            for s in skus
         ],
         "sku_form": forms_.get("sku_form") or SkuForm(prefix="sku"),
         "publish_form": forms_.get("publish_form") or PublishForm(staff=staff, prefix="pub"),
@@ -272,7 +254,7 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "post_cards":
         return _post_cards(request, staff, product)
     if request.method == "POST":
-        product_services.require_hq(staff)
+        product_services.check_can_manage(staff)
         form = ProductForm(request.POST, request.FILES or None, staff=staff, prefix="product")
         if form.is_valid():
             try:
@@ -325,7 +307,7 @@ def _post_cards(request: HttpRequest, staff: Staff, product: Product) -> HttpRes
 def sku_add(request: HttpRequest, product_id: int) -> HttpResponse:
     staff = current_staff(request)
     product = product_services.get_product(staff, product_id)
-    product_services.require_hq(staff)
+    product_services.check_can_manage(staff)
     sku_form = SkuForm(request.POST, prefix="sku")
     if sku_form.is_valid():
         try:
@@ -358,7 +340,7 @@ def sku_edit(request: HttpRequest, sku_id: int) -> HttpResponse:
 def product_publish(request: HttpRequest, product_id: int) -> HttpResponse:
     staff = current_staff(request)
     product = product_services.get_product(staff, product_id)
-    product_services.require_hq(staff)
+    product_services.check_can_manage(staff)
     form = PublishForm(request.POST, staff=staff, prefix="pub")
     if form.is_valid():
         data = form.cleaned_data
@@ -395,8 +377,8 @@ def publication_withdraw(request: HttpRequest, publication_id: int) -> HttpRespo
 def _listing_row(listing: StoreListing) -> dict[str, Any]:
     return {
         "listing": listing,
-        "price": yuan(listing.sku.price_fen),
-        "member_price": yuan(listing.sku.member_price_fen),
+        "price": fen_to_yuan(listing.sku.price_fen),
+        "member_price": fen_to_yuan(listing.sku.member_price_fen),
         "key": _new_key(),
     }
 

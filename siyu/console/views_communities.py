@@ -32,7 +32,7 @@ from siyu.communities.models import Community, GroupTemplate, JoinRequest, Theme
 from siyu.communities.services import hygiene, livecodes, matrix, moderation, queries, robot, tasks
 from siyu.communities.services import messages as chat
 from siyu.org.models import Staff
-from siyu.org.services.access import store_scope, visible_stores
+from siyu.org.services.access import has_capability, store_scope, visible_stores
 from siyu.org.services.stores import get_store
 
 from .helpers import console_view, current_staff, error_page, form_error, request_ip
@@ -222,7 +222,7 @@ def groups(request: HttpRequest) -> HttpResponse:
         }
         for c in page.object_list
     ]
-    context = {"form": form, "page": page, "rows": rows, "is_hq": store_scope(staff) is None}
+    context = {"form": form, "page": page, "rows": rows}
     return render(request, "console/communities/groups.html", context)
 
 
@@ -429,8 +429,8 @@ def live_code_poster(request: HttpRequest, live_code_id: int) -> HttpResponse:
 @console_view()
 def group_templates(request: HttpRequest) -> HttpResponse:
     staff = current_staff(request)
-    is_hq = store_scope(staff) is None
-    form = TemplateForm(request.POST or None) if is_hq else None
+    can_manage = has_capability(staff, "communities.manage")
+    form = TemplateForm(request.POST or None) if can_manage else None
     if request.method == "POST":
         if form is None:
             return _forbidden(request)
@@ -442,7 +442,7 @@ def group_templates(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("Group template “%(name)s” created.") % {"name": template.name})
                 return redirect("console:group_templates")
-    context = {"form": form, "templates": queries.group_templates(), "is_hq": is_hq}
+    context = {"form": form, "templates": queries.group_templates(), "can_manage": can_manage}
     return render(request, "console/communities/templates.html", context)
 
 

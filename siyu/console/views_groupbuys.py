@@ -25,6 +25,7 @@ from siyu.campaigns.models import Campaign, CampaignStatus, GroupBuyTeam
 from siyu.campaigns.services import group_buys
 from siyu.catalog.models import Sku
 from siyu.common.errors import PermissionDenied, ServiceError, ValidationFailed
+from siyu.common.validators import fen_to_yuan as yuan
 from siyu.communities.models import Community
 from siyu.org.models import Staff
 from siyu.org.services.access import store_scope, visible_stores
@@ -32,7 +33,6 @@ from siyu.org.services.brand import current_brand_id
 from siyu.org.services.stores import open_stores
 
 from .helpers import console_view, current_staff, form_error, request_ip
-from .views_catalog import yuan
 
 PAGE_SIZE = 30
 

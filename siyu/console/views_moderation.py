@@ -24,6 +24,7 @@ from siyu.communities.services import moderation, queries
 from siyu.communities.services.moderation import LADDER_STEPS, EffectivePolicy
 from siyu.members.models import ChannelIdentity
 from siyu.org.models import Staff
+from siyu.org.services.access import check_capability, has_capability
 
 from .helpers import console_view, current_staff, form_error, request_ip
 
@@ -144,10 +145,6 @@ def appeal_review(request: HttpRequest, appeal_id: int) -> HttpResponse:
 # --- group rules --------------------------------------------------------------------------------
 
 
-def _is_hq(staff: Staff) -> bool:
-    return bool(staff.is_hq or staff.is_superuser)
-
-
 def _policy_form(request: HttpRequest, policy: EffectivePolicy) -> PolicyForm:
     if request.method == "POST":
         return PolicyForm(request.POST)
@@ -182,9 +179,9 @@ def default_policy(request: HttpRequest) -> HttpResponse:
     form = _policy_form(request, policy)
     status = 200
     if request.method == "POST":
-        if not _is_hq(staff):
-            # The service refuses this too; refusing first spares a clerk errors on a form they cannot use.
-            raise PermissionDenied(_("Only head office sets the default group rules."), field="community")
+        # The service refuses this too; refusing first spares a clerk errors on a form they cannot use.
+        message = _("Only head office sets the default group rules.")
+        check_capability(staff, "moderation.manage", message=message, field="community")
         if _save_policy(request, staff, None, form):
             messages.success(request, _("Default group rules saved."))
             return redirect("console:moderation_policy")
@@ -193,7 +190,7 @@ def default_policy(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "policy": policy,
-        "can_edit": _is_hq(staff),
+        "can_edit": has_capability(staff, "moderation.manage"),
         "groups": groups,
         "own_policy_ids": set(
             ModerationPolicy.objects.filter(community__in=groups).values_list("community_id", flat=True)
@@ -257,7 +254,7 @@ def blocklist(request: HttpRequest) -> HttpResponse:
                 return redirect("console:moderation_blocklist")
         status = 400
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "is_hq": _is_hq(staff)}
+    context = {"form": form, "page": page, "any_target": has_capability(staff, "moderation.blocklist_any")}
     return render(request, "console/moderation/blocklist.html", context, status=status)
 
 

@@ -20,13 +20,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
+from siyu.common.validators import fen_to_yuan as yuan
 from siyu.orders.models import Order, OrderStatus, PaymentMethod
 from siyu.orders.services import pickup as pickup_services
 from siyu.orders.services import queries, transitions
 from siyu.org.services.access import visible_stores
 
 from .helpers import console_view, current_staff, request_ip
-from .views_catalog import yuan
 
 PAGE_SIZE = 30
 MAX_CODE_LENGTH = pickup_services.MAX_CODE_LENGTH

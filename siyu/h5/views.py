@@ -28,7 +28,7 @@ from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.members.services.consent import set_consent
 from siyu.members.services.privacy import member_data
-from siyu.org.models import Brand
+from siyu.org.services.brand import brand_name
 from siyu.org.services.login import client_ip
 
 _STATE_KEY = "siyu_wechat_state"
@@ -38,12 +38,8 @@ _NEXT_KEY = "siyu_h5_next"
 MemberView = Callable[[HttpRequest, Member], HttpResponse]
 
 
-def _brand_name() -> str:
-    return settings.SIYU_BRAND_NAME or (Brand.objects.values_list("name", flat=True).first() or "")
-
-
 def _render(request: HttpRequest, template: str, context: dict[str, Any] | None = None) -> HttpResponse:
-    return render(request, template, {"brand_name": _brand_name(), **(context or {})})
+    return render(request, template, {"brand_name": brand_name(), **(context or {})})
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str:

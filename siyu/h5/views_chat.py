@@ -37,6 +37,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
+from siyu.common.validators import optional_id
 from siyu.communities.models import Community, CommunityMembership, Message
 from siyu.communities.services import live
 from siyu.communities.services import messages as chat
@@ -156,7 +157,7 @@ def messages(request: HttpRequest, member: Member, community_id: int) -> HttpRes
     """GET ``?before=<id>``: an earlier page of history. POST (JSON or multipart form): post a message."""
     community, _membership = chat.open_chat(community_id, member)
     if request.method == "GET":
-        before = _int_or_none(request.GET.get("before"))
+        before = optional_id(request.GET.get("before"))
         page = chat.history(community, before_id=before, limit=chat.HISTORY_PAGE)
         return JsonResponse(
             {
@@ -195,14 +196,6 @@ def _read_post(request: HttpRequest) -> tuple[str, str, bytes | None, str]:
     return request.POST.get("text", ""), request.POST.get("client_msg_id", ""), image, name
 
 
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        number = int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-    return number if number is None or 0 <= number < 2**63 else None
-
-
 @never_cache
 @require_GET
 @_member_json
@@ -236,9 +229,9 @@ def events(request: HttpRequest, member: Member, community_id: int) -> HttpRespo
     the stream ends after ~5 minutes (or with a ``gone`` event when the member left the group).
     """
     community, _membership = chat.open_chat(community_id, member)
-    after = _int_or_none(request.headers.get("Last-Event-ID"))
+    after = optional_id(request.headers.get("Last-Event-ID"))
     if after is None:
-        after = _int_or_none(request.GET.get("after"))
+        after = optional_id(request.GET.get("after"))
     if after is None:
         after = chat.latest_message_id(community)
     # Subscribe before reading the backlog: a message committed in between is then heard, not lost.

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET
 
 from siyu.common.errors import ChannelUnavailable, NotFound
 from siyu.communities.services import entry as entries
-from siyu.h5.views import _brand_name
 from siyu.members.services import signin
+from siyu.org.services.brand import brand_name
 
 # How long the browser waits before retrying by itself while the group or its QR is being prepared.
 PENDING_REFRESH_SECONDS = 60
@@ -36,7 +36,7 @@ def enter(request: HttpRequest, community_id: int) -> HttpResponseBase:
         community, _membership = entries.member_group(community_id, member)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    context = {"brand_name": _brand_name(), "community": community, "refresh": PENDING_REFRESH_SECONDS}
+    context = {"brand_name": brand_name(), "community": community, "refresh": PENDING_REFRESH_SECONDS}
     try:
         way_in = entries.channel_entry(community, member)
     except NotFound as exc:

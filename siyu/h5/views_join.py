@@ -16,18 +16,19 @@ from django.views.decorators.http import require_http_methods
 
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ServiceError
+from siyu.common.validators import optional_id
 from siyu.communities.models import Community, GroupTemplate, JoinRequest, JoinScene, LiveCode
 from siyu.communities.services.livecodes import get_live_code, join_via_live_code, membership_in_set
 from siyu.communities.services.matrix import normalize_questionnaire
-from siyu.h5.views import _brand_name
 from siyu.members.models import Member
 from siyu.members.services import signin
+from siyu.org.services.brand import brand_name
 
 
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
-    return render(request, template, {"brand_name": _brand_name(), **context}, status=status)
+    return render(request, template, {"brand_name": brand_name(), **context}, status=status)
 
 
 def chat_url(community_id: int) -> str:
@@ -52,11 +53,6 @@ def _scene(request: HttpRequest) -> str:
     if request.GET.get("staff"):
         return JoinScene.STAFF_SHARE
     return JoinScene.STORE_QR
-
-
-def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _card_context(code: LiveCode, member: Member) -> dict[str, Any]:
@@ -110,8 +106,8 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 code.token,
                 member,
                 scene=_scene(request),
-                inviter_staff_id=_int_param(request, "staff"),
-                referrer_member_id=_int_param(request, "ref"),
+                inviter_staff_id=optional_id(request.GET.get("staff")),
+                referrer_member_id=optional_id(request.GET.get("ref")),
                 answers=answers,
                 order_number=order_number,
             )

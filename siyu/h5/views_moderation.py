@@ -19,11 +19,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from siyu.common.errors import ServiceError, ValidationFailed
+from siyu.common.validators import optional_id
 from siyu.communities.models import Appeal, ModerationAction
 from siyu.communities.services.moderation import COUNTED_ACTIONS, submit_appeal
-from siyu.h5.views import _brand_name
 from siyu.members.models import Member
 from siyu.members.services import signin
+from siyu.org.services.brand import brand_name
 
 MAX_APPEAL_TEXT = 500
 NOTICES_SHOWN = 100
@@ -87,7 +88,7 @@ def notices(request: HttpRequest) -> HttpResponse:
             submit_appeal(member, action_id, text)
         except ServiceError as exc:
             status = exc.status
-            key = int(action_id) if action_id.isdigit() and len(action_id) < 19 else 0
+            key = optional_id(action_id) or 0
             errors[key] = (str(exc.message), text[:MAX_APPEAL_TEXT])
         else:
             messages.success(request, _("Your appeal was sent. The store will review it."))
@@ -98,5 +99,5 @@ def notices(request: HttpRequest) -> HttpResponse:
         if key not in shown:
             # The form the error belongs to is not on the page (e.g. appealed already): say it at the top.
             messages.error(request, error)
-    context = {"brand_name": _brand_name(), "rows": rows, "max_text": MAX_APPEAL_TEXT}
+    context = {"brand_name": brand_name(), "rows": rows, "max_text": MAX_APPEAL_TEXT}
     return render(request, "h5/moderation/notices.html", context, status=status)

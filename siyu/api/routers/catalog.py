@@ -26,6 +26,7 @@ from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication as publication_services
 from siyu.catalog.services import queries, stock
 from siyu.common.errors import ValidationFailed
+from siyu.common.validators import clean_idempotency_key
 
 router = Router()
 
@@ -367,7 +368,7 @@ def post_product_cards(
     group whose store cannot sell the product now is listed in ``skipped``; if none can, 409
     ``unavailable``."""
     staff = current_staff(request)
-    key = idempotency.clean_key(idempotency_key)
+    key = clean_idempotency_key(idempotency_key, idempotency.HEADER)
 
     def post() -> tuple[int, Any]:
         posts = card_services.post_product_card(

@@ -45,7 +45,7 @@ from siyu.campaigns.models import (
 from siyu.campaigns.services import flash_admission, flash_config
 from siyu.catalog.models import Publication, Sku
 from siyu.catalog.services.products import MAX_PRICE_FEN
-from siyu.catalog.services.publication import publication_q
+from siyu.catalog.services.reach import publication_q
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.communities.models import Community
 from siyu.orders.models import Order, OrderSource

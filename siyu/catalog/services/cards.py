@@ -26,6 +26,7 @@ from siyu.catalog.services import products as product_services
 from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.validators import clean_idempotency_key, fen_to_yuan, parse_id
 from siyu.communities.models import Community, Message
 from siyu.communities.services import robot
 from siyu.org.models import Staff
@@ -34,7 +35,6 @@ from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
 
 MAX_GROUPS = 200
-MAX_KEY_LENGTH = 255
 SHORT_TEXT = 80
 
 # Why a group was skipped.
@@ -64,29 +64,15 @@ def _clean_ids(community_ids: Any) -> list[int]:
     invalid = ValidationFailed(_("Choose the groups to post to."), field="community_ids")
     if not isinstance(community_ids, list | tuple) or not community_ids:
         raise invalid
-    ids: list[int] = []
-    for value in community_ids:
-        if isinstance(value, bool):
-            raise invalid
-        try:
-            pk = int(value)
-        except (TypeError, ValueError):
-            raise invalid from None
-        if not 0 < pk < 2**63:
-            raise invalid
-        if pk not in ids:
-            ids.append(pk)
+    try:
+        ids = list(dict.fromkeys(parse_id(value, "community_ids") for value in community_ids))
+    except NotFound:
+        raise invalid from None
     if len(ids) > MAX_GROUPS:
         raise ValidationFailed(
             _("Post to at most %(n)s groups at once.") % {"n": MAX_GROUPS}, field="community_ids"
         )
     return ids
-
-
-def _clean_key(key: Any) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key.strip()) > MAX_KEY_LENGTH:
-        raise ValidationFailed(_("Invalid idempotency key."), field="idempotency_key")
-    return key.strip()
 
 
 def _groups(staff: Staff, ids: list[int]) -> list[Community]:
@@ -121,14 +107,10 @@ def pick_listing(product: Product, store_id: int) -> tuple[StoreListing | None, 
     return chosen, "", len({_unit_fen(r) for r in in_stock}) > 1
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
 def card_description(product: Product, listing: StoreListing, *, several_prices: bool) -> str:
     """Price line (member price first) and the product's subtitle or the start of its description."""
     sku = listing.sku
-    values = {"price": _yuan(_unit_fen(listing)), "was": _yuan(sku.price_fen)}
+    values = {"price": fen_to_yuan(_unit_fen(listing)), "was": fen_to_yuan(sku.price_fen)}
     if sku.member_price_fen and sku.member_price_fen < sku.price_fen:
         if several_prices:
             price = _("Member price from ¥%(price)s (¥%(was)s)") % values
@@ -192,7 +174,7 @@ def post_product_card(
     require_staff(staff)
     product = product_services.get_product(staff, product_id)
     ids = _clean_ids(community_ids)
-    key = _clean_key(idempotency_key)
+    key = clean_idempotency_key(idempotency_key)
     groups = _groups(staff, ids)
     base = public_base(base_url)
     messages: list[Message] = []

@@ -16,9 +16,11 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.catalog.models import Category, Product, Publication, Sku, StoreListing
-from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.catalog.services.reach import target_store_ids
+from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.validators import clean_fen, optional_id, parse_id
 from siyu.org.models import Staff
-from siyu.org.services.access import require_staff
+from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
 
@@ -40,30 +42,16 @@ MAX_TAG_LENGTH = 20
 _SKU_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
-def require_hq(staff: Staff) -> Staff:
-    """Raise PermissionDenied unless ``staff`` is head office (the catalog is the chain's, not a store's)."""
-    require_staff(staff)
-    if not (staff.is_superuser or staff.is_hq):
-        raise PermissionDenied(_("Only head office can manage products."))
-    return staff
-
-
-def _parse_id(value: Any, field: str, message: str) -> int:
-    if isinstance(value, bool):
-        raise NotFound(message, field=field)
-    try:
-        pk = int(value)
-    except (TypeError, ValueError):
-        raise NotFound(message, field=field) from None
-    if not 0 < pk < 2**63:
-        raise NotFound(message, field=field)
-    return pk
+def check_can_manage(staff: Staff | None) -> Staff:
+    """Return ``staff``, or raise PermissionDenied unless the role may manage the catalog (``catalog.manage``:
+    head office; the catalog is the chain's, not a store's)."""
+    return check_capability(staff, "catalog.manage", message=_("Only head office can manage products."))
 
 
 def get_product(staff: Staff, product_id: Any) -> Product:
     """The product ``product_id`` of the caller's brand (any staff may read it); NotFound otherwise."""
     require_staff(staff)
-    pk = _parse_id(product_id, "product", _("No such product."))
+    pk = parse_id(product_id, "product", _("No such product."))
     product = (
         Product.objects.select_related("category").filter(brand_id=current_brand_id(staff), pk=pk).first()
     )
@@ -75,7 +63,7 @@ def get_product(staff: Staff, product_id: Any) -> Product:
 def get_sku(staff: Staff, sku_id: Any) -> Sku:
     """The SKU ``sku_id`` of the caller's brand; NotFound otherwise."""
     require_staff(staff)
-    pk = _parse_id(sku_id, "sku", _("No such SKU."))
+    pk = parse_id(sku_id, "sku", _("No such SKU."))
     sku = (
         Sku.objects.select_related("product").filter(product__brand_id=current_brand_id(staff), pk=pk).first()
     )
@@ -93,14 +81,15 @@ def categories(staff: Staff) -> QuerySet[Category]:
 @transaction.atomic
 def create_category(staff: Staff, name: str, *, parent_id: int | None = None, position: int = 0) -> Category:
     """Create a category (head office only); ``parent_id`` must be one of the brand's categories."""
-    require_hq(staff)
+    check_can_manage(staff)
     brand_id = current_brand_id(staff)
     name = str(name or "").strip()
     if not name or len(name) > 50:
         raise ValidationFailed(_("A category name has 1 to 50 characters."), field="name")
     parent = None
     if parent_id is not None:
-        parent = Category.objects.filter(brand_id=brand_id, pk=parent_id).first()
+        parent_pk = optional_id(parent_id)
+        parent = Category.objects.filter(brand_id=brand_id, pk=parent_pk).first() if parent_pk else None
         if parent is None:
             raise ValidationFailed(_("No such category."), field="parent")
     if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < 2**31:
@@ -136,15 +125,9 @@ def _bool(data: dict[str, Any], field: str) -> bool:
     return value
 
 
-def _fen(value: Any, field: str) -> int:
+def _price(value: Any, field: str) -> int:
     # bool is an int subclass and floats/strings hide rounding: only a real int is a price.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(_("Give the price as a whole number of fen."), field=field)
-    if not 1 <= value <= MAX_PRICE_FEN:
-        raise ValidationFailed(
-            _("A price is between 1 and %(max)s fen.") % {"max": MAX_PRICE_FEN}, field=field
-        )
-    return value
+    return clean_fen(value, field, minimum=1, maximum=MAX_PRICE_FEN)
 
 
 def _clean_product(data: dict[str, Any], *, creating: bool, brand_id: int) -> dict[str, Any]:
@@ -162,9 +145,10 @@ def _clean_product(data: dict[str, Any], *, creating: bool, brand_id: int) -> di
         ref = data["category"]
         category = None
         if ref not in (None, ""):
-            if isinstance(ref, bool) or not isinstance(ref, int):
+            if not isinstance(ref, int):  # an id from JSON or the console's TypedChoiceField, never text
                 raise ValidationFailed(_("No such category."), field="category")
-            category = Category.objects.filter(brand_id=brand_id, pk=ref).first() if 0 < ref < 2**63 else None
+            pk = optional_id(ref)
+            category = Category.objects.filter(brand_id=brand_id, pk=pk).first() if pk else None
             if category is None:
                 raise ValidationFailed(_("No such category."), field="category")
         clean["category"] = category
@@ -215,10 +199,10 @@ def _clean_sku(data: dict[str, Any], *, creating: bool, current_price: int | Non
     if "spec" in data:
         clean["spec"] = _text(data, "spec", 60)
     if creating or "price_fen" in data:
-        clean["price_fen"] = _fen(data.get("price_fen"), "price_fen")
+        clean["price_fen"] = _price(data.get("price_fen"), "price_fen")
     if "member_price_fen" in data:
         member = data["member_price_fen"]
-        clean["member_price_fen"] = None if member is None else _fen(member, "member_price_fen")
+        clean["member_price_fen"] = None if member is None else _price(member, "member_price_fen")
     if "active" in data:
         clean["active"] = _bool(data, "active")
     price = clean.get("price_fen", current_price)
@@ -245,7 +229,7 @@ def create_product(
 ) -> Product:
     """Create a product (head office only), optionally with its first SKUs. Either everything is
     created or, on any refused field or taken SKU code, nothing is. Audited."""
-    require_hq(staff)
+    check_can_manage(staff)
     brand_id = current_brand_id(staff)
     clean = _clean_product(data, creating=True, brand_id=brand_id)
     product = Product.objects.create(brand_id=brand_id, **clean)
@@ -265,7 +249,7 @@ def create_product(
 def update_product(staff: Staff, product_id: Any, data: dict[str, Any]) -> Product:
     """Change a product's fields (head office only); only the fields given change. Unchanged writes
     nothing; a change is audited with the changed fields."""
-    require_hq(staff)
+    check_can_manage(staff)
     product = get_product(staff, product_id)
     product = Product.objects.select_for_update().get(pk=product.pk)
     clean = _clean_product(data, creating=False, brand_id=product.brand_id)
@@ -286,9 +270,6 @@ def update_product(staff: Staff, product_id: Any, data: dict[str, Any]) -> Produ
 
 
 def _published_store_ids(product: Product) -> set[int]:
-    # Imported here: publication builds on this module (it needs get_product and require_hq).
-    from siyu.catalog.services.publication import target_store_ids
-
     store_ids: set[int] = set()
     for publication in Publication.objects.filter(product=product, withdrawn_at__isnull=True):
         store_ids |= target_store_ids(publication)
@@ -299,7 +280,7 @@ def _published_store_ids(product: Product) -> set[int]:
 def create_sku(staff: Staff, product_id: Any, data: dict[str, Any]) -> Sku:
     """Add a SKU to a product (head office only). The code must be unique across the chain (Conflict
     otherwise). Stores the product is already published to get a listing for it (listed, stock 0)."""
-    require_hq(staff)
+    check_can_manage(staff)
     product = get_product(staff, product_id)
     clean = _clean_sku(data, creating=True)
     if Sku.objects.filter(code__iexact=clean["code"]).exists():
@@ -327,7 +308,7 @@ def create_sku(staff: Staff, product_id: Any, data: dict[str, Any]) -> Sku:
 def update_sku(staff: Staff, sku_id: Any, data: dict[str, Any]) -> Sku:
     """Change a SKU (head office only) with the same rules as ``create_sku``; the member price is
     checked against the resulting price. Audited when something changed."""
-    require_hq(staff)
+    check_can_manage(staff)
     sku = get_sku(staff, sku_id)
     sku = Sku.objects.select_for_update().get(pk=sku.pk)
     clean = _clean_sku(data, creating=False, current_price=sku.price_fen)

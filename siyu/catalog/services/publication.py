@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.catalog.models import Publication, Sku, StoreListing
-from siyu.catalog.services.products import get_product, require_hq
+from siyu.catalog.services.products import check_can_manage, get_product
+from siyu.catalog.services.reach import target_store_ids
 from siyu.common.errors import NotFound, ValidationFailed
+from siyu.common.validators import optional_id, parse_id
 from siyu.org.models import Region, Staff, Store
 from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
@@ -24,41 +25,15 @@ from siyu.org.services.brand import current_brand_id
 MAX_CHOSEN_STORES = 2000
 
 
-def publication_q(store: Store) -> Q:
-    """A filter on ``Publication`` matching the live (not withdrawn) publications that reach ``store``."""
-    reach = Q(scope=Publication.Scope.ALL) | Q(scope=Publication.Scope.STORES, stores=store.pk)
-    if store.region_id is not None:
-        reach |= Q(scope=Publication.Scope.REGION, region=store.region_id)
-    return Q(withdrawn_at__isnull=True) & reach
-
-
-def _target_stores(publication: Publication) -> Any:
-    stores = Store.objects.filter(brand_id=publication.product.brand_id).exclude(status=Store.Status.CLOSED)
-    if publication.scope == Publication.Scope.REGION:
-        return stores.filter(region=publication.region)
-    if publication.scope == Publication.Scope.STORES:
-        return stores.filter(pk__in=publication.stores.values("pk"))
-    return stores
-
-
-def target_store_ids(publication: Publication) -> set[int]:
-    """The ids of the (not closed) stores ``publication`` reaches now."""
-    return set(_target_stores(publication).values_list("pk", flat=True))
-
-
 def _store_ids(value: Any, brand_id: int) -> list[int]:
     if not isinstance(value, list | tuple) or not value:
         raise ValidationFailed(_("Choose at least one store."), field="store_ids")
     if len(value) > MAX_CHOSEN_STORES:
         raise ValidationFailed(_("Too many stores."), field="store_ids")
-    ids: set[int] = set()
-    for item in value:
-        if isinstance(item, bool):
-            raise ValidationFailed(_("No such store."), field="store_ids")
-        try:
-            ids.add(int(item))
-        except (TypeError, ValueError):
-            raise ValidationFailed(_("No such store."), field="store_ids") from None
+    try:
+        ids = {parse_id(item, "store_ids") for item in value}
+    except NotFound:
+        raise ValidationFailed(_("No such store."), field="store_ids") from None
     found = set(Store.objects.filter(brand_id=brand_id, pk__in=ids).values_list("pk", flat=True))
     if found != ids:
         raise ValidationFailed(_("No such store."), field="store_ids")
@@ -78,17 +53,15 @@ def publish(
     (``store_ids``). Creates the missing listings (listed, stock 0) for each SKU at each target store in
     bulk and leaves existing ones alone: idempotent for listings, each call records one Publication.
     Audited. Nothing is written for a refused request."""
-    require_hq(staff)
+    check_can_manage(staff)
     product = get_product(staff, product_id)
     if scope not in Publication.Scope.values:
         raise ValidationFailed(_("Publish to all stores, a region or chosen stores."), field="scope")
     region = None
     chosen: list[int] = []
     if scope == Publication.Scope.REGION:
-        try:
-            region = Region.objects.filter(brand_id=product.brand_id, pk=int(region_id)).first()
-        except (TypeError, ValueError):
-            region = None
+        region_pk = optional_id(region_id)
+        region = Region.objects.filter(brand_id=product.brand_id, pk=region_pk).first() if region_pk else None
         if region is None:
             raise ValidationFailed(_("No such region."), field="region_id")
     elif scope == Publication.Scope.STORES:
@@ -135,11 +108,8 @@ def record_audit_publication(staff: Staff, publication: Publication, *, created:
 def withdraw(staff: Staff, publication_id: Any) -> Publication:
     """Withdraw a publication (head office only). Its stores keep their listings and stock, but the
     product is no longer available there unless another live publication reaches them. Idempotent."""
-    require_hq(staff)
-    try:
-        pk = int(publication_id)
-    except (TypeError, ValueError):
-        raise NotFound(_("No such publication."), field="publication") from None
+    check_can_manage(staff)
+    pk = parse_id(publication_id, "publication", _("No such publication."))
     publication = (
         Publication.objects.select_for_update()
         .filter(pk=pk, product__brand_id=current_brand_id(staff))

@@ -12,8 +12,9 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
-from siyu.catalog.services.publication import publication_q
+from siyu.catalog.services.reach import publication_q
 from siyu.common.errors import NotFound
+from siyu.common.validators import parse_id
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import require_staff, store_scope
 from siyu.org.services.brand import current_brand_id
@@ -78,16 +79,13 @@ def store_listings(staff: Staff, store_id: Any) -> QuerySet[StoreListing]:
 def get_listing(staff: Staff, listing_id: Any) -> StoreListing:
     """The listing ``listing_id`` if ``staff`` serves its store (HQ: any); NotFound otherwise."""
     scope = store_scope(staff)
-    try:
-        pk = int(listing_id)
-    except (TypeError, ValueError):
-        raise NotFound(_("No such listing."), field="listing") from None
+    pk = parse_id(listing_id, "listing", _("No such listing."))
     qs = StoreListing.objects.select_related(*_LISTING_RELATED).filter(
         pk=pk, store__brand_id=current_brand_id(staff)
     )
     if scope is not None:
         qs = qs.filter(store_id__in=scope)
-    listing = qs.first() if 0 < pk < 2**63 else None
+    listing = qs.first()
     if listing is None:
         raise NotFound(_("No such listing."), field="listing")
     return listing

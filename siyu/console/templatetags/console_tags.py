@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from django import template
-from django.conf import settings
 
 from siyu.common.mobile import mask_mobile
-from siyu.org.models import Brand, Staff
+from siyu.org.models import Staff
+from siyu.org.services import brand
 from siyu.org.services.access import has_capability
 
 register = template.Library()
@@ -22,10 +22,7 @@ def brand_name(context: template.Context) -> str:
     cached = getattr(request, "_siyu_brand_name", None)
     if cached is not None:
         return str(cached)
-    name = (
-        settings.SIYU_BRAND_NAME or Brand.objects.order_by("id").values_list("name", flat=True).first() or ""
-    )
-    name = name or "Siyu 私域"
+    name = brand.brand_name() or "Siyu 私域"
     if request is not None:
         request._siyu_brand_name = name
     return name

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.common.validators import MAX_DB_ID, parse_id
 from siyu.org.models import Role, Staff, Store
 from siyu.org.services.access import check_capability, has_capability, require_staff, store_scope
 from siyu.org.services.audit import record_audit
@@ -23,27 +24,22 @@ UPDATE_FIELDS = {"display_name", "role", "store_ids", "is_active", "can_reveal_m
 
 
 def list_staff(staff: Staff) -> QuerySet[Staff]:
-    """Staff accounts ``staff`` may see: HQ roles all; a store manager those serving its stores
-    (and itself); a clerk only itself."""
+    """Staff accounts ``staff`` may see: all with ``staff.list_all`` (HQ roles); with ``staff.list_store``
+    (store managers) those serving its stores and itself; otherwise (clerks) only itself."""
     require_staff(staff)
     qs = Staff.objects.all()
-    if staff.role == Role.CLERK and not staff.is_superuser:
-        qs = qs.filter(pk=staff.pk)
-    else:
-        scope = store_scope(staff)
-        if scope is not None:
-            qs = qs.filter(pk__in=Staff.objects.filter(stores__in=scope).values("pk")) | qs.filter(
-                pk=staff.pk
-            )
+    if not has_capability(staff, "staff.list_all"):
+        if has_capability(staff, "staff.list_store"):
+            serving = Staff.objects.filter(stores__in=store_scope(staff) or set()).values("pk")
+            qs = qs.filter(pk__in=serving) | qs.filter(pk=staff.pk)
+        else:
+            qs = qs.filter(pk=staff.pk)
     return qs.prefetch_related("stores").order_by("username")
 
 
 def get_staff(staff: Staff, staff_id: Any) -> Staff:
     """The account ``staff_id`` if ``staff`` may see it; NotFound otherwise."""
-    try:
-        pk = int(staff_id)
-    except (TypeError, ValueError):
-        raise NotFound(_("No such staff member."), field="staff") from None
+    pk = parse_id(staff_id, "staff", _("No such staff member."))
     found = list_staff(staff).filter(pk=pk).first()
     if found is None:
         raise NotFound(_("No such staff member."), field="staff")
@@ -56,7 +52,7 @@ def _clean_stores(ids: Any) -> list[Store]:
     ):
         raise ValidationFailed(_("Give a list of store ids."), field="store_ids")
     wanted = set(ids)
-    stores = list(Store.objects.filter(pk__in=[i for i in wanted if 0 < i < 2**63]))
+    stores = list(Store.objects.filter(pk__in=[i for i in wanted if 0 < i <= MAX_DB_ID]))
     if len(stores) != len(wanted):
         raise ValidationFailed(_("No such store."), field="store_ids")
     return stores

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.validators import MAX_DB_ID, parse_id
 from siyu.org.models import Region, Staff, Store
 from siyu.org.services.access import check_capability, visible_stores
 from siyu.org.services.audit import record_audit
@@ -47,10 +48,7 @@ def list_stores(staff: Staff) -> QuerySet[Store]:
 
 def get_store(staff: Staff, store_id: Any) -> Store:
     """The store ``store_id`` if ``staff`` may see it; NotFound otherwise (out of scope looks missing)."""
-    try:
-        pk = int(store_id)
-    except (TypeError, ValueError):
-        raise NotFound(_("No such store."), field="store") from None
+    pk = parse_id(store_id, "store", _("No such store."))
     store = list_stores(staff).filter(pk=pk).first()
     if store is None:
         raise NotFound(_("No such store."), field="store")
@@ -114,7 +112,7 @@ def _clean_store(data: dict[str, Any], *, creating: bool, brand_id: int) -> dict
         if ref not in (None, ""):
             qs = Region.objects.filter(brand_id=brand_id)
             if isinstance(ref, int) and not isinstance(ref, bool):
-                region = qs.filter(pk=ref).first() if 0 < ref < 2**63 else None
+                region = qs.filter(pk=ref).first() if 0 < ref <= MAX_DB_ID else None
             elif isinstance(ref, str):
                 region = qs.filter(code=ref.strip()).first()
             if region is None:

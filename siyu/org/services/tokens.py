@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.org.models import ApiToken, Staff
-from siyu.org.services.access import require_staff
+from siyu.org.services.access import has_capability, require_staff
 from siyu.org.services.audit import record_audit
 
 TOKEN_PREFIX = "sy_"  # noqa: S105 -- a public marker that makes leaked tokens easy to scan for, not a secret
@@ -39,7 +39,7 @@ def revoke_token(staff: Staff, token_id: int) -> ApiToken:
     """Revoke one of ``staff``'s own tokens (HQ admins may revoke anyone's). Idempotent."""
     require_staff(staff)
     qs = ApiToken.objects.select_for_update()
-    if not (staff.is_superuser or staff.role == "hq_admin"):
+    if not has_capability(staff, "tokens.manage"):
         qs = qs.filter(staff=staff)
     token = qs.filter(pk=token_id).first()
     if token is None:
