@@ -109,6 +109,30 @@ def test_product_form_errors_shown(client, hq_admin, product):
     assert r.status_code == 400 and "No such region" in r.content.decode()
 
 
+def test_sku_prices_typed_the_chinese_way_are_exact(client, hq_admin, product):
+    """The price fields take yuan as an input method types them (￥, full-width digits and point)."""
+    client.force_login(hq_admin)
+    r = client.post(
+        reverse("console:sku_add", args=[product.pk]),
+        {"sku-code": "CUP-FW", "sku-price": "￥６９．９", "sku-member_price": "¥59.90", "sku-active": "on"},
+    )
+    assert r.status_code == 302
+    sku = Sku.objects.get(code="CUP-FW")
+    assert sku.price_fen == 6990 and sku.member_price_fen == 5990
+    for junk, error in (
+        ("9.999", "in yuan"),
+        ("abc", "in yuan"),
+        ("-1", "in yuan"),
+        ("0", "Must be between"),
+    ):
+        r = client.post(
+            reverse("console:sku_add", args=[product.pk]),
+            {"sku-code": "CUP-JUNK", "sku-price": junk, "sku-active": "on"},
+        )
+        assert r.status_code == 400 and error in r.content.decode(), junk
+        assert not Sku.objects.filter(code="CUP-JUNK").exists()
+
+
 def test_clerk_gets_403_for_product_management(client, clerk_a, product):
     client.force_login(clerk_a)
     assert client.get(reverse("console:product_new")).status_code == 403

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from siyu.common.errors import ValidationFailed
-from siyu.common.validators import yuan_to_fen
+from siyu.common.validators import fen_to_yuan, yuan_to_fen
 from siyu.members.models import AgeBand, Gender, Tag
 from siyu.members.services.profiles import MemberFilter
 from siyu.org.models import Staff
@@ -34,6 +34,10 @@ class YuanField(forms.Field):
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
         return {**super().widget_attrs(widget), "inputmode": "decimal"}
+
+    def prepare_value(self, value: Any) -> Any:
+        # An initial value is fen; what the user typed (a bound form shown again) stays as typed.
+        return fen_to_yuan(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     def to_python(self, value: Any) -> int | None:
         if value in self.empty_values or (isinstance(value, str) and not value.strip()):
