@@ -100,7 +100,8 @@ def test_clean_idempotency_key_strips_and_keeps_printable_ascii():
     assert clean_idempotency_key("  abc-123  ") == "abc-123"
     assert clean_idempotency_key("k" * MAX_KEY_LENGTH) == "k" * MAX_KEY_LENGTH
     assert clean_idempotency_key(None, required=False) is None
-    assert clean_idempotency_key("  ", required=False) is None
+    with pytest.raises(ValidationFailed):
+        clean_idempotency_key("  ", required=False)  # sent but blank: a client bug, not "no key"
 
 
 @pytest.mark.parametrize(

@@ -76,8 +76,8 @@ def clean_idempotency_key(value: Any, field: str = ..., *, required: bool) -> st
 def clean_idempotency_key(value: Any, field: str = "idempotency_key", *, required: bool = True) -> str | None:
     """A client's idempotency key: 1 to 100 printable ASCII characters, surrounding blanks dropped.
 
-    None when absent (None) and not ``required``; ValidationFailed for a blank or malformed key. This is the only key validator:
-    the API header, H5 forms, the flash-sale buy and service arguments all use it.
+    None when absent (None) and not ``required``; ValidationFailed for a blank or malformed key. This is the
+    only key validator: the API header, H5 forms, the flash-sale buy and service arguments all use it.
     """
     if value is None and not required:
         return None
