@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.db.models import Max
 from django.utils import timezone
 
 from siyu.catalog.models import StockMovement, StoreListing
@@ -62,10 +61,6 @@ def _internal_key_shapes(order_id: int, line_id: int) -> list[str]:
     ]
 
 
-def _next_id(model) -> int:
-    return (model.objects.aggregate(m=Max("pk"))["m"] or 0) + 1
-
-
 def _stock(listing) -> int:
     return StoreListing.objects.get(pk=listing.pk).stock
 
@@ -79,9 +74,17 @@ def _window():
 def test_clerk_of_store_a_cannot_break_store_b_with_internal_key_shapes():
     _store_a, store_b, clerk_a, _clerk_a2, listing_a, listing_b, member_b = _chain()
     api = ApiClient(clerk_a)
-    # The attacker predicts the next order and line ids and sends every internal key shape as its own key,
-    # through the API and straight through the service.
-    next_order, next_line = _next_id(Order), _next_id(OrderLine)
+    # The attacker learns the current ids from an order of its own (a probe at store B, cancelled) and sends
+    # every internal key shape for the next orders and lines as its own key, through the API.
+    probe = checkout.create_order(
+        member_b,
+        store_id=store_b.pk,
+        items=[(listing_b.pk, 1)],
+        pickup_window=_window(),
+        idempotency_key=key(),
+    )
+    transitions.cancel(probe.pk, member=member_b)
+    next_order, next_line = probe.pk + 1, OrderLine.objects.get(order=probe).pk + 1
     sent = 0
     for order_id in range(next_order, next_order + 4):
         for line_id in range(next_line, next_line + 4):
