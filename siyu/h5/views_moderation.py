@@ -1,7 +1,7 @@
 """H5 "notices" page: the signed-in member's moderation actions (warnings, mutes, removals) and the one appeal
 a member may make against a removal.
 
-Thin caller of ``siyu.communities.services.moderation.submit_appeal``, which decides who may appeal what.
+Thin caller of ``siyu.communities.services.appeals.submit_appeal``, which decides who may appeal what.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from django.views.decorators.http import require_http_methods
 
 from siyu.common.errors import ServiceError, ValidationFailed
 from siyu.communities.models import Appeal, ModerationAction
-from siyu.communities.services.moderation import COUNTED_ACTIONS, submit_appeal
+from siyu.communities.services.appeals import submit_appeal
+from siyu.communities.services.moderation_ladder import COUNTED_ACTIONS
 from siyu.h5.views import _brand_name
 from siyu.members.models import Member
 from siyu.members.services import signin
