@@ -23,10 +23,8 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # time stays bounded. Chat pictures are already at most 2560 px (``messages.MAX_IMAGE_SIDE``).
 MAX_SIDE = 2560
 MAX_PIXELS = 40_000_000
-_QR_FORMATS = (
-    zxingcpp.BarcodeFormat.QRCode,
-    zxingcpp.BarcodeFormat.MicroQRCode,
-    zxingcpp.BarcodeFormat.RMQRCode,
+_QR_FORMATS = zxingcpp.BarcodeFormats(
+    [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode, zxingcpp.BarcodeFormat.RMQRCode]
 )
 
 
