@@ -1,8 +1,9 @@
 """Console pages for group moderation: appeals waiting for review, the brand's default group rules and one
 group's own rules, and the brand blocklist.
 
-Thin callers of ``siyu.communities.services.moderation``, which decides who may do what: another store's
-group, appeal or blocklist entry is a 404, a role that may not act a 403 (both via ``console_view``).
+Thin callers of the moderation services (``appeals``, ``moderation_policy``, ``blocklist``), which decide
+who may do what: another store's group, appeal or blocklist entry is a 404, a role that may not act a 403
+(both via ``console_view``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Group moderation: appeals against removals, the brand's default and each group's own rules, and the
 brand blocklist.
 
-Thin callers of ``siyu.communities.services.moderation``. Store scope as elsewhere: an appeal, group or
-blocklist entry outside the caller's stores answers 404 like a missing one; mobile numbers are masked.
+Thin callers of the moderation services (``appeals``, ``moderation_policy``, ``blocklist``). Store scope as
+elsewhere: an appeal, group or blocklist entry outside the caller's stores answers 404 like a missing one;
+mobile numbers are masked.
 """
 
 from __future__ import annotations
