@@ -8,7 +8,7 @@ import io
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from siyu.members.models import Member, MemberImport
-from siyu.members.services import imports as imports_service
+from siyu.members.services import import_files
 from tests.api_support import API, ApiClient, assert_error
 
 CSV = "手机号,姓名,性别,门店编码\n13700000001,甲,女,A001\n13700000002,乙,男,A001\n"
@@ -58,7 +58,7 @@ def test_import_needs_capability_and_multipart(as_clerk, as_admin):
 
 
 def test_oversized_upload_is_413(as_admin, monkeypatch):
-    monkeypatch.setattr(imports_service, "MAX_FILE_BYTES", 1024)
+    monkeypatch.setattr(import_files, "MAX_FILE_BYTES", 1024)
     assert_error(upload(as_admin, "big.csv", b"a" * 2048), 413, "too_large", "file")
     assert not MemberImport.objects.exists()
 

@@ -17,9 +17,9 @@ from siyu.communities.models import (
     ModerationAction,
     ModerationPolicy,
 )
-from siyu.communities.services import moderation as mod
+from siyu.communities.services import appeals, blocklist, join_checks, moderation_policy
 from siyu.communities.services.joining import active_membership, join_community
-from siyu.communities.services.messages import post_member_message
+from siyu.communities.services.posting import post_member_message
 from siyu.members.services.signin import SESSION_KEY
 from siyu.org.models import AuditEntry
 from tests.api_support import ApiClient, assert_error
@@ -46,7 +46,7 @@ def group(store_a):
 
 def remove_by_robot(group, member, hq_admin) -> ModerationAction:
     """The member joins ``group`` and is removed at their first offence (a one-step ladder)."""
-    mod.set_policy(hq_admin, group.pk, {"ladder": ["remove"]})
+    moderation_policy.set_policy(hq_admin, group.pk, {"ladder": ["remove"]})
     join_community(group, member, scene="direct")
     post_member_message(group, member, text="快来看 abc.com 超值")
     return ModerationAction.objects.get(community=group, member=member, action="remove")
@@ -117,7 +117,7 @@ def test_member_sees_removal_and_appeals_once(member_client, removal, group, cle
     assert Appeal.objects.count() == 1
 
     # Staff accept it in the console; the member sees the outcome and may join the group again.
-    assert not mod.may_join(group, member_a)
+    assert not join_checks.may_join(group, member_a)
     console = staff_client(clerk_a)
     listing = console.get(reverse("console:moderation_appeals"))
     assert listing.status_code == 200
@@ -131,7 +131,7 @@ def test_member_sees_removal_and_appeals_once(member_client, removal, group, cle
     assert appeal.status == Appeal.Status.ACCEPTED and appeal.reviewed_by == clerk_a
     assert AuditEntry.objects.filter(action="moderation.appeal_reviewed").exists()
     assert "Accepted: you may join the group again" in member_client.get("/h5/notices/").content.decode()
-    assert mod.may_join(group, member_a)
+    assert join_checks.may_join(group, member_a)
     join_community(group, member_a, scene="direct")
     assert active_membership(group, member_a) is not None
 
@@ -145,7 +145,7 @@ def test_appeal_for_someone_elses_or_junk_action(member_client, group, member_b,
     assert junk.status_code in (400, 404)
     assert not Appeal.objects.exists()
     # Warnings show without an appeal form: only removals can be appealed.
-    mod.set_policy(hq_admin, group.pk, {"ladder": ["warn"]})
+    moderation_policy.set_policy(hq_admin, group.pk, {"ladder": ["warn"]})
     join_community(group, member_a, scene="direct")
     post_member_message(group, member_a, text="abc.com")
     warn = ModerationAction.objects.get(member=member_a)
@@ -162,7 +162,7 @@ def test_home_and_groups_link_to_notices(member_client):
 
 
 def test_clerk_cannot_review_another_stores_appeal(removal, member_a, store_b, brand):
-    appeal = mod.submit_appeal(member_a, removal.pk, "对不起")
+    appeal = appeals.submit_appeal(member_a, removal.pk, "对不起")
     clerk_b = StaffFactory(brand=brand, role="clerk", stores=[store_b])
     console = staff_client(clerk_b)
     listing = console.get(reverse("console:moderation_appeals"))
@@ -180,7 +180,7 @@ def test_clerk_cannot_review_another_stores_appeal(removal, member_a, store_b, b
 
 
 def test_console_reject_and_bad_decision(removal, member_a, manager_a):
-    appeal = mod.submit_appeal(member_a, removal.pk, "对不起")
+    appeal = appeals.submit_appeal(member_a, removal.pk, "对不起")
     console = staff_client(manager_a)
     url = reverse("console:moderation_appeal_review", args=[appeal.pk])
     bad = console.post(url, {"decision": "maybe"}, follow=True)
@@ -188,7 +188,7 @@ def test_console_reject_and_bad_decision(removal, member_a, manager_a):
     console.post(url, {"decision": "reject"})
     appeal.refresh_from_db()
     assert appeal.status == Appeal.Status.REJECTED
-    assert not mod.may_join(removal.community, member_a)
+    assert not join_checks.may_join(removal.community, member_a)
     listing = console.get(reverse("console:moderation_appeals") + "?status=all").content.decode()
     assert "Rejected" in listing
     assert console.get(reverse("console:moderation_appeals") + "?status=junk").status_code == 400
@@ -266,7 +266,7 @@ def test_brand_default_is_hq_only(group, hq_admin, clerk_a):
     assert hq.post(url, _policy_post(window_days="60")).status_code == 302
     row = ModerationPolicy.objects.get(community__isnull=True)
     assert row.window_days == 60
-    assert mod.effective_policy(group).source == "brand"
+    assert moderation_policy.effective_policy(group).source == "brand"
     group_page = hq.get(reverse("console:group_policy", args=[group.pk])).content.decode()
     assert "This group follows the brand" in group_page
 
@@ -288,7 +288,7 @@ def test_blocklist_add_and_remove(hq_admin, member_a, manager_a, clerk_a, member
     assert response.status_code == 302
     entry = BlocklistEntry.objects.get()
     assert (entry.member_id, entry.reason, entry.added_by) == (member_a.pk, "spam", hq_admin)
-    assert mod.is_blocked(member_a)
+    assert blocklist.is_blocked(member_a)
     duplicate = hq.post(url, {"member": str(member_a.pk)})
     assert duplicate.status_code == 400 and "Already on the blocklist." in duplicate.content.decode()
     nobody = hq.post(url, {"reason": "?"})
@@ -310,7 +310,7 @@ def test_blocklist_add_and_remove(hq_admin, member_a, manager_a, clerk_a, member
     removed = manager.post(reverse("console:moderation_blocklist_remove", args=[entry.pk]))
     assert removed.status_code == 302
     assert not BlocklistEntry.objects.filter(pk=entry.pk).exists()
-    assert not mod.is_blocked(member_a)
+    assert not blocklist.is_blocked(member_a)
     other = BlocklistEntry.objects.filter(mobile="13900001111").get()
     assert manager.post(reverse("console:moderation_blocklist_remove", args=[other.pk])).status_code == 404
     assert AuditEntry.objects.filter(action="blocklist.remove").count() == 1
@@ -320,7 +320,7 @@ def test_blocklist_add_and_remove(hq_admin, member_a, manager_a, clerk_a, member
 
 
 def test_api_appeals(as_clerk, as_admin, removal, member_a):
-    appeal = mod.submit_appeal(member_a, removal.pk, "对不起")
+    appeal = appeals.submit_appeal(member_a, removal.pk, "对不起")
     body = as_clerk.get("/appeals").json()
     assert body["count"] == 1
     item = body["items"][0]

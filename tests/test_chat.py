@@ -19,7 +19,7 @@ from siyu.analytics.models import Event
 from siyu.channels.models import ChannelKind, Connector, OutboxMessage
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.communities.models import Community, CommunityMembership, Message, ScheduledPost
-from siyu.communities.services import live, robot
+from siyu.communities.services import live, posting, robot
 from siyu.communities.services import messages as chat
 from siyu.communities.services.joining import join_community
 from siyu.members.services.signin import SESSION_KEY
@@ -76,7 +76,7 @@ def test_member_posts_text_recorded_and_published(
 ):
     with live.subscribe(web_group.pk) as sub:
         with django_capture_on_commit_callbacks(execute=True):
-            message = chat.post_member_message(web_group, member_a, text="  大家好  ")
+            message = posting.post_member_message(web_group, member_a, text="  大家好  ")
         event = sub.get(timeout=1)
     assert message.text == "大家好"
     assert message.sender_kind == "member" and message.kind == "text" and not message.hidden
@@ -90,57 +90,57 @@ def test_member_posts_text_recorded_and_published(
 
 
 def test_client_msg_id_makes_retries_idempotent(joined, web_group, member_a, member_b):
-    first = chat.post_member_message(web_group, member_a, text="只发一次", client_msg_id="abc-123")
-    again = chat.post_member_message(web_group, member_a, text="只发一次", client_msg_id="abc-123")
+    first = posting.post_member_message(web_group, member_a, text="只发一次", client_msg_id="abc-123")
+    again = posting.post_member_message(web_group, member_a, text="只发一次", client_msg_id="abc-123")
     assert again.pk == first.pk
     assert Message.objects.filter(community=web_group).count() == 1
     assert Event.objects.filter(type="community.message").count() == 1
     CommunityMembership.objects.create(community=web_group, member=member_b)
     with pytest.raises(Conflict):
-        chat.post_member_message(web_group, member_b, text="x", client_msg_id="abc-123")
+        posting.post_member_message(web_group, member_b, text="x", client_msg_id="abc-123")
     with pytest.raises(ValidationFailed) as exc:
-        chat.post_member_message(web_group, member_a, text="x", client_msg_id="bad id!")
+        posting.post_member_message(web_group, member_a, text="x", client_msg_id="bad id!")
     assert exc.value.field == "client_msg_id"
 
 
 def test_muted_and_non_members_are_refused(joined, web_group, member_a, member_b):
     with pytest.raises(PermissionDenied) as exc:
-        chat.post_member_message(web_group, member_b, text="我不在群里")
+        posting.post_member_message(web_group, member_b, text="我不在群里")
     assert exc.value.code == "not_member"
     joined.muted_until = timezone.now() + timedelta(minutes=30)
     joined.save()
     with pytest.raises(PermissionDenied) as exc:
-        chat.post_member_message(web_group, member_a, text="被禁言了", image=_png())
+        posting.post_member_message(web_group, member_a, text="被禁言了", image=_png())
     assert exc.value.code == "muted"
     assert "muted" in exc.value.message
     assert not Message.objects.exists()
     assert not Event.objects.filter(type="community.message").exists()
     joined.muted_until = timezone.now() - timedelta(minutes=1)
     joined.save()
-    assert chat.post_member_message(web_group, member_a, text="解除了").pk
+    assert posting.post_member_message(web_group, member_a, text="解除了").pk
 
 
 def test_left_member_and_closed_group_refused(joined, web_group, member_a):
     joined.status = CommunityMembership.Status.LEFT
     joined.save()
     with pytest.raises(PermissionDenied):
-        chat.post_member_message(web_group, member_a, text="hi")
+        posting.post_member_message(web_group, member_a, text="hi")
     with pytest.raises(NotFound):
         chat.open_chat(web_group.pk, member_a)
 
 
 def test_text_length_limits(joined, web_group, member_a):
     with pytest.raises(ValidationFailed):
-        chat.post_member_message(web_group, member_a, text="   ")
+        posting.post_member_message(web_group, member_a, text="   ")
     with pytest.raises(ValidationFailed):
-        chat.post_member_message(web_group, member_a, text="字" * 2001)
-    assert chat.post_member_message(web_group, member_a, text="字" * 2000).pk
+        posting.post_member_message(web_group, member_a, text="字" * 2001)
+    assert posting.post_member_message(web_group, member_a, text="字" * 2000).pk
 
 
 def test_moderation_hides_a_breach(joined, web_group, member_a, django_capture_on_commit_callbacks):
     with live.subscribe(web_group.pk) as sub:
         with django_capture_on_commit_callbacks(execute=True):
-            message = chat.post_member_message(
+            message = posting.post_member_message(
                 web_group, member_a, text="加我微信 wxid_abcdefg 13900001111 优惠"
             )
         events = [sub.get(timeout=0.2) for _ in range(3)]
@@ -176,7 +176,9 @@ def test_history_pages_and_excludes_hidden(joined, web_group, member_a):
 
 
 def test_picture_is_reencoded_without_exif(joined, web_group, member_a):
-    message = chat.post_member_message(web_group, member_a, image=_jpeg_with_exif(), image_name="../../x.jpg")
+    message = posting.post_member_message(
+        web_group, member_a, image=_jpeg_with_exif(), image_name="../../x.jpg"
+    )
     assert message.kind == "image" and message.image
     assert message.image.name.startswith("chat/") and ".." not in message.image.name
     with message.image.open("rb") as fh, Image.open(fh) as stored:
@@ -188,22 +190,22 @@ def test_picture_is_reencoded_without_exif(joined, web_group, member_a):
 def test_picture_validation(joined, web_group, member_a):
     for bad in (b"not a picture", b"GIF89a" + b"\0" * 40):
         with pytest.raises(ValidationFailed) as exc:
-            chat.post_member_message(web_group, member_a, image=bad)
+            posting.post_member_message(web_group, member_a, image=bad)
         assert exc.value.field == "image"
     gif = io.BytesIO()
     Image.new("RGB", (4, 4)).save(gif, format="GIF")
     with pytest.raises(ValidationFailed):
-        chat.post_member_message(web_group, member_a, image=gif.getvalue())
+        posting.post_member_message(web_group, member_a, image=gif.getvalue())
     with pytest.raises(ValidationFailed) as exc:
-        chat.post_member_message(web_group, member_a, image=_png() + b"\0" * (5 * 1024 * 1024))
+        posting.post_member_message(web_group, member_a, image=_png() + b"\0" * (5 * 1024 * 1024))
     assert "5 MB" in exc.value.message
     assert not Message.objects.exists()
-    with_caption = chat.post_member_message(web_group, member_a, text="看看这个", image=_png())
+    with_caption = posting.post_member_message(web_group, member_a, text="看看这个", image=_png())
     assert with_caption.kind == "image" and with_caption.text == "看看这个"
 
 
 def test_picture_served_only_to_members(client, joined, web_group, member_a, member_b):
-    message = chat.post_member_message(web_group, member_a, image=_png())
+    message = posting.post_member_message(web_group, member_a, image=_png())
     url = f"/h5/c/{web_group.pk}/images/{message.pk}/"
     assert client.get(url).status_code == 401
     _sign_in(client, member_b)
@@ -348,8 +350,8 @@ def test_staff_post_is_scoped_and_audited(web_group, clerk_a, brand, store_b):
 
     outsider = StaffFactory(brand=brand, role="clerk", stores=[store_b])
     with pytest.raises(NotFound):
-        chat.staff_post(outsider, web_group.pk, "hello")
-    message = chat.staff_post(clerk_a, web_group.pk, "新品到店")
+        posting.staff_post(outsider, web_group.pk, "hello")
+    message = posting.staff_post(clerk_a, web_group.pk, "新品到店")
     assert message.sender_kind == "staff" and message.staff == clerk_a
     assert AuditEntry.objects.filter(action="community.staff_post", actor=clerk_a).count() == 1
     assert chat.serialize_message(message)["sender"]["kind"] == "staff"
@@ -482,7 +484,7 @@ def test_sse_over_redis(client, settings, joined, web_group, member_a, django_ca
     _sign_in(client, member_a)
     response = client.get(f"/h5/c/{web_group.pk}/events/")
     with django_capture_on_commit_callbacks(execute=True):
-        chat.post_member_message(web_group, member_a, text="经由Redis")
+        posting.post_member_message(web_group, member_a, text="经由Redis")
     assert "经由Redis" in _read_stream(response)
 
 
@@ -504,7 +506,7 @@ def test_chat_page_requires_sign_in_and_membership(client, joined, web_group, me
 
 
 def test_chat_page_shows_group_and_history(client, joined, web_group, member_a):
-    chat.post_member_message(web_group, member_a, text="第一条")
+    posting.post_member_message(web_group, member_a, text="第一条")
     _sign_in(client, member_a)
     response = client.get(f"/h5/c/{web_group.pk}/")
     assert response.status_code == 200
@@ -550,7 +552,7 @@ def test_sse_streams_new_messages_and_honours_last_event_id(
 ):
     settings.SIYU_CHAT_STREAM_SECONDS = 1
     settings.SIYU_CHAT_POLL_SECONDS = 100  # prove the live path, not the database poll
-    old = [chat.post_member_message(web_group, member_a, text=f"旧{i}") for i in range(3)]
+    old = [posting.post_member_message(web_group, member_a, text=f"旧{i}") for i in range(3)]
     _sign_in(client, member_a)
     url = f"/h5/c/{web_group.pk}/events/"
 
@@ -562,7 +564,7 @@ def test_sse_streams_new_messages_and_honours_last_event_id(
 
     live_response = client.get(url, {"after": old[2].pk})
     with django_capture_on_commit_callbacks(execute=True):
-        new = chat.post_member_message(web_group, member_a, text="实时消息")
+        new = posting.post_member_message(web_group, member_a, text="实时消息")
     body = _read_stream(live_response)
     assert "实时消息" in body and f"id: {new.pk}\n" in body
     assert "旧" not in body

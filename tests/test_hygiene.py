@@ -10,7 +10,7 @@ from django.utils import timezone
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.communities.models import CommunityMembership, Theme
-from siyu.communities.services import hygiene, moderation
+from siyu.communities.services import blocklist, hygiene
 from siyu.communities.services.joining import active_membership, join_community
 from siyu.members.models import MemberTag
 from siyu.org.models import AuditEntry
@@ -105,7 +105,7 @@ def test_promote_to_vip(setup, clerk_a, hq_admin, store_a):
     group, m = setup
     vip = make_group(store_a, name="VIP群", theme=Theme.VIP, sequence=3)
     assert [g.pk for g in hygiene.hygiene_report(clerk_a, group.pk).vip_groups] == [vip.pk]
-    moderation.add_to_blocklist(hq_admin, member_id=m["G"].pk)
+    blocklist.add_to_blocklist(hq_admin, member_id=m["G"].pk)
     result = hygiene.promote_to_vip(clerk_a, group.pk, [m["E"].pk, m["G"].pk], vip.pk)
     assert result.done == [m["E"].pk] and set(result.skipped) == {m["G"].pk}
     membership = active_membership(vip, m["E"])

@@ -19,7 +19,8 @@ from siyu.analytics.models import Event
 from siyu.analytics.services.events import count_events
 from siyu.common.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.members.models import Member, MemberImport, MemberTag, Source, Tag, TagGroup
-from siyu.members.services.imports import export_members, import_members, import_template
+from siyu.members.services.imports import import_members, import_template
+from siyu.members.services.member_export import export_members
 from siyu.members.services.profiles import MemberFilter, age_band_for
 from siyu.org.models import AuditEntry
 from tests.factories import MemberFactory, TagFactory, TagGroupFactory

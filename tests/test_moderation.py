@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import qrcode
+from django.db import connection
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
@@ -22,9 +23,19 @@ from siyu.communities.models import (
     StaffTask,
 )
 from siyu.communities.models.messages import Message
-from siyu.communities.services import moderation as mod
+from siyu.communities.services import (
+    appeals,
+    blocklist,
+    join_checks,
+    moderation_ladder,
+    moderation_log,
+    moderation_policy,
+    moderation_review,
+    moderation_text,
+    qr_codes,
+)
 from siyu.communities.services.joining import active_membership, join_community
-from siyu.communities.services.messages import post_member_message, record_channel_message, staff_post
+from siyu.communities.services.posting import post_member_message, record_channel_message, staff_post
 from siyu.members.models import ChannelIdentity
 from siyu.org.models import AuditEntry
 from tests.factories import MemberFactory
@@ -115,7 +126,7 @@ def test_external_link_warns_then_mutes_then_removes(group, joined):
     assert group.member_count == 0
     assert ModerationAction.objects.filter(member=joined, community=group).count() == 3
     assert len(robot_texts(group)) == 3
-    assert not mod.may_join(group, joined)  # a standing removal keeps them out
+    assert not join_checks.may_join(group, joined)  # a standing removal keeps them out
 
 
 def test_clean_message_is_allowed(group, joined):
@@ -135,13 +146,13 @@ def test_offences_expire_after_window(group, joined):
 
 
 def test_forbidden_keywords_are_width_and_case_insensitive(group, joined, hq_admin):
-    mod.set_policy(hq_admin, None, {"forbidden_keywords": ["VIP卡", "代购"]})
+    moderation_policy.set_policy(hq_admin, None, {"forbidden_keywords": ["VIP卡", "代购"]})
     m1 = post(group, joined, "出售ｖｉｐ卡，便宜")
     assert m1.hidden
     action = ModerationAction.objects.get()
     assert action.rule == "keyword" and "VIP卡" in action.reason
-    assert mod.match_keyword("专业代 购", ["代购"]) == "代购"
-    assert mod.match_keyword("正常聊天", ["代购"]) is None
+    assert moderation_text.match_keyword("专业代 购", ["代购"]) == "代购"
+    assert moderation_text.match_keyword("正常聊天", ["代购"]) is None
 
 
 @pytest.mark.parametrize(
@@ -160,14 +171,14 @@ def test_forbidden_keywords_are_width_and_case_insensitive(group, joined, hq_adm
     ],
 )
 def test_contact_patterns_found(text):
-    assert mod.find_contact(text)
+    assert moderation_text.find_contact(text)
 
 
 @pytest.mark.parametrize(
     "text", ["我家宝宝3岁了", "订单号 20240501", "价格 199 元", "微信支付可以吗", "加我一个"]
 )
 def test_contact_patterns_not_found(text):
-    assert mod.find_contact(text) is None
+    assert moderation_text.find_contact(text) is None
 
 
 def test_contact_rule_in_group(group, joined):
@@ -188,17 +199,18 @@ def test_contact_rule_in_group(group, joined):
     ],
 )
 def test_links_found(text, host):
-    assert mod.find_external_link(text) == host
+    assert moderation_text.find_external_link(text) == host
 
 
 @pytest.mark.parametrize("text", ["3.5元一斤", "版本1.2.3", "e.g. 这样", "好的。谢谢", "test@ 没有"])
 def test_links_not_found(text):
-    assert mod.find_external_link(text) is None
+    assert moderation_text.find_external_link(text) is None
 
 
 def test_brand_hosts_allowed(group, joined, settings):
     settings.SIYU_ALLOWED_LINK_HOSTS = ["shop.siyu.example"]
-    assert mod.find_external_link("https://m.shop.siyu.example/p/1", settings.SIYU_ALLOWED_LINK_HOSTS) is None
+    allowed = settings.SIYU_ALLOWED_LINK_HOSTS
+    assert moderation_text.find_external_link("https://m.shop.siyu.example/p/1", allowed) is None
     message = post(group, joined, "新品在 https://shop.siyu.example/p/1")
     assert not message.hidden
 
@@ -216,7 +228,7 @@ def test_flood_warns_once_per_burst(group, joined):
     assert seventh.hidden
     actions = list(ModerationAction.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["warn", "hide"]  # the rest of the burst is hidden, not escalated
-    assert mod.offence_count(group, joined, 30) == 1
+    assert moderation_ladder.offence_count(group, joined, 30) == 1
 
 
 def test_repeat_rule(group, joined):
@@ -234,19 +246,19 @@ def test_short_replies_may_repeat(group, joined):
 
 def test_qr_detector():
     code = qrcode.make("https://u.wechat.com/EAbcdef", box_size=6).convert("RGB")
-    assert mod.looks_like_qr_code(png(code))
+    assert qr_codes.contains_qr_code(png(code))
     poster = Image.new("RGB", (1080, 1920), (240, 200, 180))
     poster.paste(code, (600, 1400))
     out = io.BytesIO()
     poster.save(out, "JPEG")
-    assert mod.looks_like_qr_code(out.getvalue())
-    assert mod.looks_like_qr_code(png(code.rotate(30, expand=True, fillcolor="white")))
+    assert qr_codes.contains_qr_code(out.getvalue())
+    assert qr_codes.contains_qr_code(png(code.rotate(30, expand=True, fillcolor="white")))
     plain = Image.new("RGB", (400, 300), "white")
     draw = ImageDraw.Draw(plain)
     draw.rectangle((40, 40, 200, 200), fill="black")
     draw.ellipse((220, 60, 380, 220), outline="red", width=8)
-    assert not mod.looks_like_qr_code(png(plain))
-    assert not mod.looks_like_qr_code(b"not an image")
+    assert not qr_codes.contains_qr_code(png(plain))
+    assert not qr_codes.contains_qr_code(b"not an image")
 
 
 def test_qr_image_rule(group, joined):
@@ -258,15 +270,53 @@ def test_qr_image_rule(group, joined):
     assert not post(group, joined, image=png(photo)).hidden
 
 
+def test_qr_check_runs_before_the_write_transaction(group, joined, monkeypatch):
+    """Check first, then write: the picture is decoded before the transaction storing the message opens,
+    so no database lock is held while it is (the check once took up to a second inside it)."""
+    seen: list[tuple[int, bool]] = []
+    real = moderation_review.contains_qr_code
+
+    def spy(data: bytes) -> bool:
+        seen.append((len(connection.atomic_blocks), Message.objects.filter(community=group).exists()))
+        return real(data)
+
+    monkeypatch.setattr(moderation_review, "contains_qr_code", spy)
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    message = post(group, joined, image=png(qrcode.make("https://u.wechat.com/EAbcdef", box_size=6)))
+    assert seen == [(outside, False)]  # no transaction of the post open yet, nothing written
+    assert message.hidden and ModerationAction.objects.get().rule == "qr_image"
+
+
+def test_qr_in_a_photo_with_a_caption_is_refused_and_a_plain_photo_passes(group, joined):
+    photo = Image.new("RGB", (1600, 1200), (90, 140, 90))
+    draw = ImageDraw.Draw(photo)
+    for x in range(0, 1600, 40):  # some texture, so the code is not alone on a flat background
+        draw.line((x, 0, 1600 - x, 1200), fill=(60 + x % 120, 90, 140), width=3)
+    assert not post(group, joined, text="今天的花", image=png(photo)).hidden
+    code = qrcode.make("https://u.wechat.com/EAbcdef", box_size=5).convert("RGB")
+    photo.paste(code.rotate(12, expand=True, fillcolor="white"), (900, 500))
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=80)
+    message = post(group, joined, text="扫码进群领券", image=out.getvalue())
+    assert message.hidden
+    assert ModerationAction.objects.get().rule == "qr_image"
+
+
+def test_qr_rule_switched_off_lets_codes_through(group, joined, manager_a):
+    moderation_policy.set_policy(manager_a, group.pk, {"block_qr_images": False})
+    assert not post(group, joined, image=png(qrcode.make("https://u.wechat.com/EAbcdef", box_size=6))).hidden
+    assert not ModerationAction.objects.exists()
+
+
 def test_policy_can_switch_rules_off(group, joined, manager_a):
-    mod.set_policy(manager_a, group.pk, {"block_links": False})
+    moderation_policy.set_policy(manager_a, group.pk, {"block_links": False})
     assert not post(group, joined, "abc.com").hidden
-    policy = mod.effective_policy(group)
+    policy = moderation_policy.effective_policy(group)
     assert policy.source == "community" and policy.block_contact  # other fields inherited
 
 
 def test_custom_ladder_and_mute_minutes(group, joined, hq_admin):
-    mod.set_policy(hq_admin, None, {"ladder": ["mute", "remove"], "mute_minutes": 5})
+    moderation_policy.set_policy(hq_admin, None, {"ladder": ["mute", "remove"], "mute_minutes": 5})
     post(group, joined, "abc.com")
     assert ModerationAction.objects.get().action == "mute"
     until = active_membership(group, joined).muted_until
@@ -280,44 +330,45 @@ def test_staff_and_robot_messages_are_never_moderated(group, joined, clerk_a):
     message = staff_post(clerk_a, group.pk, "官方链接 abc.com 加我微信 shop_2024")
     assert not message.hidden
     robot = Message.objects.create(community=group, sender_kind=Message.SenderKind.ROBOT, text="abc.com")
-    assert mod.review_message(robot) == mod.ALLOWED
-    assert mod.review_message(message) == mod.ALLOWED
+    nothing = moderation_review.NOTHING_FOUND
+    assert moderation_review.review_message(robot, nothing) == moderation_ladder.ALLOWED
+    assert moderation_review.review_message(message, nothing) == moderation_ladder.ALLOWED
     assert not ModerationAction.objects.exists()
 
 
 def test_blocklisted_member_is_removed(group, joined, hq_admin, clerk_a):
     with pytest.raises(PermissionDenied):
-        mod.add_to_blocklist(clerk_a, member_id=joined.pk, reason="spam")
-    entry = mod.add_to_blocklist(hq_admin, member_id=joined.pk, reason="spam")
-    assert mod.is_blocked(joined)
-    assert not mod.may_join(group, joined)
+        blocklist.add_to_blocklist(clerk_a, member_id=joined.pk, reason="spam")
+    entry = blocklist.add_to_blocklist(hq_admin, member_id=joined.pk, reason="spam")
+    assert blocklist.is_blocked(joined)
+    assert not join_checks.may_join(group, joined)
     with pytest.raises(Conflict):
-        mod.add_to_blocklist(hq_admin, member_id=joined.pk)
+        blocklist.add_to_blocklist(hq_admin, member_id=joined.pk)
     message = post(group, joined, "大家好")
     assert message.hidden
     action = ModerationAction.objects.get()
     assert (action.action, action.rule) == ("remove", "blocklist")
     assert active_membership(group, joined) is None
-    mod.remove_from_blocklist(hq_admin, entry.pk)
-    assert not mod.is_blocked(joined)
+    blocklist.remove_from_blocklist(hq_admin, entry.pk)
+    assert not blocklist.is_blocked(joined)
     assert AuditEntry.objects.filter(action__in=["blocklist.add", "blocklist.remove"]).count() == 2
 
 
 def test_blocklist_by_mobile_and_identity(brand, member_a, member_b, hq_admin, manager_a):
     with pytest.raises(PermissionDenied):
-        mod.add_to_blocklist(manager_a, mobile=member_b.mobile)
+        blocklist.add_to_blocklist(manager_a, mobile=member_b.mobile)
     with pytest.raises(NotFound):
-        mod.add_to_blocklist(manager_a, member_id=member_b.pk)  # not a member manager_a serves
-    mod.add_to_blocklist(hq_admin, mobile="+86 139 0000 1111")
-    assert mod.is_blocked(member_b)
-    assert not mod.is_blocked(member_a)
+        blocklist.add_to_blocklist(manager_a, member_id=member_b.pk)  # not a member manager_a serves
+    blocklist.add_to_blocklist(hq_admin, mobile="+86 139 0000 1111")
+    assert blocklist.is_blocked(member_b)
+    assert not blocklist.is_blocked(member_a)
     ChannelIdentity.objects.create(member=member_a, channel="telegram", external_id="4242")
-    mod.add_to_blocklist(hq_admin, channel="telegram", external_id="4242")
-    assert mod.is_blocked(member_a)
+    blocklist.add_to_blocklist(hq_admin, channel="telegram", external_id="4242")
+    assert blocklist.is_blocked(member_a)
     with pytest.raises(ValidationFailed):
-        mod.add_to_blocklist(hq_admin)
+        blocklist.add_to_blocklist(hq_admin)
     assert BlocklistEntry.objects.count() == 2
-    assert mod.blocklist(manager_a).count() == 0  # entries not naming their members stay HQ's
+    assert blocklist.blocklist(manager_a).count() == 0  # entries not naming their members stay HQ's
 
 
 # --- overrides and appeals -----------------------------------------------------------------------
@@ -327,15 +378,15 @@ def test_override_stops_counting_and_unhides(group, joined, clerk_a):
     hidden = post(group, joined, "abc.com")
     warn = ModerationAction.objects.get()
     with pytest.raises(ValidationFailed):
-        mod.override_action(clerk_a, warn.pk, "")
-    mod.override_action(clerk_a, warn.pk, "a link to our supplier")
+        moderation_log.override_action(clerk_a, warn.pk, "")
+    moderation_log.override_action(clerk_a, warn.pk, "a link to our supplier")
     hidden.refresh_from_db()
     assert not hidden.hidden
-    assert mod.offence_count(group, joined, 30) == 0
+    assert moderation_ladder.offence_count(group, joined, 30) == 0
     post(group, joined, "def.com")
     assert ModerationAction.objects.order_by("-id").first().action == "warn"  # warned again, not muted
     with pytest.raises(Conflict):
-        mod.override_action(clerk_a, warn.pk, "again")
+        moderation_log.override_action(clerk_a, warn.pk, "again")
     assert AuditEntry.objects.filter(action="moderation.override", actor=clerk_a).count() == 1
 
 
@@ -344,18 +395,18 @@ def test_override_lifts_mute(group, joined, manager_a):
     post(group, joined, "abc.com 再来")
     mute = ModerationAction.objects.get(action="mute")
     assert active_membership(group, joined).muted_until
-    mod.override_action(manager_a, mute.pk, "misunderstanding")
+    moderation_log.override_action(manager_a, mute.pk, "misunderstanding")
     assert active_membership(group, joined).muted_until is None
     assert not post(group, joined, "谢谢").hidden
 
 
 def test_override_of_removal_lets_member_rejoin(group, joined, hq_admin):
-    mod.set_policy(hq_admin, group.pk, {"ladder": ["remove"]})
+    moderation_policy.set_policy(hq_admin, group.pk, {"ladder": ["remove"]})
     post(group, joined, "abc.com")
     removal = ModerationAction.objects.get()
-    assert not mod.may_join(group, joined)
-    mod.override_action(hq_admin, removal.pk, "wrongly removed")
-    assert mod.may_join(group, joined)
+    assert not join_checks.may_join(group, joined)
+    moderation_log.override_action(hq_admin, removal.pk, "wrongly removed")
+    assert join_checks.may_join(group, joined)
     assert active_membership(group, joined) is None  # not put back automatically
 
 
@@ -366,18 +417,18 @@ def test_store_scope(group, joined, store_b, brand, clerk_a):
     post(other, stranger, "abc.com")
     action = ModerationAction.objects.get()
     with pytest.raises(NotFound):
-        mod.override_action(clerk_a, action.pk, "not mine")
+        moderation_log.override_action(clerk_a, action.pk, "not mine")
     with pytest.raises(NotFound):
-        mod.moderation_log(clerk_a, community_id=other.pk)
+        moderation_log.moderation_log(clerk_a, community_id=other.pk)
     with pytest.raises(NotFound):
-        mod.moderation_log(clerk_a, store_id=store_b.pk)
-    assert list(mod.moderation_log(clerk_a)) == []
+        moderation_log.moderation_log(clerk_a, store_id=store_b.pk)
+    assert list(moderation_log.moderation_log(clerk_a)) == []
     with pytest.raises(NotFound):
-        mod.set_policy(clerk_a, other.pk, {"block_links": False})
+        moderation_policy.set_policy(clerk_a, other.pk, {"block_links": False})
     with pytest.raises(PermissionDenied):
-        mod.set_policy(clerk_a, None, {"block_links": False})
+        moderation_policy.set_policy(clerk_a, None, {"block_links": False})
     post(group, joined, "abc.com")
-    assert [a.community_id for a in mod.moderation_log(clerk_a)] == [group.pk]
+    assert [a.community_id for a in moderation_log.moderation_log(clerk_a)] == [group.pk]
 
 
 def test_policy_validation(hq_admin):
@@ -390,51 +441,51 @@ def test_policy_validation(hq_admin):
         {"colour": "red"},
     ):
         with pytest.raises(ValidationFailed):
-            mod.set_policy(hq_admin, None, data)
+            moderation_policy.set_policy(hq_admin, None, data)
     assert not ModerationPolicy.objects.exists()
-    row = mod.set_policy(hq_admin, None, {"forbidden_keywords": "代购\n刷单, 代购"})
+    row = moderation_policy.set_policy(hq_admin, None, {"forbidden_keywords": "代购\n刷单, 代购"})
     assert row.forbidden_keywords == ["代购", "刷单"]
-    assert mod.policy_for(hq_admin).forbidden_keywords == ("代购", "刷单")
+    assert moderation_policy.policy_for(hq_admin).forbidden_keywords == ("代购", "刷单")
 
 
 def test_appeal_once_and_review(group, joined, member_b, hq_admin, clerk_a):
-    mod.set_policy(hq_admin, None, {"ladder": ["warn", "remove"]})
+    moderation_policy.set_policy(hq_admin, None, {"ladder": ["warn", "remove"]})
     post(group, joined, "abc.com")
     warn = ModerationAction.objects.get()
     with pytest.raises(ValidationFailed):
-        mod.submit_appeal(joined, warn.pk, "please")
+        appeals.submit_appeal(joined, warn.pk, "please")
     post(group, joined, "def.com")
     removal = ModerationAction.objects.get(action="remove")
     with pytest.raises(NotFound):
-        mod.submit_appeal(member_b, removal.pk, "not mine")
+        appeals.submit_appeal(member_b, removal.pk, "not mine")
     with pytest.raises(ValidationFailed):
-        mod.submit_appeal(joined, removal.pk, "  ")
-    appeal = mod.submit_appeal(joined, removal.pk, "那是我们门店的官网")
+        appeals.submit_appeal(joined, removal.pk, "  ")
+    appeal = appeals.submit_appeal(joined, removal.pk, "那是我们门店的官网")
     assert appeal.status == Appeal.Status.PENDING
     with pytest.raises(Conflict):
-        mod.submit_appeal(joined, removal.pk, "再申诉一次")
-    assert [a.pk for a in mod.appeals(clerk_a)] == [appeal.pk]
-    reviewed = mod.review_appeal(clerk_a, appeal.pk, True)
+        appeals.submit_appeal(joined, removal.pk, "再申诉一次")
+    assert [a.pk for a in appeals.appeals(clerk_a)] == [appeal.pk]
+    reviewed = appeals.review_appeal(clerk_a, appeal.pk, True)
     assert reviewed.status == Appeal.Status.ACCEPTED
     removal.refresh_from_db()
     assert removal.overridden_by == clerk_a
-    assert mod.may_join(group, joined)
+    assert join_checks.may_join(group, joined)
     with pytest.raises(Conflict):
-        mod.review_appeal(clerk_a, appeal.pk, False)
+        appeals.review_appeal(clerk_a, appeal.pk, False)
 
 
 def test_rejected_appeal_keeps_removal(group, joined, hq_admin, store_b, brand):
-    mod.set_policy(hq_admin, None, {"ladder": ["remove"]})
+    moderation_policy.set_policy(hq_admin, None, {"ladder": ["remove"]})
     post(group, joined, "abc.com")
     removal = ModerationAction.objects.get()
-    appeal = mod.submit_appeal(joined, removal.pk, "对不起")
+    appeal = appeals.submit_appeal(joined, removal.pk, "对不起")
     from tests.factories import StaffFactory
 
     clerk_b = StaffFactory(brand=brand, role="clerk", stores=[store_b])
     with pytest.raises(NotFound):
-        mod.review_appeal(clerk_b, appeal.pk, True)
-    mod.review_appeal(hq_admin, appeal.pk, False)
-    assert not mod.may_join(group, joined)
+        appeals.review_appeal(clerk_b, appeal.pk, True)
+    appeals.review_appeal(hq_admin, appeal.pk, False)
+    assert not join_checks.may_join(group, joined)
 
 
 # --- channels ------------------------------------------------------------------------------------
@@ -463,7 +514,7 @@ def test_wecom_removal_is_a_staff_task(store_a, brand, member_a, hq_admin):
     group = make_group(store_a, channel=ChannelKind.WECOM, connector=connector, external_id="wrOgAA")
     ChannelIdentity.objects.create(member=member_a, channel="wecom", external_id="wmEXT1")
     join_community(group, member_a, scene="channel")
-    mod.set_policy(hq_admin, group.pk, {"ladder": ["mute", "remove"]})
+    moderation_policy.set_policy(hq_admin, group.pk, {"ladder": ["mute", "remove"]})
     record_channel_message(group, member_a, text="abc.com", external_id="w1")
     assert not OutboxMessage.objects.filter(action="mute").exists()  # WeCom has no mute API
     record_channel_message(group, member_a, text="abc.com 2", external_id="w2")

@@ -22,7 +22,8 @@ from siyu.analytics.services.events import member_timeline
 from siyu.common.errors import NotAuthenticated, NotFound, RateLimited, ServiceError, ValidationFailed
 from siyu.members.models import Member
 from siyu.members.services.consent import staff_set_consent
-from siyu.members.services.imports import export_members, import_members, import_template
+from siyu.members.services.imports import import_members, import_template
+from siyu.members.services.member_export import export_members
 from siyu.members.services.notes import add_note
 from siyu.members.services.privacy import erase_member, export_member
 from siyu.members.services.profiles import (

@@ -29,8 +29,16 @@ from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
 from siyu.communities.models import Community, GroupTemplate, JoinRequest, Theme
-from siyu.communities.services import hygiene, livecodes, matrix, moderation, queries, robot, tasks
-from siyu.communities.services import messages as chat
+from siyu.communities.services import (
+    hygiene,
+    livecodes,
+    matrix,
+    moderation_log,
+    posting,
+    queries,
+    robot,
+    staff_todos,
+)
 from siyu.org.models import Staff
 from siyu.org.services.access import has_capability, store_scope, visible_stores
 from siyu.org.services.stores import get_store
@@ -236,8 +244,8 @@ def _group_context(request: HttpRequest, staff: Staff, community: Community) -> 
         "activity_total": sum(activity),
         "members": queries.community_members(staff, community.pk),
         "recent_messages": recent,
-        "actions": list(moderation.moderation_log(staff, community_id=community.pk)[:RECENT_ACTIONS]),
-        "join_requests": list(queries.group_join_requests(staff, community.pk)),
+        "actions": list(moderation_log.moderation_log(staff, community_id=community.pk)[:RECENT_ACTIONS]),
+        "join_requests": list(livecodes.group_join_requests(staff, community.pk)),
         "scheduled": list(queries.scheduled_posts(staff, community.pk)),
         "post_form": PostForm(),
         "schedule_form": ScheduleForm(),
@@ -268,7 +276,7 @@ def group_post(request: HttpRequest, community_id: int) -> HttpResponse:
         robot.announce(community, text, by=staff)
         messages.success(request, _("Announcement posted."))
     else:
-        chat.staff_post(staff, community.pk, text)
+        posting.staff_post(staff, community.pk, text)
         messages.success(request, _("Message posted."))
     return redirect("console:group_detail", community_id=community.pk)
 
@@ -294,8 +302,8 @@ def group_schedule(request: HttpRequest, community_id: int) -> HttpResponse:
 @console_view()
 def moderation_override(request: HttpRequest, action_id: int) -> HttpResponse:
     staff = current_staff(request)
-    action = moderation.get_action(staff, action_id)
-    moderation.override_action(staff, action.pk, request.POST.get("note") or "", ip=request_ip(request))
+    action = moderation_log.get_action(staff, action_id)
+    moderation_log.override_action(staff, action.pk, request.POST.get("note") or "", ip=request_ip(request))
     messages.success(request, _("The moderation action was overridden."))
     return redirect("console:group_detail", community_id=action.community_id)
 
@@ -487,7 +495,7 @@ def staff_tasks(request: HttpRequest) -> HttpResponse:
     staff = current_staff(request)
     store_filter = request.GET.get("store") or None
     context = {
-        "tasks": tasks.open_tasks(staff, store_filter),
+        "tasks": staff_todos.open_tasks(staff, store_filter),
         "stores": visible_stores(staff),
         "store_filter": store_filter,
     }
@@ -497,7 +505,7 @@ def staff_tasks(request: HttpRequest) -> HttpResponse:
 @require_POST
 @console_view()
 def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
-    task = tasks.complete_task(current_staff(request), task_id, ip=request_ip(request))
+    task = staff_todos.complete_task(current_staff(request), task_id, ip=request_ip(request))
     messages.success(request, _("Task “%(title)s” done.") % {"title": task.title})
     return redirect("console:staff_tasks")
 

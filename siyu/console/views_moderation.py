@@ -1,8 +1,9 @@
 """Console pages for group moderation: appeals waiting for review, the brand's default group rules and one
 group's own rules, and the brand blocklist.
 
-Thin callers of ``siyu.communities.services.moderation``, which decides who may do what: another store's
-group, appeal or blocklist entry is a 404, a role that may not act a 403 (both via ``console_view``).
+Thin callers of the moderation services (``appeals``, ``moderation_policy``, ``blocklist``), which decide
+who may do what: another store's group, appeal or blocklist entry is a 404, a role that may not act a 403
+(both via ``console_view``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from siyu.common.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from siyu.communities.models import Appeal, Community, ModerationPolicy
-from siyu.communities.services import moderation, queries
-from siyu.communities.services.moderation import LADDER_STEPS, EffectivePolicy
+from siyu.communities.services import appeals as appeal_services
+from siyu.communities.services import blocklist as blocklist_services
+from siyu.communities.services import moderation_policy, queries
+from siyu.communities.services.moderation_policy import LADDER_STEPS, EffectivePolicy
 from siyu.members.models import ChannelIdentity
 from siyu.org.models import Staff
 from siyu.org.services.access import check_capability, has_capability
@@ -115,7 +118,7 @@ def appeals(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or "pending"
     if status not in APPEAL_STATUSES:
         raise ValidationFailed(_("Unknown status."), field="status")
-    qs = moderation.appeals(staff, status=None if status == "all" else status).select_related(
+    qs = appeal_services.appeals(staff, status=None if status == "all" else status).select_related(
         "action__message", "action__community__store", "action__member", "reviewed_by"
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -134,7 +137,7 @@ def appeal_review(request: HttpRequest, appeal_id: int) -> HttpResponse:
     decision = request.POST.get("decision")
     if decision not in ("accept", "reject"):
         raise ValidationFailed(_("Accept or reject the appeal."), field="decision")
-    moderation.review_appeal(staff, appeal_id, decision == "accept", ip=request_ip(request))
+    appeal_services.review_appeal(staff, appeal_id, decision == "accept", ip=request_ip(request))
     if decision == "accept":
         messages.success(request, _("Appeal accepted: the removal is lifted and the member may join again."))
     else:
@@ -156,7 +159,7 @@ def _save_policy(request: HttpRequest, staff: Staff, community_id: int | None, f
     if not form.is_valid():
         return False
     try:
-        moderation.set_policy(staff, community_id, form.service_data(), ip=request_ip(request))
+        moderation_policy.set_policy(staff, community_id, form.service_data(), ip=request_ip(request))
     except ServiceError as exc:
         if isinstance(exc, NotFound | PermissionDenied):
             raise
@@ -175,7 +178,7 @@ def default_policy(request: HttpRequest) -> HttpResponse:
     if group_param:
         community = queries.get_community(staff, group_param)
         return redirect("console:group_policy", community_id=community.pk)
-    policy = moderation.policy_for(staff)
+    policy = moderation_policy.policy_for(staff)
     form = _policy_form(request, policy)
     status = 200
     if request.method == "POST":
@@ -206,10 +209,10 @@ def group_policy(request: HttpRequest, community_id: int) -> HttpResponse:
     staff = current_staff(request)
     community = queries.get_community(staff, community_id)
     if request.method == "POST" and request.POST.get("action") == "clear":
-        moderation.clear_policy(staff, community.pk, ip=request_ip(request))
+        moderation_policy.clear_policy(staff, community.pk, ip=request_ip(request))
         messages.success(request, _("This group now follows the brand's default rules."))
         return redirect("console:group_policy", community_id=community.pk)
-    policy = moderation.policy_for(staff, community.pk)
+    policy = moderation_policy.policy_for(staff, community.pk)
     form = _policy_form(request, policy)
     status = 200
     if request.method == "POST":
@@ -229,14 +232,14 @@ def group_policy(request: HttpRequest, community_id: int) -> HttpResponse:
 def blocklist(request: HttpRequest) -> HttpResponse:
     """The brand blocklist (HQ: all; store managers: entries naming their members) and a form to add to it."""
     staff = current_staff(request)
-    entries = moderation.blocklist(staff)  # refuses roles without access before anything else happens
+    entries = blocklist_services.blocklist(staff)  # refuses roles without access before anything else happens
     form = BlocklistForm(request.POST or None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
             try:
-                moderation.add_to_blocklist(
+                blocklist_services.add_to_blocklist(
                     staff,
                     member_id=data["member"] or None,
                     mobile=data["mobile"],
@@ -261,6 +264,6 @@ def blocklist(request: HttpRequest) -> HttpResponse:
 @require_POST
 @console_view()
 def blocklist_remove(request: HttpRequest, entry_id: int) -> HttpResponse:
-    moderation.remove_from_blocklist(current_staff(request), entry_id, ip=request_ip(request))
+    blocklist_services.remove_from_blocklist(current_staff(request), entry_id, ip=request_ip(request))
     messages.success(request, _("Removed from the blocklist."))
     return redirect("console:moderation_blocklist")

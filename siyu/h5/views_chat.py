@@ -39,7 +39,7 @@ from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
 from siyu.common.validators import optional_id
 from siyu.communities.models import Community, CommunityMembership, Message
-from siyu.communities.services import live
+from siyu.communities.services import live, posting
 from siyu.communities.services import messages as chat
 from siyu.members.models import Member
 from siyu.members.services import signin
@@ -167,7 +167,7 @@ def messages(request: HttpRequest, member: Member, community_id: int) -> HttpRes
             json_dumps_params={"ensure_ascii": False},
         )
     text, client_msg_id, image, image_name = _read_post(request)
-    message = chat.post_member_message(
+    message = posting.post_member_message(
         community, member, text=text, image=image, image_name=image_name, client_msg_id=client_msg_id
     )
     return JsonResponse(

@@ -1,7 +1,7 @@
 """H5 "notices" page: the signed-in member's moderation actions (warnings, mutes, removals) and the one appeal
 a member may make against a removal.
 
-Thin caller of ``siyu.communities.services.moderation.submit_appeal``, which decides who may appeal what.
+Thin caller of ``siyu.communities.services.appeals.submit_appeal``, which decides who may appeal what.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from django.views.decorators.http import require_http_methods
 from siyu.common.errors import ServiceError, ValidationFailed
 from siyu.common.validators import optional_id
 from siyu.communities.models import Appeal, ModerationAction
-from siyu.communities.services.moderation import COUNTED_ACTIONS, submit_appeal
+from siyu.communities.services.appeals import submit_appeal
+from siyu.communities.services.moderation_ladder import COUNTED_ACTIONS
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.org.services.brand import brand_name

@@ -63,8 +63,7 @@ from siyu.api.schemas import (
 from siyu.channels.services import outbox
 from siyu.common.errors import ValidationFailed
 from siyu.communities.models import JoinRequest
-from siyu.communities.services import livecodes, matrix, moderation, queries, robot, tasks
-from siyu.communities.services import messages as chat
+from siyu.communities.services import livecodes, matrix, moderation_log, posting, queries, robot, staff_todos
 from siyu.org.services import stores as store_services
 from siyu.org.services.login import client_ip
 
@@ -164,7 +163,7 @@ def post_message(
         if payload.announce:
             message = robot.announce(community, payload.text, by=staff)
         else:
-            message = chat.staff_post(staff, community.pk, payload.text)
+            message = posting.staff_post(staff, community.pk, payload.text)
         return 201, message_out(message)
 
     status, body = idempotency.run_idempotent(
@@ -197,7 +196,7 @@ def community_moderation(
     request: HttpRequest, community_id: Path[Id], page: Query[PageParams]
 ) -> dict[str, Any]:
     """The group's moderation log, newest first (robot actions have ``actor`` null)."""
-    qs = moderation.moderation_log(current_staff(request), community_id=community_id)
+    qs = moderation_log.moderation_log(current_staff(request), community_id=community_id)
     count, items = paginate(qs, page)
     return {"count": count, "items": [moderation_action_out(a) for a in items]}
 
@@ -206,7 +205,7 @@ def community_moderation(
 def override_moderation(request: HttpRequest, action_id: Path[Id], payload: OverrideIn) -> dict[str, Any]:
     """Undo a moderation action (a ``note`` saying why is required): the hidden message shows again, a mute
     is lifted, a removal no longer bars re-joining. Overriding twice is 409."""
-    action = moderation.override_action(
+    action = moderation_log.override_action(
         current_staff(request), action_id, payload.note, ip=client_ip(request)
     )
     return moderation_action_out(action)
@@ -289,7 +288,7 @@ def accept_group_plan(request: HttpRequest, store_id: Path[Id], payload: GroupPl
 @router.get("/tasks", response=TaskPage)
 def list_tasks(request: HttpRequest, params: Query[StoreParams], page: Query[PageParams]) -> dict[str, Any]:
     """Open staff tasks of the caller's stores, oldest first."""
-    qs = tasks.open_tasks(current_staff(request), params.store)
+    qs = staff_todos.open_tasks(current_staff(request), params.store)
     count, items = paginate(qs, page)
     return {"count": count, "items": [task_out(t) for t in items]}
 
@@ -297,7 +296,7 @@ def list_tasks(request: HttpRequest, params: Query[StoreParams], page: Query[Pag
 @router.post("/tasks/{int:task_id}/done", response=TaskOut)
 def complete_task(request: HttpRequest, task_id: Path[Id]) -> dict[str, Any]:
     """Mark a task done (audited). Done already: answered unchanged; cancelled: 409."""
-    task = tasks.complete_task(current_staff(request), task_id, ip=client_ip(request))
+    task = staff_todos.complete_task(current_staff(request), task_id, ip=client_ip(request))
     return task_out(task)
 
 

@@ -14,6 +14,7 @@ from siyu.api.auth import current_staff
 from siyu.api.errors import PayloadTooLarge
 from siyu.api.presenters import import_out
 from siyu.api.schemas import ImportOut, ImportPage, PageParams, paginate
+from siyu.members.services import import_files
 from siyu.members.services import imports as imports_service
 from siyu.org.services.login import client_ip
 
@@ -29,7 +30,7 @@ def import_members(request: HttpRequest, file: File[UploadedFile]) -> Status:
     """
     staff = current_staff(request)
     # Checked here first too, so an oversized upload is a clear 413 before it is read into memory.
-    limit = int(imports_service.MAX_FILE_BYTES)
+    limit = int(import_files.MAX_FILE_BYTES)
     if file.size is not None and file.size > limit:
         raise PayloadTooLarge(
             _("The file is too large (%(mb)s MB at most).") % {"mb": limit // (1024 * 1024)}, field="file"

@@ -34,7 +34,7 @@ from siyu.api.schemas import (
     paginate,
 )
 from siyu.common.mobile import mask_mobile
-from siyu.members.services import consent, notes, privacy, profiles
+from siyu.members.services import consent, member_export, notes, privacy, profiles
 from siyu.members.services import tags as tag_services
 from siyu.org.services.access import can_reveal_mobile
 from siyu.org.services.login import client_ip
@@ -84,9 +84,7 @@ def list_members(
 @router.get("/export")
 def export_members(request: HttpRequest, params: Query[ExportParams]) -> HttpResponse:
     """Download the filtered members as CSV or XLSX (roles with members.export; audited)."""
-    from siyu.members.services import imports  # written alongside this API; imported when used
-
-    content, content_type, filename = imports.export_members(
+    content, content_type, filename = member_export.export_members(
         current_staff(request), params.to_filter(), params.format, ip=client_ip(request)
     )
     response = HttpResponse(content, content_type=content_type)

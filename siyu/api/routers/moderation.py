@@ -1,8 +1,9 @@
 """Group moderation: appeals against removals, the brand's default and each group's own rules, and the
 brand blocklist.
 
-Thin callers of ``siyu.communities.services.moderation``. Store scope as elsewhere: an appeal, group or
-blocklist entry outside the caller's stores answers 404 like a missing one; mobile numbers are masked.
+Thin callers of the moderation services (``appeals``, ``moderation_policy``, ``blocklist``). Store scope as
+elsewhere: an appeal, group or blocklist entry outside the caller's stores answers 404 like a missing one;
+mobile numbers are masked.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from siyu.api.auth import current_staff
 from siyu.api.schemas import Id, In, PageParams, Ref, paginate
 from siyu.common.mobile import mask_mobile
 from siyu.communities.models import Appeal, BlocklistEntry
-from siyu.communities.services import moderation
-from siyu.communities.services.moderation import EffectivePolicy
+from siyu.communities.services import appeals, blocklist, moderation_policy
+from siyu.communities.services.moderation_policy import EffectivePolicy
 from siyu.org.models import Staff
 from siyu.org.services.login import client_ip
 
@@ -188,9 +189,7 @@ def blocklist_out(entry: BlocklistEntry) -> dict[str, Any]:
 
 def _appeal_with_relations(staff: Staff, appeal_id: int) -> Appeal:
     return (
-        moderation.appeals(staff, status=None)
-        .select_related("action__message", "reviewed_by")
-        .get(pk=appeal_id)
+        appeals.appeals(staff, status=None).select_related("action__message", "reviewed_by").get(pk=appeal_id)
     )
 
 
@@ -203,7 +202,7 @@ def list_appeals(
 ) -> dict[str, Any]:
     """Appeals against removals in the caller's groups, oldest first (``status`` pending by default)."""
     status = None if params.status == "all" else params.status
-    qs = moderation.appeals(current_staff(request), status=status).select_related(
+    qs = appeals.appeals(current_staff(request), status=status).select_related(
         "action__message", "reviewed_by"
     )
     count, items = paginate(qs, page)
@@ -215,7 +214,7 @@ def review_appeal(request: HttpRequest, appeal_id: Path[Id], payload: AppealRevi
     """Accept (the removal is overridden and the member may join again) or reject a pending appeal.
     Reviewing twice is 409; another store's appeal is 404."""
     staff = current_staff(request)
-    appeal = moderation.review_appeal(staff, appeal_id, payload.accept, ip=client_ip(request))
+    appeal = appeals.review_appeal(staff, appeal_id, payload.accept, ip=client_ip(request))
     return appeal_out(_appeal_with_relations(staff, appeal.pk))
 
 
@@ -225,21 +224,21 @@ def review_appeal(request: HttpRequest, appeal_id: Path[Id], payload: AppealRevi
 @router.get("/moderation/policy", response=PolicyOut)
 def get_default_policy(request: HttpRequest) -> dict[str, Any]:
     """The brand's default group rules, which every group without its own rules enforces."""
-    return policy_out(moderation.policy_for(current_staff(request)), None)
+    return policy_out(moderation_policy.policy_for(current_staff(request)), None)
 
 
 @router.put("/moderation/policy", response=PolicyOut)
 def set_default_policy(request: HttpRequest, payload: PolicyIn) -> dict[str, Any]:
     """Change the brand's default rules (head office only, else 403). Fields left out keep their value."""
     staff = current_staff(request)
-    moderation.set_policy(staff, None, payload.model_dump(exclude_unset=True), ip=client_ip(request))
-    return policy_out(moderation.policy_for(staff), None)
+    moderation_policy.set_policy(staff, None, payload.model_dump(exclude_unset=True), ip=client_ip(request))
+    return policy_out(moderation_policy.policy_for(staff), None)
 
 
 @router.get("/communities/{int:community_id}/policy", response=PolicyOut)
 def get_community_policy(request: HttpRequest, community_id: Path[Id]) -> dict[str, Any]:
     """The rules the group enforces: its own (``source`` community), else the brand default or built-in."""
-    return policy_out(moderation.policy_for(current_staff(request), community_id), community_id)
+    return policy_out(moderation_policy.policy_for(current_staff(request), community_id), community_id)
 
 
 @router.put("/communities/{int:community_id}/policy", response=PolicyOut)
@@ -247,16 +246,18 @@ def set_community_policy(request: HttpRequest, community_id: Path[Id], payload: 
     """Give the group its own rules or change them (staff of the group's store, or HQ). A group's first own
     rules start from those it enforced until then; fields left out keep their value."""
     staff = current_staff(request)
-    moderation.set_policy(staff, community_id, payload.model_dump(exclude_unset=True), ip=client_ip(request))
-    return policy_out(moderation.policy_for(staff, community_id), community_id)
+    moderation_policy.set_policy(
+        staff, community_id, payload.model_dump(exclude_unset=True), ip=client_ip(request)
+    )
+    return policy_out(moderation_policy.policy_for(staff, community_id), community_id)
 
 
 @router.delete("/communities/{int:community_id}/policy", response=PolicyOut)
 def clear_community_policy(request: HttpRequest, community_id: Path[Id]) -> dict[str, Any]:
     """Drop the group's own rules: it enforces the brand default again (answered). Harmless to repeat."""
     staff = current_staff(request)
-    moderation.clear_policy(staff, community_id, ip=client_ip(request))
-    return policy_out(moderation.policy_for(staff, community_id), community_id)
+    moderation_policy.clear_policy(staff, community_id, ip=client_ip(request))
+    return policy_out(moderation_policy.policy_for(staff, community_id), community_id)
 
 
 # --- blocklist ----------------------------------------------------------------------------------
@@ -266,7 +267,7 @@ def clear_community_policy(request: HttpRequest, community_id: Path[Id]) -> dict
 def list_blocklist(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
     """The brand blocklist, newest first: all entries for HQ, entries naming their members for store
     managers; clerks 403."""
-    count, items = paginate(moderation.blocklist(current_staff(request)), page)
+    count, items = paginate(blocklist.blocklist(current_staff(request)), page)
     return {"count": count, "items": [blocklist_out(e) for e in items]}
 
 
@@ -274,7 +275,7 @@ def list_blocklist(request: HttpRequest, page: Query[PageParams]) -> dict[str, A
 def add_to_blocklist(request: HttpRequest, payload: BlocklistIn) -> Status:
     """Block a member (HQ, or a store manager for their members), a mobile number or a channel identity
     (HQ only). At least one is required; the same entry twice is 409."""
-    entry = moderation.add_to_blocklist(
+    entry = blocklist.add_to_blocklist(
         current_staff(request),
         member_id=payload.member_id,
         mobile=payload.mobile,
@@ -289,5 +290,5 @@ def add_to_blocklist(request: HttpRequest, payload: BlocklistIn) -> Status:
 @router.delete("/blocklist/{int:entry_id}", response={204: None})
 def remove_from_blocklist(request: HttpRequest, entry_id: Path[Id]) -> Status:
     """Delete a blocklist entry the caller may see (others 404)."""
-    moderation.remove_from_blocklist(current_staff(request), entry_id, ip=client_ip(request))
+    blocklist.remove_from_blocklist(current_staff(request), entry_id, ip=client_ip(request))
     return Status(204, None)

@@ -141,7 +141,7 @@ def handle_update(connector: Connector, update: dict[str, Any]) -> None:
         text = message.get("text")
         sender = _member(message.get("from"), brand_id)
         if text and sender is not None:
-            from siyu.communities.services.messages import record_channel_message
+            from siyu.communities.services.posting import record_channel_message
 
             external_id = f"{message['chat']['id']}:{message['message_id']}"
             record_channel_message(community, sender, text=str(text), external_id=external_id)

@@ -1,6 +1,7 @@
 """Group rules enforcement: policies, the log of robot and staff actions, appeals and the brand blocklist.
 
-The logic lives in ``siyu.communities.services.moderation``; see docs/moderation.md.
+The logic lives in the ``moderation_*``, ``blocklist``, ``join_checks``, ``sanctions`` and ``appeals``
+modules of ``siyu.communities.services``; see docs/moderation.md.
 """
 
 from __future__ import annotations

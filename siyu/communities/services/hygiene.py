@@ -20,8 +20,11 @@ from django.utils.translation import gettext as _
 from siyu.analytics.models import Event
 from siyu.common.errors import ValidationFailed
 from siyu.communities.models import Community, CommunityMembership, JoinScene, Theme
+from siyu.communities.services.join_checks import may_join
+from siyu.communities.services.joining import join_community
 from siyu.communities.services.messages import display_name
 from siyu.communities.services.queries import get_community
+from siyu.communities.services.sanctions import remove_from_group
 from siyu.members.models import Member, MemberTag
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
@@ -244,8 +247,6 @@ def remove_inactive(
     membership as *removed* (``leave_community``, audited with the acting staff), queues the Telegram removal
     or opens a WeCom ``StaffTask``, and is audited as ``hygiene.remove_inactive``. All in one transaction.
     """
-    from siyu.communities.services.moderation import remove_from_group
-
     community = get_community(staff, community_id)
     days = _check_days(inactive_days)
     ids = _member_ids(member_ids)
@@ -297,9 +298,6 @@ def promote_to_vip(
     ``join_community(scene=direct, inviter=staff)`` and audited as ``hygiene.promote_vip``. A VIP group that
     fills up refuses the whole batch (Conflict, nothing changed).
     """
-    from siyu.communities.services.joining import join_community
-    from siyu.communities.services.moderation import may_join
-
     community = get_community(staff, community_id)
     vip = get_community(staff, vip_community_id)
     if vip.pk == community.pk or vip.store_id != community.store_id or vip.theme != Theme.VIP:

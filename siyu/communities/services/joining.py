@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.communities.models import Community, CommunityMembership, JoinScene, MemberRole
-from siyu.communities.services import moderation
+from siyu.communities.services.join_checks import may_join
+from siyu.communities.services.robot import send_welcome
 from siyu.members.models import Member
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
@@ -39,12 +40,6 @@ def active_membership(community: Community, member: Member) -> CommunityMembersh
 def join_refused() -> PermissionDenied:
     """The error for a member the blocklist or a standing moderation removal keeps out."""
     return PermissionDenied(_("You cannot join this group."), field="member", code="join_refused")
-
-
-def _send_welcome(membership_id: int) -> None:
-    from siyu.communities.services import robot  # imported late: the robot imports this module
-
-    robot.send_welcome(membership_id)
 
 
 def claim_seat(community_id: int, limit_field: str = "hard_cap") -> bool:
@@ -82,7 +77,7 @@ def join_community(
         current = active_membership(community, member)
         if current is not None:
             return current
-        if not moderation.may_join(community, member):
+        if not may_join(community, member):
             raise join_refused()
         if not claim_seat(community.pk, "hard_cap"):
             fresh = Community.objects.filter(pk=community.pk).values("status").first()
@@ -159,7 +154,7 @@ def _create_membership(
         payload=payload,
     )
     membership_id = membership.pk
-    transaction.on_commit(lambda: _send_welcome(membership_id), robust=True)
+    transaction.on_commit(lambda: send_welcome(membership_id), robust=True)
     return membership
 
 

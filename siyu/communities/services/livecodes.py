@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,7 +36,8 @@ from siyu.communities.models import (
     JoinScene,
     LiveCode,
 )
-from siyu.communities.services import moderation
+from siyu.communities.services.blocklist import is_blocked
+from siyu.communities.services.join_checks import removal_in_force
 from siyu.communities.services.joining import _create_membership, claim_seat, join_refused
 from siyu.communities.services.matrix import (
     channel_creates_groups,
@@ -46,6 +47,7 @@ from siyu.communities.services.matrix import (
     open_group,
     resolve_connector,
 )
+from siyu.communities.services.queries import get_community
 from siyu.members.models import Member
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store, require_staff, store_scope
@@ -256,7 +258,7 @@ def _route(
     for community in open_groups.order_by("-member_count", "sequence", "id"):
         if (
             community.member_count < community.recommended_size
-            and moderation.removal_in_force(community, member) is None
+            and removal_in_force(community, member) is None
             and claim_seat(community.pk, "recommended_size")
         ):
             return joined(community)
@@ -276,7 +278,7 @@ def _route(
             code.store, code.template, code.channel, code.connector, assignee=code.staff, live_code_id=code.pk
         )
     for community in open_groups.order_by("member_count", "sequence", "id"):
-        if moderation.removal_in_force(community, member) is None and claim_seat(community.pk, "hard_cap"):
+        if removal_in_force(community, member) is None and claim_seat(community.pk, "hard_cap"):
             return joined(community, opened_now)
     return JoinResult(community=pending, opened_group=opened_now)
 
@@ -399,7 +401,7 @@ def join_via_live_code(
         existing = membership_in_set(code, member)
         if existing is not None:
             return JoinResult(community=existing.community, membership=existing)
-        if moderation.is_blocked(member):
+        if is_blocked(member):
             raise join_refused()
         if code.template.threshold != GroupTemplate.Threshold.NONE:
             request = _request_to_join(
@@ -433,6 +435,20 @@ def pending_join_requests(staff: Staff, store_id: Any = None) -> QuerySet[JoinRe
         if scope is not None:
             qs = qs.filter(live_code__store_id__in=scope)
     return qs.order_by("created_at", "id")
+
+
+def group_join_requests(staff: Staff, community_id: Any) -> QuerySet[JoinRequest]:
+    """Pending join requests that concern one group, oldest first: those routed to it, and those for its
+    store's live codes of its template not yet routed anywhere (NotFound outside the scope)."""
+    community = get_community(staff, community_id)
+    return pending_join_requests(staff).filter(
+        Q(community=community)
+        | Q(
+            community__isnull=True,
+            live_code__store_id=community.store_id,
+            live_code__template_id=community.template_id,
+        )
+    )
 
 
 def review_join_request(staff: Staff, request_id: Any, approve: bool, reason: str = "") -> JoinRequest:
@@ -469,7 +485,7 @@ def review_join_request(staff: Staff, request_id: Any, approve: bool, reason: st
         if approve:
             if member.erased_at:
                 raise Conflict(_("This member's data was erased."), field="member")
-            if moderation.is_blocked(member):
+            if is_blocked(member):
                 raise join_refused()
             _adopt_home_store(member, code.store_id)
             result = _route(

@@ -24,7 +24,6 @@ from siyu.communities.models import (
     Community,
     CommunityMembership,
     GroupTemplate,
-    JoinRequest,
     LiveCode,
     Message,
     ScheduledPost,
@@ -232,28 +231,12 @@ def group_templates(*, active_only: bool = False) -> QuerySet[GroupTemplate]:
     ).order_by("id")
 
 
-def group_join_requests(staff: Staff, community_id: Any) -> QuerySet[JoinRequest]:
-    """Pending join requests that concern one group, oldest first: those routed to it, and those for its
-    store's live codes of its template not yet routed anywhere (NotFound outside the scope)."""
-    from siyu.communities.services.livecodes import pending_join_requests  # livecodes imports the matrix
-
-    community = get_community(staff, community_id)
-    return pending_join_requests(staff).filter(
-        Q(community=community)
-        | Q(
-            community__isnull=True,
-            live_code__store_id=community.store_id,
-            live_code__template_id=community.template_id,
-        )
-    )
-
-
 def communities_by_id(ids: set[int]) -> dict[int, Community]:
     """Groups by id, for labelling rows (outbox, events) the caller has already scoped."""
     return {c.pk: c for c in Community.objects.filter(pk__in=ids).select_related("store")}
 
 
-# --- staff tasks (read side; completing is in ``services.tasks``) --------------------------------
+# --- staff to-dos (read side; completing is in ``services.staff_todos``) --------------------------------
 
 
 def scoped_tasks(staff: Staff) -> QuerySet[StaffTask]:
