@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "siyu.api",
     "siyu.console",
     "siyu.h5",
+    "siyu.tooling",
 ]
 
 MIDDLEWARE = [

@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, FlashSaleItem
-from siyu.campaigns.services import demo, flash_admission, flash_config, posts, setup
+from siyu.campaigns.services import flash_admission, flash_config, posts, setup
 from siyu.catalog.models import Sku
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication
@@ -24,6 +24,7 @@ from siyu.common.errors import Conflict, NotFound, PermissionDenied, ServiceErro
 from siyu.communities.models import Community, Message
 from siyu.orders.models import Order
 from siyu.org.models import AuditEntry, Store
+from siyu.tooling.demo.flash_sale import seed_demo_flash_sale
 from tests.conftest import is_postgres
 from tests.factories import BrandFactory, StoreFactory
 from tests.race_support import run_threads
@@ -580,7 +581,7 @@ def test_concurrent_schedulers_post_once(hq_admin, skus, group_a, group_b):
 
 def test_demo_flash_sale_is_idempotent(hq_admin, brand, store_a, store_b, group_a, group_b, skus):
     now = timezone.now()
-    campaign = demo.seed_demo_flash_sale(brand, now)
+    campaign = seed_demo_flash_sale(brand, now)
     assert campaign is not None
     assert campaign.status == "published" and campaign.starts_at == now.astimezone(UTC)
     assert campaign.ends_at - campaign.starts_at == timedelta(days=7)
@@ -589,13 +590,13 @@ def test_demo_flash_sale_is_idempotent(hq_admin, brand, store_a, store_b, group_
     assert all(i.per_member_limit == 2 and 0 < i.price_fen <= i.sku.price_fen for i in items)
     assert set(campaign.communities.values_list("pk", flat=True)) == {group_a.pk, group_b.pk}
     assert not campaign.stores.exists()
-    assert demo.seed_demo_flash_sale(brand, now + timedelta(hours=1)) == campaign
+    assert seed_demo_flash_sale(brand, now + timedelta(hours=1)) == campaign
     assert Campaign.objects.count() == 1
     assert posts.run_due_posts() == 4
 
 
 def test_demo_without_catalog_does_nothing(brand):
-    assert demo.seed_demo_flash_sale(brand, timezone.now()) is None
+    assert seed_demo_flash_sale(brand, timezone.now()) is None
     assert not Campaign.objects.exists()
 
 

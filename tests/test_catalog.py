@@ -16,11 +16,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication, queries, stock
-from siyu.catalog.services.demo import seed_catalog_demo
 from siyu.catalog.services.stock import InsufficientStock
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.common.idempotency import system_key
 from siyu.org.models import AuditEntry
+from siyu.tooling.demo.catalog import seed_catalog_demo
 from tests.factories import BrandFactory, RegionFactory, StaffFactory, StoreFactory
 
 

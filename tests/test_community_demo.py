@@ -5,7 +5,7 @@ from django.db.models import Count, Q
 from siyu.analytics.models import Event
 from siyu.communities.models import Community, CommunityMembership, Message
 from siyu.org.models import Store
-from siyu.org.services.demo import seed_demo
+from siyu.tooling.demo.chain import seed_demo
 
 
 def test_demo_groups_in_every_store(db):

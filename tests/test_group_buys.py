@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, GroupBuyMember, GroupBuyTeam
 from siyu.campaigns.services import group_buys
-from siyu.campaigns.services.demo_group_buys import seed_demo_group_buy
 from siyu.catalog.models import StoreListing
 from siyu.catalog.services import publication, stock
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
@@ -22,6 +21,7 @@ from siyu.communities.models import CommunityMembership, Message
 from siyu.orders.models import Order, OrderTransition
 from siyu.orders.services import expiry, payments, pickup
 from siyu.org.models import AuditEntry
+from siyu.tooling.demo.group_buy import seed_demo_group_buy
 from tests.conftest import is_postgres
 from tests.factories import BrandFactory, MemberFactory, StoreFactory
 from tests.fakes import wechatpay as wechatpay_fakes

@@ -19,9 +19,9 @@ from siyu.common.mobile import normalize_mobile
 from siyu.members.models import ConsentRecord, Member, MemberNote, MemberTag, Tag
 from siyu.members.services.profiles import age_band_for
 from siyu.members.services.tags import rule_queryset
-from siyu.org.management.commands import demo as demo_command
 from siyu.org.models import Brand, Role, Staff, Store
-from siyu.org.services.demo import DEMO_BRAND_CODE, seed_demo
+from siyu.tooling.demo.chain import DEMO_BRAND_CODE, seed_demo
+from siyu.tooling.management.commands import demo as demo_command
 
 PASSWORD = "demo-pass-2026"
 

@@ -1,8 +1,8 @@
 """Orchestration of ``siyu bench flash-sale``: scratch database, server, load, baseline, audit.
 
 Every step that touches the database runs as ``siyu bench flash-sale --inner --step …`` in the benchmark's
-environment (scratch SQLite or PostgreSQL database, its own var dir and Redis key prefix); the load runs in
-this process, which opens no database connection.
+environment (scratch SQLite or PostgreSQL database, its own var dir and Redis key prefix; see
+``flash_sale``); the load (``http_load``) runs in this process, which opens no database connection.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import redis
 from django.core.management.base import CommandError
 
-from siyu.campaigns import bench
+from siyu.tooling.bench import flash_sale, http_load
+from siyu.tooling.serve import gunicorn_path
 
 ScratchDatabase = Callable[[str], AbstractContextManager[str]]
 
@@ -50,12 +52,12 @@ def run_inner(options: dict[str, Any]) -> dict[str, Any]:
     """One database step, inside the benchmark's environment."""
     step = options["step"]
     if step == "seed":
-        return bench.seed(buyers=options["buyers"], stock=options["stock"], tickets_path=options["file"])
+        return flash_sale.seed(buyers=options["buyers"], stock=options["stock"], tickets_path=options["file"])
     if step == "baseline":
-        return bench.baseline()
+        return flash_sale.baseline()
     if step == "audit":
         keys = json.loads(Path(options["file"]).read_text())
-        return bench.audit(options["campaign"], keys)
+        return flash_sale.audit(options["campaign"], keys)
     raise CommandError(f"unknown step {step!r}")
 
 
@@ -75,8 +77,6 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, seconds: float =
 
 
 def _server(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
-    from siyu.org.management.commands.demo import gunicorn_path
-
     argv = [
         gunicorn_path(),
         "siyu.wsgi:application",
@@ -140,8 +140,6 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
 
 def _forget_redis_keys(redis_url: str, prefix: str) -> None:
     """Remove the run's counters and streams: the scratch database they belong to is gone."""
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     for start in range(0, len(names), 500):
@@ -159,12 +157,12 @@ def _measure(
         # The server's master starts the scheduler (the write-behind) once it is ready; let that process
         # finish starting (imports, first round of jobs): the run measures a warm server, as members meet it.
         time.sleep(float(os.environ.get("SIYU_BENCH_SETTLE_SECONDS", "5")))
-    result = bench.load(url, setup, tickets, concurrency=options["concurrency"])
+    result = http_load.load(url, setup, tickets, concurrency=options["concurrency"])
     keys_path = Path(tmp) / "reserved.json"
     keys_path.write_text(json.dumps(sorted(result.reserved_keys)))
     baseline = _step(env, "baseline")
     audited = _step(env, "audit", campaign=setup["campaign"], file=str(keys_path))
-    figures = bench.summarise(result)
+    figures = http_load.summarise(result)
     log = Path(tmp) / "server.log"
     if figures["errors"] and log.exists():
         # Say why: the end of the server's log (tracebacks of failed purchases).

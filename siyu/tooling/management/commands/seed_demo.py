@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import ServiceError
-from siyu.org.services.demo import DEFAULT_PASSWORD, DemoSummary, seed_demo
+from siyu.tooling.demo.chain import DEFAULT_PASSWORD, DemoSummary, seed_demo
 
 
 class Command(BaseCommand):

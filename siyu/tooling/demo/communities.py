@@ -1,9 +1,8 @@
 """Demo groups for the demo chain: templates, live codes, groups with members and a history in every store.
 
-Built with bulk inserts for speed (the demo seeds thousands of memberships and messages); the invariants
-the services guarantee hold here too: ``member_count`` equals the active member memberships, no group is
-above its recommended size, every membership is attributed (scene, inviter), and every join and member
-message has its event.
+Written through ``siyu.communities.services.bulk`` (which keeps ``member_count`` equal to the active member
+memberships) and the event log's ``bulk_record_events``: no group is above its recommended size, every
+membership is attributed (scene, inviter, live code), and every join and member message has its event.
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ from siyu.communities.models import (
     CommunityMembership,
     GroupTemplate,
     JoinScene,
-    LiveCode,
     MemberRole,
     Message,
-    ModerationAction,
+    ModerationRule,
     Theme,
 )
+from siyu.communities.services import bulk
 from siyu.members.models import Member, Tag
 from siyu.members.services.tags import rule_queryset
 from siyu.org.models import Brand, Role, Staff, Store
@@ -80,22 +79,15 @@ class CommunityDemoSummary:
     messages: int = 0
 
 
-def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> CommunityDemoSummary:
-    """Create templates, one live code per store and template, and web groups with history in every
-    open store that has members. Does nothing if the brand already has group templates."""
-    summary = CommunityDemoSummary()
-    if GroupTemplate.objects.filter(brand=brand).exists():
-        return summary
-    rng = random.Random(seed * 7919)
-    now = timezone.now()
+def _create_templates(brand: Brand) -> list[tuple[GroupTemplate, int]]:
     tags = {t.name: t.pk for t in Tag.objects.filter(group__brand=brand)}
     templates = []
     for name, theme, base, audience, per_store in TEMPLATES:
         rule: dict[str, Any] = {k: v for k, v in audience.items() if k != "tag"}
         if "tag" in audience and audience["tag"] in tags:
             rule["has_tag"] = [tags[audience["tag"]]]
-        template = GroupTemplate.objects.create(
-            brand=brand,
+        template = bulk.create_template_as_system(
+            brand,
             name=name,
             theme=theme,
             base_name=base,
@@ -105,6 +97,18 @@ def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> Commu
             welcome_template=WELCOME,
         )
         templates.append((template, per_store))
+    return templates
+
+
+def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> CommunityDemoSummary:
+    """Create templates, one live code per store and template, and web groups with history in every
+    open store that has members. Does nothing if the brand already has group templates."""
+    summary = CommunityDemoSummary()
+    if GroupTemplate.objects.filter(brand=brand).exists():
+        return summary
+    rng = random.Random(seed * 7919)
+    now = timezone.now()
+    templates = _create_templates(brand)
     summary.templates = len(templates)
 
     staff_by_store: dict[int, list[Staff]] = {}
@@ -122,8 +126,8 @@ def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> Commu
         team = sorted(staff_by_store.get(store.pk, []), key=lambda s: (s.role != Role.STORE_MANAGER, s.pk))
         taken: set[int] = set()
         for template, per_store in templates:
-            code = LiveCode.objects.create(
-                brand=brand, store=store, template=template, name=f"{store.name}·{template.name}"
+            code = bulk.create_live_code_as_system(
+                brand, store, template, name=f"{store.name}·{template.name}"
             )
             summary.live_codes += 1
             fitting = rule_queryset(template.audience or {}).filter(home_store=store)
@@ -139,18 +143,12 @@ def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> Commu
             for seq in range(1, group_count + 1):
                 chunk = joined[(seq - 1) * size : seq * size]
                 created_at = now - timedelta(days=days + rng.randint(5, 60))
-                community = Community.objects.create(
-                    brand=brand,
-                    store=store,
-                    template=template,
+                community = bulk.open_web_group_as_system(
+                    brand,
+                    store,
+                    template,
                     name=f"{store.name}·{template.base_name}{seq}",
-                    theme=template.theme,
-                    audience=template.audience,
                     sequence=seq,
-                    recommended_size=size,
-                    member_count=len(chunk),
-                    rules_text=template.rules_text,
-                    welcome_template=template.welcome_template,
                     announcement=DAILY_PROGRAMME[0],
                     created_at=created_at,
                 )
@@ -198,14 +196,10 @@ def seed_community_demo(brand: Brand, *, seed: int = 1, days: int = 14) -> Commu
                         )
                     )
                 _history(rng, community, member_ids, team, now, days, messages, events)
-    CommunityMembership.objects.bulk_create(memberships, batch_size=2000)
-    # Chats are read in id order: insert in time order so the history reads naturally.
-    messages.sort(key=lambda m: (m.community.pk, m.created_at))
-    Message.objects.bulk_create(messages, batch_size=2000)
+    summary.memberships = bulk.bulk_add_memberships(memberships)
+    summary.messages = bulk.bulk_add_messages(messages)
     _moderation_examples(rng, brand)
     bulk_record_events(events)
-    summary.memberships = len(memberships)
-    summary.messages = len(messages)
     return summary
 
 
@@ -274,23 +268,14 @@ def _moderation_examples(rng: random.Random, brand: Brand) -> None:
         )
         if member_id is None:
             continue
+        name = Member.objects.get(pk=member_id).name
         # The most recent thing in the group, so the history stays in time order.
-        at = timezone.now() - timedelta(minutes=rng.randint(3, 30))
-        message = Message.objects.create(
-            community=community, member_id=member_id, text=SPAM, hidden=True, created_at=at
-        )
-        ModerationAction.objects.create(
-            community=community,
-            member_id=member_id,
-            rule="link",
-            message=message,
-            action="warn",
+        bulk.record_caught_message(
+            community,
+            member_id,
+            text=SPAM,
+            rule=ModerationRule.LINK,
             reason="外部链接",
-            created_at=at,
-        )
-        Message.objects.create(
-            community=community,
-            sender_kind=Message.SenderKind.ROBOT,
-            text=f"@{Member.objects.get(pk=member_id).name} 请勿发送外部链接，已提醒一次。",
-            created_at=at + timedelta(seconds=2),
+            notice=f"@{name} 请勿发送外部链接，已提醒一次。",
+            at=timezone.now() - timedelta(minutes=rng.randint(3, 30)),
         )

@@ -1,7 +1,7 @@
 """Demo catalog: about thirty home goods with SKUs, published to every store, with per-store stock.
 
-Deterministic for a seed. Written in bulk inside one transaction; does nothing if the brand already has
-products, so running the demo twice is harmless.
+Deterministic for a seed. Written through ``siyu.catalog.services.bulk`` inside one transaction; does
+nothing if the brand already has products, so running the demo twice is harmless.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from siyu.catalog.models import Category, Product, Publication, Sku, StockMovement, StoreListing
+from siyu.catalog.models import Product, Sku, StoreListing
+from siyu.catalog.services import bulk
 from siyu.org.models import Brand, Store
 
 # (category, name, subtitle, tags, [(spec, price_fen)])
@@ -75,16 +76,10 @@ def seed_catalog_demo(brand: Brand, *, seed: int = 1) -> CatalogDemoSummary:
     if Product.objects.filter(brand=brand).exists():
         return summary
     rng = random.Random(f"catalog-{seed}")
-    category_names = list(dict.fromkeys(row[0] for row in PRODUCTS))
-    categories = {
-        name: Category.objects.create(brand=brand, name=name, position=i)
-        for i, name in enumerate(category_names)
-    }
-    skus: list[Sku] = []
-    products: list[Product] = []
+    categories = bulk.create_categories(brand, list(dict.fromkeys(row[0] for row in PRODUCTS)))
+    entries: list[tuple[Product, list[Sku]]] = []
     for index, (category, name, subtitle, tags, variants) in enumerate(PRODUCTS, start=1):
-        product = Product.objects.create(
-            brand=brand,
+        product = Product(
             name=name,
             subtitle=subtitle,
             description=f"{name}：{subtitle}。",
@@ -92,21 +87,21 @@ def seed_catalog_demo(brand: Brand, *, seed: int = 1) -> CatalogDemoSummary:
             tags=tags,
             is_hot=name in HOT,
         )
-        products.append(product)
+        skus = []
         for v, (spec, price) in enumerate(variants, start=1):
             member_price = price - price // 10 if rng.random() < 0.5 else None
             skus.append(
                 Sku(
-                    product=product,
                     code=f"{brand.code[:20]}-P{index:03d}-{v}",
                     spec=spec,
                     price_fen=price,
                     member_price_fen=member_price,
                 )
             )
-    Sku.objects.bulk_create(skus)
-    skus = list(Sku.objects.filter(product__brand=brand).order_by("id"))
-    Publication.objects.bulk_create([Publication(product=p, scope=Publication.Scope.ALL) for p in products])
+        entries.append((product, skus))
+    skus = bulk.add_products(brand, entries)
+    products = [product for product, _skus in entries]
+    bulk.publish_to_all_stores(products)
     stores = list(Store.objects.filter(brand=brand).exclude(status=Store.Status.CLOSED).order_by("code"))
     delisting_store = stores[0].pk if stores else None
     delisted_skus = {s.pk for s in rng.sample(skus, min(DELISTED_PER_STORE, len(skus)))}
@@ -120,17 +115,7 @@ def seed_catalog_demo(brand: Brand, *, seed: int = 1) -> CatalogDemoSummary:
         for store in stores
         for sku in skus
     ]
-    StoreListing.objects.bulk_create(listings, batch_size=2000)
-    created = StoreListing.objects.filter(store__brand=brand, stock__gt=0).values_list("pk", "stock")
-    # Stock always equals the sum of movements: the opening counts are movements too.
-    StockMovement.objects.bulk_create(
-        [
-            StockMovement(listing_id=pk, delta=stock, reason=StockMovement.Reason.SET, stock_after=stock)
-            for pk, stock in created
-        ],
-        batch_size=2000,
-    )
+    summary.listings = bulk.open_listings(listings)
     summary.products = len(products)
     summary.skus = len(skus)
-    summary.listings = len(listings)
     return summary

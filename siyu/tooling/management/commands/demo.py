@@ -6,9 +6,7 @@ Serving replaces this process with gunicorn (the venv's own), so Ctrl-C stops th
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command, get_commands
@@ -16,41 +14,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import ServiceError
-from siyu.org.management.commands.seed_demo import write_summary
 from siyu.org.models import Brand
-from siyu.org.services.demo import DEFAULT_PASSWORD, DEMO_BRAND_CODE, demo_logins, seed_demo
+from siyu.tooling.demo.chain import DEFAULT_PASSWORD, DEMO_BRAND_CODE, demo_logins, seed_demo
+from siyu.tooling.management.commands.seed_demo import write_summary
+from siyu.tooling.serve import gunicorn_argv, gunicorn_path
+
+__all__ = ["Command", "gunicorn_argv", "gunicorn_path"]
 
 DEFAULT_ADDR = "127.0.0.1:8000"
-
-
-def gunicorn_path() -> str:
-    """The gunicorn next to the running Python (the venv's), else the one on PATH."""
-    candidate = Path(sys.executable).parent / "gunicorn"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("gunicorn")
-    if not found:
-        raise CommandError(_("gunicorn is not installed in this environment (pip install gunicorn)."))
-    return found
-
-
-def gunicorn_argv(executable: str, addr: str) -> list[str]:
-    return [
-        executable,
-        "siyu.wsgi:application",
-        "--config",
-        "python:siyu.gunicorn_conf",
-        "--bind",
-        addr,
-        "--workers",
-        "2",
-        "--threads",
-        "16",
-        "--worker-class",
-        "gthread",
-        "--access-logfile",
-        "-",
-    ]
 
 
 class Command(BaseCommand):

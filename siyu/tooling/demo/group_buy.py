@@ -1,4 +1,5 @@
-"""Demo data: one running group buy (拼团) on a demo SKU, so the H5 page and the console show something."""
+"""Demo data: one running group buy (拼团) on a demo SKU, so the H5 page and the console show something.
+Written through ``siyu.campaigns.services.group_buy_system``."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, GroupBuy
+from siyu.campaigns.models import Campaign, CampaignKind
+from siyu.campaigns.services import group_buy_system
 from siyu.catalog.models import Sku
 from siyu.catalog.services.queries import member_unit_fen
 from siyu.org.models import Brand
+from siyu.tooling.demo.catalog import seed_catalog_demo
 
 DEMO_TITLE = "三人成团 · 香薰蜡烛"
 DEMO_DESCRIPTION = "邀请好友一起拼，3 人成团享拼团价，24 小时内未成团自动退款。"
@@ -25,8 +28,6 @@ def _demo_sku(brand: Brand) -> Sku:
     sku = skus.filter(product__name=DEMO_PRODUCT).order_by("id").first()
     sku = sku or skus.order_by("-product__is_hot", "id").first()
     if sku is None:
-        from siyu.catalog.services.demo import seed_catalog_demo
-
         seed_catalog_demo(brand)
         return _demo_sku(brand)
     return sku
@@ -49,32 +50,26 @@ def seed_demo_group_buy(brand: Brand, now: datetime) -> Campaign:
         .first()
     )
     if existing is not None:
-        if not (existing.status == CampaignStatus.PUBLISHED and existing.starts_at <= now < existing.ends_at):
-            starts_at = min(existing.starts_at, now - timedelta(hours=1))
-            ends_at = max(existing.ends_at, now + RUNS_FOR)
-            Campaign.objects.filter(pk=existing.pk).update(
-                status=CampaignStatus.PUBLISHED,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                pickup_until=max(existing.pickup_until, ends_at + PICKUP_AFTER),
-                published_at=existing.published_at or now,
-            )
-            existing.refresh_from_db()
-        return existing
+        ends_at = max(existing.ends_at, now + RUNS_FOR)
+        return group_buy_system.keep_running_as_system(
+            existing,
+            starts_by=now - timedelta(hours=1),
+            ends_after=now + RUNS_FOR,
+            pickup_until=ends_at + PICKUP_AFTER,
+            now=now,
+        )
     sku = _demo_sku(brand)
-    campaign = Campaign.objects.create(
-        brand=brand,
-        kind=CampaignKind.GROUP_BUY,
+    return group_buy_system.create_published_as_system(
+        brand,
+        sku=sku,
         title=DEMO_TITLE,
         description=DEMO_DESCRIPTION,
-        status=CampaignStatus.PUBLISHED,
+        price_fen=_group_price(sku),
+        min_size=3,
+        max_size=10,
+        team_hours=24,
         starts_at=now - timedelta(hours=1),
         ends_at=now + RUNS_FOR,
         pickup_until=now + RUNS_FOR + PICKUP_AFTER,
-        relay_enabled=False,
-        published_at=now,
+        now=now,
     )
-    GroupBuy.objects.create(
-        campaign=campaign, sku=sku, price_fen=_group_price(sku), min_size=3, max_size=10, team_hours=24
-    )
-    return campaign

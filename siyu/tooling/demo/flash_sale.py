@@ -1,4 +1,5 @@
-"""A demo flash sale for ``siyu demo``: three popular items of the demo catalog, running for a week."""
+"""A demo flash sale for ``siyu demo``: three popular items of the demo catalog, running for a week.
+Created and published through the campaigns' own ``setup.create_as_system``/``publish_as_system``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,113 @@
+"""Bulk writes of members and what hangs off them (demo chains, benchmarks): thousands of rows at once.
+
+No person acts here, so there is no capability check or audit line per row (``imports.import_members`` is
+the path for a real member file); the rules the data needs still hold and everything is all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from siyu.common.errors import Conflict, ValidationFailed
+from siyu.members.models import ConsentRecord, Member, MemberNote, MemberTag, Tag, TagGroup
+from siyu.members.services.tags import validate_rule
+from siyu.org.models import Brand, Store
+
+BATCH = 2000
+
+
+def _check_consent_history(members: Sequence[Member], records: Sequence[ConsentRecord]) -> None:
+    latest: dict[int, ConsentRecord] = {}
+    for record in records:
+        key = id(record.member)
+        if key not in latest or record.occurred_at >= latest[key].occurred_at:
+            latest[key] = record
+    for member in members:
+        last = latest.get(id(member))
+        granted = last is not None and last.action == ConsentRecord.Action.GRANTED
+        if member.marketing_consent != granted:
+            raise ValidationFailed(
+                _("A member's marketing consent must match its latest consent record."), field="consent"
+            )
+
+
+@transaction.atomic
+def bulk_add_members(
+    brand: Brand, members: Sequence[Member], *, consent_records: Sequence[ConsentRecord] = ()
+) -> list[Member]:
+    """Insert unsaved ``members`` of ``brand`` (in the order given) with their consent history.
+
+    ``consent_records`` refer to members of ``members`` (by instance). Returns the members with their ids.
+    Guarantees: every member belongs to ``brand`` and has a home store of ``brand`` (or none); a member's
+    ``marketing_consent`` is what its latest consent record says (no record: no consent), else
+    ValidationFailed on ``consent``; nothing is written when a mobile number appears twice or is already a
+    member's (Conflict on ``members``).
+    """
+    store_ids = {m.home_store_id for m in members if m.home_store_id is not None}
+    if store_ids and Store.objects.filter(pk__in=store_ids).exclude(brand=brand).exists():
+        raise Conflict(_("A home store of another brand was given."), field="members")
+    mobiles = [m.mobile for m in members if m.mobile]
+    if len(set(mobiles)) != len(mobiles):
+        raise Conflict(_("A mobile number appears twice."), field="members")
+    for start in range(0, len(mobiles), BATCH):
+        taken = Member.objects.filter(mobile__in=mobiles[start : start + BATCH]).values_list(
+            "mobile", flat=True
+        )
+        first = next(iter(taken), None)
+        if first is not None:
+            raise Conflict(
+                _("The mobile number %(mobile)s is already a member's.") % {"mobile": first}, field="members"
+            )
+    _check_consent_history(members, consent_records)
+    for member in members:
+        member.brand = brand
+    created = Member.objects.bulk_create(list(members), batch_size=BATCH)
+    ConsentRecord.objects.bulk_create(list(consent_records), batch_size=BATCH)
+    return created
+
+
+@transaction.atomic
+def bulk_add_notes(notes: Sequence[MemberNote]) -> list[MemberNote]:
+    """Insert staff notes on saved members, each dated at its own ``created_at`` (history is kept as given,
+    not stamped with now). Returns the saved notes."""
+    dated = [n.created_at for n in notes]
+    created = MemberNote.objects.bulk_create(list(notes), batch_size=BATCH)
+    # created_at is auto_now_add (set to now on insert); put the notes back at their moment in history.
+    for note, at in zip(created, dated, strict=True):
+        note.created_at = at
+    MemberNote.objects.bulk_update(created, ["created_at"], batch_size=500)
+    return created
+
+
+@transaction.atomic
+def create_tag_group(
+    brand: Brand, group: str, names: Sequence[str], *, rule: dict[str, Any] | None = None
+) -> dict[str, Tag]:
+    """Create ``brand``'s tag group ``group`` with the tags ``names`` (all rule-based on ``rule`` when
+    given, which must pass ``tags.validate_rule``); returns the tags by name. IntegrityError when the group
+    exists. Rule tags are filled by ``tags.recompute_rule_tag``."""
+    clean_rule = validate_rule(rule) if rule is not None else None
+    tag_group = TagGroup.objects.create(brand=brand, name=group)
+    return {name: Tag.objects.create(group=tag_group, name=name, rule=clean_rule) for name in names}
+
+
+@transaction.atomic
+def bulk_tag_members(rows: Sequence[MemberTag]) -> int:
+    """Insert member tags (saved members and tags of one brand, each pair once); returns how many.
+    Guarantees: a member is tagged only with its own brand's tags (ValidationFailed on ``tags``)."""
+    tag_ids = {r.tag_id for r in rows}
+    brands = set(Tag.objects.filter(pk__in=tag_ids).values_list("group__brand_id", flat=True))
+    member_field = MemberTag._meta.get_field("member")
+    member_brands = {r.member.brand_id for r in rows if member_field.is_cached(r)}
+    uncached = sorted({r.member_id for r in rows if not member_field.is_cached(r)})
+    for start in range(0, len(uncached), BATCH):
+        ids = uncached[start : start + BATCH]
+        member_brands.update(Member.objects.filter(pk__in=ids).values_list("brand_id", flat=True).distinct())
+    if len(brands) > 1 or not member_brands <= brands:
+        raise ValidationFailed(_("Tags and members must belong to one brand."), field="tags")
+    MemberTag.objects.bulk_create(list(rows), batch_size=BATCH)
+    return len(rows)
