@@ -18,9 +18,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.analytics.models import Event
-from siyu.common.errors import ValidationFailed
+from siyu.common.errors import NotFound, ValidationFailed
+from siyu.common.validators import parse_id
 from siyu.communities.models import Community, CommunityMembership, JoinScene, Theme
+from siyu.communities.services.joining import join_community
 from siyu.communities.services.messages import display_name
+from siyu.communities.services.moderation import may_join, remove_from_group
 from siyu.communities.services.queries import get_community
 from siyu.members.models import Member, MemberTag
 from siyu.org.models import Staff
@@ -217,15 +220,10 @@ def hygiene_report(staff: Staff, community_id: Any, *, inactive_days: int = 30) 
 def _member_ids(raw: Any) -> list[int]:
     if not isinstance(raw, list | tuple | set) or not raw:
         raise ValidationFailed(_("Choose at least one member."), field="member_ids")
-    ids: list[int] = []
-    for value in raw:
-        if isinstance(value, bool):
-            raise ValidationFailed(_("Invalid member id."), field="member_ids")
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise ValidationFailed(_("Invalid member id."), field="member_ids") from None
-    ids = list(dict.fromkeys(ids))
+    try:
+        ids = list(dict.fromkeys(parse_id(value, "member_ids") for value in raw))
+    except NotFound:
+        raise ValidationFailed(_("Invalid member id."), field="member_ids") from None
     if len(ids) > MAX_BATCH:
         raise ValidationFailed(
             _("At most %(max)s members at a time.") % {"max": MAX_BATCH}, field="member_ids"
@@ -244,8 +242,6 @@ def remove_inactive(
     membership as *removed* (``leave_community``, audited with the acting staff), queues the Telegram removal
     or opens a WeCom ``StaffTask``, and is audited as ``hygiene.remove_inactive``. All in one transaction.
     """
-    from siyu.communities.services.moderation import remove_from_group
-
     community = get_community(staff, community_id)
     days = _check_days(inactive_days)
     ids = _member_ids(member_ids)
@@ -297,9 +293,6 @@ def promote_to_vip(
     ``join_community(scene=direct, inviter=staff)`` and audited as ``hygiene.promote_vip``. A VIP group that
     fills up refuses the whole batch (Conflict, nothing changed).
     """
-    from siyu.communities.services.joining import join_community
-    from siyu.communities.services.moderation import may_join
-
     community = get_community(staff, community_id)
     vip = get_community(staff, vip_community_id)
     if vip.pk == community.pk or vip.store_id != community.store_id or vip.theme != Theme.VIP:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.communities.models import Community, CommunityMembership, JoinScene, MemberRole
-from siyu.communities.services import moderation
+from siyu.communities.services import moderation, robot
 from siyu.members.models import Member
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
@@ -42,8 +42,6 @@ def join_refused() -> PermissionDenied:
 
 
 def _send_welcome(membership_id: int) -> None:
-    from siyu.communities.services import robot  # imported late: the robot imports this module
-
     robot.send_welcome(membership_id)
 
 
