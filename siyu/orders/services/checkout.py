@@ -22,6 +22,7 @@ from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.catalog.services.stock import reserve_stock
 from siyu.channels.payments import get_payment_provider
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.idempotency import system_key
 from siyu.members.models import Member
 from siyu.orders.models import Order, OrderLine, OrderSource, PaymentMethod
 from siyu.orders.services.queries import pickup_store
@@ -171,7 +172,7 @@ def create_order(
                     listing_id,
                     wanted[listing_id],
                     ref=f"order:{order.pk}",
-                    idempotency_key=f"order-{order.pk}-line-{line.pk}-reserve",
+                    idempotency_key=system_key("order", order.pk, "line", line.pk, "reserve"),
                 )
             if method == PaymentMethod.PAY_AT_PICKUP:
                 from siyu.orders.services.pickup import issue_pickup_code

@@ -21,6 +21,7 @@ from siyu.analytics.services.events import record_event
 from siyu.catalog.services.stock import release_stock
 from siyu.channels.payments import PaymentError, PaymentNotice, get_payment_provider
 from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ValidationFailed
+from siyu.common.idempotency import system_key
 from siyu.members.models import Member
 from siyu.orders.models import Order, OrderSource, OrderStatus, OrderTransition
 from siyu.orders.services.queries import get_order
@@ -91,7 +92,7 @@ def release_order_stock(order: Order) -> None:
                 line.listing_id,
                 left,
                 ref=f"order:{order.pk}",
-                idempotency_key=f"order-{order.pk}-line-{line.pk}-release",
+                idempotency_key=system_key("order", order.pk, "line", line.pk, "release"),
             )
 
 
