@@ -23,7 +23,7 @@ from siyu.communities.models import (
     LiveCode,
     StaffTask,
 )
-from siyu.communities.services import joining, livecodes, matrix
+from siyu.communities.services import joining, livecodes, matrix, queries
 from siyu.members.models import Member
 from siyu.members.services.signin import SESSION_KEY
 from tests.factories import MemberFactory, StaffFactory, StoreFactory
@@ -320,13 +320,13 @@ def test_threshold_pending_then_approve(member_a, vip_code, clerk_a):
         livecodes.join_via_live_code(vip_code.token, member_a, scene="poster").join_request.pk == request.pk
     )
     assert CommunityMembership.objects.count() == 0
-    assert list(livecodes.pending_join_requests(clerk_a)) == [request]
+    assert list(queries.pending_join_requests(clerk_a)) == [request]
 
     reviewed = livecodes.review_join_request(clerk_a, request.pk, True)
     assert reviewed.status == JoinRequest.Status.APPROVED and reviewed.reviewed_by == clerk_a
     membership = CommunityMembership.objects.get(member=member_a)
     assert membership.community == reviewed.community and membership.scene == "poster"
-    assert list(livecodes.pending_join_requests(clerk_a)) == []
+    assert list(queries.pending_join_requests(clerk_a)) == []
     with pytest.raises(Conflict):
         livecodes.review_join_request(clerk_a, request.pk, False)
 
@@ -357,9 +357,9 @@ def test_store_scope_of_reviews(brand, store_b, member_a, vip_code, clerk_b, hq_
     ).join_request
     with pytest.raises(NotFound):
         livecodes.review_join_request(clerk_b, request.pk, True)
-    assert list(livecodes.pending_join_requests(clerk_b)) == []
+    assert list(queries.pending_join_requests(clerk_b)) == []
     with pytest.raises(NotFound):
-        livecodes.pending_join_requests(clerk_b, store_id=vip_code.store_id)
+        queries.pending_join_requests(clerk_b, store_id=vip_code.store_id)
     request.refresh_from_db()
     assert request.status == "pending"
     assert livecodes.review_join_request(hq_admin, request.pk, True).status == "approved"

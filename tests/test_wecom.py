@@ -19,12 +19,12 @@ from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX, WeComConnector, trunc
 from siyu.channels.models import InboundEvent, OutboxMessage, WeComContact, WeComJoinWay
 from siyu.channels.services import outbox
 from siyu.channels.services.connectors import add_wecom_connector
-from siyu.channels.services.wecom_events import link_wecom_contacts
 from siyu.channels.services.wecom_joinway import join_way_state, sync_join_way
 from siyu.channels.wecom_crypto import WeComCrypto, WeComCryptoError, decode_aes_key, signature
 from siyu.common.errors import ValidationFailed
 from siyu.communities.models import Community, CommunityMembership, GroupTemplate, LiveCode, StaffTask
 from siyu.members.models import ChannelIdentity
+from siyu.members.services.identities import link_channel_contacts
 from tests.fakes.wecom import (
     AES_KEY,
     CALLBACK_TOKEN,
@@ -270,10 +270,10 @@ def test_unknown_contact_links_when_member_signs_in(connector, fake, member_a):
     ChannelIdentity.objects.create(
         member=member_a, channel="wechat", external_id="openid_a", unionid="union_x"
     )
-    assert link_wecom_contacts(member_a) == 1
+    assert link_channel_contacts(member_a) == 1
     assert CommunityMembership.objects.filter(community=group, member=member_a, status="active").exists()
     assert ChannelIdentity.objects.filter(member=member_a, channel="wecom", external_id="wm_x").exists()
-    assert link_wecom_contacts(member_a) == 0
+    assert link_channel_contacts(member_a) == 0
 
 
 def test_create_attaches_waiting_group_and_closes_task(client, connector, builder, fake, store_a, template):

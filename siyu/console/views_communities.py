@@ -245,7 +245,7 @@ def _group_context(request: HttpRequest, staff: Staff, community: Community) -> 
         "members": queries.community_members(staff, community.pk),
         "recent_messages": recent,
         "actions": list(moderation_log.moderation_log(staff, community_id=community.pk)[:RECENT_ACTIONS]),
-        "join_requests": list(livecodes.group_join_requests(staff, community.pk)),
+        "join_requests": list(queries.group_join_requests(staff, community.pk)),
         "scheduled": list(queries.scheduled_posts(staff, community.pk)),
         "post_form": PostForm(),
         "schedule_form": ScheduleForm(),

@@ -220,7 +220,7 @@ def list_join_requests(
 ) -> dict[str, Any]:
     """Join requests waiting for review at the caller's stores, oldest first."""
     store_id = _scoped_store_id(request, params.store)
-    qs = livecodes.pending_join_requests(current_staff(request), store_id)
+    qs = queries.pending_join_requests(current_staff(request), store_id)
     count, items = paginate(qs.select_related("reviewed_by"), page)
     return {"count": count, "items": [join_request_out(r) for r in items]}
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from siyu.channels import hooks
 from siyu.channels.connectors.base import Capability, ChannelConnector, ChannelError, RateLimit, Unsupported
-from siyu.channels.models import Connector, WeComMassSend
+from siyu.channels.models import Connector, WeComJoinWay, WeComMassSend
 
 logger = logging.getLogger("siyu.channels.wecom")
 
@@ -51,6 +53,7 @@ TOKEN_EXPIRED = frozenset({40014, 42001, 42007, 42009})
 # Retrying these later may succeed; anything else is a configuration or request problem.
 RETRYABLE = {ERR_BUSY: 2.0, ERR_FREQUENCY: 60.0, ERR_CONCURRENCY: 5.0, 41063: 60.0}
 TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is refreshed
+JOIN_WAY_STATE_PREFIX = "siyu-lc"
 
 
 def truncate_utf8(text: str, limit: int, *, ellipsis: str = "…") -> str:
@@ -436,10 +439,72 @@ class WeComConnector(ChannelConnector):
                 sender=payload.get("sender"),
             )
         if action == "join_way_sync":
-            from siyu.channels.services.wecom_joinway import sync_join_way
-
             way = sync_join_way(int(payload["live_code_id"]))
             return {"config_id": way.config_id if way else "", "chat_ids": way.chat_ids if way else []}
         if action in ("mute", "remove", "rename", "create_group"):
             raise Unsupported(f"WeCom has no API to {action} in a customer group; it is a staff task")
         raise Unsupported(f"unknown WeCom action {action!r}")
+
+
+# --- keeping a live code's join way current --------------------------------------------------------
+
+
+def join_way_state(live_code_id: int) -> str:
+    """The ``state`` our join ways carry; WeCom returns it on each member who joined through it."""
+    return f"{JOIN_WAY_STATE_PREFIX}{live_code_id}"
+
+
+def live_code_from_state(state: str) -> int | None:
+    prefix = JOIN_WAY_STATE_PREFIX
+    if state and state.startswith(prefix) and state[len(prefix) :].isdigit():
+        return int(state[len(prefix) :])
+    return None
+
+
+def sync_join_way(live_code_id: int) -> WeComJoinWay | None:
+    """Create or update the WeCom join way of one live code so it lists the set's groups with room.
+
+    What to list comes from the apps above (``hooks.join_way_spec``: communities knows the groups).
+    Guarantees: creates the join way (add_join_way + get_join_way for the QR) the first time there is a
+    group to list; afterwards updates it only when the list changed; returns None (nothing called) for a
+    code that is not on WeCom; keeps the current join way when no group has room (WeCom's auto_create_room
+    opens the next one). Provider calls happen outside any transaction; raises ChannelError when WeCom
+    refuses (the outbox retries ``join_way_sync``).
+    """
+    spec = hooks.join_way_spec.ask(live_code_id)
+    if spec is None:
+        return None
+    impl = WeComConnector(spec.connector)
+    way = WeComJoinWay.objects.filter(live_code_id=live_code_id).first()
+    chat_ids = list(spec.chat_ids)
+    if not chat_ids:
+        return way
+    fields: dict[str, Any] = {
+        "state": join_way_state(live_code_id),
+        "remark": spec.remark,
+        "room_base_name": spec.room_base_name,
+        "room_base_id": spec.room_base_id,
+    }
+    if way is None:
+        config_id = impl.add_join_way(chat_ids, **fields)
+        qr_code = str(impl.get_join_way(config_id).get("qr_code") or "")
+        try:
+            with transaction.atomic():
+                return WeComJoinWay.objects.create(
+                    connector=spec.connector,
+                    live_code_id=live_code_id,
+                    config_id=config_id,
+                    chat_ids=chat_ids,
+                    qr_code=qr_code,
+                )
+        except IntegrityError:
+            # A concurrent sync created it first: drop our duplicate on WeCom and use theirs.
+            impl.del_join_way(config_id)
+            way = WeComJoinWay.objects.get(live_code_id=live_code_id)
+    if list(way.chat_ids) != chat_ids or not way.qr_code:
+        impl.update_join_way(way.config_id, chat_ids, **fields)
+        way.chat_ids = chat_ids
+        if not way.qr_code:
+            way.qr_code = str(impl.get_join_way(way.config_id).get("qr_code") or "")
+        way.save(update_fields=["chat_ids", "qr_code", "updated_at"])
+    return way

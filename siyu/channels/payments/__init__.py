@@ -22,6 +22,9 @@ from siyu.channels.payments.base import (
     RefundNotice,
     RefundResult,
 )
+from siyu.channels.payments.pay_at_pickup import PayAtPickupProvider
+from siyu.channels.payments.sandbox import SandboxPaymentProvider
+from siyu.channels.payments.wechatpay import WechatPayProvider
 
 __all__ = [
     "PROVIDERS",
@@ -47,15 +50,9 @@ def get_payment_provider() -> PaymentProvider:
     is unknown, WeChat Pay credentials are missing, or ``sandbox`` is chosen outside DEBUG/TESTING."""
     name = (getattr(settings, "SIYU_PAYMENT_PROVIDER", "") or "pay_at_pickup").strip().lower()
     if name == "pay_at_pickup":
-        from siyu.channels.payments.pay_at_pickup import PayAtPickupProvider
-
         return PayAtPickupProvider()
     if name == "wechatpay":
-        from siyu.channels.payments.wechatpay import WechatPayProvider
-
         return WechatPayProvider()
     if name == "sandbox":
-        from siyu.channels.payments.sandbox import SandboxPaymentProvider
-
         return SandboxPaymentProvider()
     raise PaymentNotConfigured(f"Unknown payment provider {name!r}; choose one of {', '.join(PROVIDERS)}.")

@@ -30,7 +30,11 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.channels import hooks
 from siyu.channels.connectors.base import ChannelConnector, ChannelError, RateLimit
+from siyu.channels.connectors.telegram import TelegramConnector
+from siyu.channels.connectors.web import WebConnector
+from siyu.channels.connectors.wecom import WeComConnector
 from siyu.channels.models import ChannelKind, Connector, OutboxMessage
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.org.models import Staff
@@ -47,10 +51,6 @@ ACTIONS = ("post", "mute", "remove", "rename", "announce", "join_way_sync", "mas
 
 def get_connector(connector: Connector) -> ChannelConnector:
     """The ``ChannelConnector`` for ``connector.kind``, configured from ``connector.config``."""
-    from siyu.channels.connectors.telegram import TelegramConnector
-    from siyu.channels.connectors.web import WebConnector
-    from siyu.channels.connectors.wecom import WeComConnector
-
     if connector.kind == ChannelKind.WECOM:
         return WeComConnector(connector)
     if connector.kind == ChannelKind.TELEGRAM:
@@ -250,11 +250,15 @@ def _finish(claim: _Claim, *, simulated_now: datetime | None) -> bool:
         error = ChannelError(f"{exc.__class__.__name__}: {exc}", retryable=True)
     else:
         sent_at = simulated_now or timezone.now()
+        stored = result if isinstance(result, dict) else {"result": result}
         OutboxMessage.objects.filter(pk=row.pk).update(
-            status=OutboxMessage.Status.SENT,
-            result=result if isinstance(result, dict) else {"result": result},
-            sent_at=sent_at,
-            last_error="",
+            status=OutboxMessage.Status.SENT, result=stored, sent_at=sent_at, last_error=""
+        )
+        _tell(
+            hooks.delivery_confirmed,
+            hooks.Delivery(
+                outbox_id=row.pk, action=row.action, community_id=row.community_id, ok=True, result=stored
+            ),
         )
         return True
     now = simulated_now or timezone.now()
@@ -269,7 +273,26 @@ def _finish(claim: _Claim, *, simulated_now: datetime | None) -> bool:
             status=OutboxMessage.Status.FAILED, sent_at=None, last_error=str(error)[:2000]
         )
         logger.warning("outbox row %s failed for good: %s", row.pk, error)
+        _tell(
+            hooks.delivery_failed,
+            hooks.Delivery(
+                outbox_id=row.pk,
+                action=row.action,
+                community_id=row.community_id,
+                ok=False,
+                error=str(error)[:2000],
+            ),
+        )
     return False
+
+
+def _tell(hook: hooks.Hook[hooks.Delivery, None], delivery: hooks.Delivery) -> None:
+    """Tell the apps above how a call ended; the row is already final, so a failing handler is only logged."""
+    try:
+        with transaction.atomic():
+            hook.send(delivery)
+    except Exception:
+        logger.exception("%s handler failed for outbox row %s", hook.name, delivery.outbox_id)
 
 
 def dispatch_due(*, now: datetime | None = None, limit: int = 100) -> int:
@@ -286,14 +309,14 @@ def dispatch_due(*, now: datetime | None = None, limit: int = 100) -> int:
 
 
 def failed_messages(staff: Staff) -> QuerySet[OutboxMessage]:
-    """Failed channel calls ``staff`` may see: HQ all, store roles those of their stores' communities."""
+    """Failed channel calls ``staff`` may see: HQ all, store roles those of their stores' communities (asked
+    through ``hooks.communities_in_stores``; with no answer, none)."""
     require_staff(staff)
     qs = OutboxMessage.objects.filter(status=OutboxMessage.Status.FAILED).select_related("connector")
     scope = store_scope(staff)
     if scope is not None:
-        from siyu.communities.models import Community
-
-        qs = qs.filter(community_id__in=Community.objects.filter(store_id__in=scope).values("id"))
+        community_ids = hooks.communities_in_stores.ask(frozenset(scope))
+        qs = qs.filter(community_id__in=community_ids if community_ids is not None else [])
     return qs.order_by("-id")
 
 

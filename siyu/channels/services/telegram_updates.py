@@ -1,12 +1,14 @@
-"""Telegram webhook updates: secret check, once-per-``update_id`` storage, and what each update changes.
+"""Telegram webhook updates: secret check, once-per-``update_id`` storage, and what each update tells the
+apps above (``siyu.channels.hooks``, sent in the transaction that marks the update processed).
 
-- ``message`` in a known group from a known member → ``record_channel_message`` (moderated there);
-  ``new_chat_members`` / ``left_chat_member`` in a message → join / leave;
-- ``chat_member`` (the bot is admin and asked for it in ``allowed_updates``) → join on member/admin/creator
-  (or restricted but still a member), leave on left, removal on kicked.
+- ``message`` with text from a known member → ``message_received`` (communities stores and moderates it);
+  ``new_chat_members`` / ``left_chat_member`` in a message → ``member_joined`` / ``member_left``;
+- ``chat_member`` (the bot is admin and asked for it in ``allowed_updates``) → joined on
+  member/admin/creator (or restricted but still a member), left on left, removed on kicked.
 
-Groups are matched by ``Community.external_id`` = chat id under the connector; people by ChannelIdentity
-(channel "telegram", external_id = Telegram user id). Unknown chats and people are ignored.
+People are known through ``identity_seen`` (channel "telegram", external id = Telegram user id); a user who
+joins with the personal invite link Siyu made for a member (named ``siyu-m<member id>``) is claimed for that
+member. Chats are matched by the apps above (a chat they do not know is ignored there), as are strangers.
 """
 
 from __future__ import annotations
@@ -18,11 +20,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from siyu.channels.models import Connector, InboundEvent
-from siyu.common.errors import ServiceError
-from siyu.communities.models import Community, JoinScene
-from siyu.communities.services.joining import join_community, leave_community
-from siyu.members.models import ChannelIdentity, Member
+from siyu.channels import hooks
+from siyu.channels.models import ChannelKind, Connector, InboundEvent
 
 logger = logging.getLogger("siyu.channels.telegram")
 
@@ -70,93 +69,77 @@ def process_update(row: InboundEvent) -> bool:
 INVITE_PREFIX = "siyu-m"
 
 
-def _community(connector: Connector, chat: dict[str, Any] | None) -> Community | None:
-    if not chat or chat.get("id") is None:
-        return None
-    return Community.objects.filter(connector=connector, external_id=str(chat["id"])).first()
-
-
-def _member(user: dict[str, Any] | None, brand_id: int) -> Member | None:
+def _member(user: dict[str, Any] | None, connector: Connector, claimed: int | None = None) -> int | None:
+    """The member id behind a Telegram user (None for bots, strangers and the erased)."""
     if not user or user.get("id") is None or user.get("is_bot"):
         return None
-    ident = (
-        ChannelIdentity.objects.select_related("member")
-        .filter(channel=ChannelIdentity.Channel.TELEGRAM, external_id=str(user["id"]))
-        .first()
+    person = hooks.ChannelUser(
+        brand_id=connector.brand_id,
+        channel=ChannelKind.TELEGRAM,
+        external_id=str(user["id"]),
+        claimed_member_id=claimed,
     )
-    if ident is None or ident.member.erased_at is not None or ident.member.brand_id != brand_id:
-        return None
-    return ident.member
+    return hooks.identity_seen.ask(person)
 
 
-def _member_from_invite(
-    invite: dict[str, Any] | None, user: dict[str, Any] | None, brand_id: int
-) -> Member | None:
-    """A member who joined with the personal invite link Siyu made for them (name ``siyu-m<member id>``,
-    see ``siyu.communities.services.entry``): link their Telegram user id to them, once."""
+def _claimed(invite: dict[str, Any] | None) -> int | None:
+    """The member a personal invite link was made for (name ``siyu-m<member id>``)."""
     name = str((invite or {}).get("name") or "")
     if not name.startswith(INVITE_PREFIX) or not name[len(INVITE_PREFIX) :].isdigit():
         return None
-    if not user or user.get("id") is None or user.get("is_bot"):
-        return None
-    member = Member.objects.filter(
-        pk=int(name[len(INVITE_PREFIX) :]), brand_id=brand_id, erased_at__isnull=True
-    ).first()
-    if member is None:
-        return None
-    try:
-        with transaction.atomic():
-            ChannelIdentity.objects.create(
-                member=member, channel=ChannelIdentity.Channel.TELEGRAM, external_id=str(user["id"])
-            )
-    except IntegrityError:
-        # The Telegram account already belongs to someone: trust the existing link, not the link name.
-        return _member(user, brand_id)
-    return member
+    return int(name[len(INVITE_PREFIX) :])
 
 
-def _join(community: Community, member: Member) -> None:
-    try:
-        with transaction.atomic():
-            join_community(community, member, scene=JoinScene.CHANNEL)
-    except ServiceError as exc:
-        logger.warning("Telegram member %s not seated in group %s: %s", member.pk, community.pk, exc)
+def _join(connector: Connector, chat_id: str, member_id: int) -> None:
+    hooks.member_joined.send(hooks.MemberJoined(connector=connector, chat_id=chat_id, member_id=member_id))
+
+
+def _leave(connector: Connector, chat_id: str, member_id: int, *, removed: bool = False) -> None:
+    left = hooks.MemberLeft(
+        connector=connector, chat_id=chat_id, member_id=member_id, removed=removed, reason="telegram"
+    )
+    hooks.member_left.send(left)
+
+
+def _chat_id(chat: dict[str, Any] | None) -> str:
+    return str(chat["id"]) if chat and chat.get("id") is not None else ""
 
 
 def handle_update(connector: Connector, update: dict[str, Any]) -> None:
-    """Apply one update (see the module docstring)."""
-    brand_id = connector.brand_id
+    """Tell the apps above what one update means (see the module docstring)."""
     message = update.get("message")
     if isinstance(message, dict):
-        community = _community(connector, message.get("chat"))
-        if community is None:
+        chat_id = _chat_id(message.get("chat"))
+        if not chat_id:
             return
         for user in message.get("new_chat_members") or []:
-            member = _member(user, brand_id)
-            if member is not None:
-                _join(community, member)
-        left = _member(message.get("left_chat_member"), brand_id)
+            member_id = _member(user, connector)
+            if member_id is not None:
+                _join(connector, chat_id, member_id)
+        left = _member(message.get("left_chat_member"), connector)
         if left is not None:
-            leave_community(community, left, reason="telegram")
+            _leave(connector, chat_id, left)
         text = message.get("text")
-        sender = _member(message.get("from"), brand_id)
+        sender = _member(message.get("from"), connector) if text else None
         if text and sender is not None:
-            from siyu.communities.services.posting import record_channel_message
-
-            external_id = f"{message['chat']['id']}:{message['message_id']}"
-            record_channel_message(community, sender, text=str(text), external_id=external_id)
+            received = hooks.MessageReceived(
+                connector=connector,
+                chat_id=chat_id,
+                member_id=sender,
+                text=str(text),
+                external_id=f"{chat_id}:{message['message_id']}",
+            )
+            hooks.message_received.send(received)
         return
     change = update.get("chat_member")
     if isinstance(change, dict):
-        community = _community(connector, change.get("chat"))
+        chat_id = _chat_id(change.get("chat"))
         new = change.get("new_chat_member") or {}
-        member = _member(new.get("user"), brand_id) or _member_from_invite(
-            change.get("invite_link"), new.get("user"), brand_id
-        )
-        if community is None or member is None:
+        member_id = _member(new.get("user"), connector, _claimed(change.get("invite_link")))
+        if not chat_id or member_id is None:
             return
         status = new.get("status")
         if status in IN_GROUP or (status == "restricted" and new.get("is_member")):
-            _join(community, member)
+            _join(connector, chat_id, member_id)
         elif status in ("left", "kicked") or status == "restricted":
-            leave_community(community, member, removed=status == "kicked", reason="telegram")
+            _leave(connector, chat_id, member_id, removed=status == "kicked")

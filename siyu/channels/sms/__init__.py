@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from siyu.channels.sms.aliyun import AliyunSmsSender
 from siyu.channels.sms.base import SendResult, SmsNotConfigured, SmsSender
+from siyu.channels.sms.console import ConsoleSmsSender
+from siyu.channels.sms.tencent import TencentSmsSender
 
 __all__ = ["PROVIDERS", "SendResult", "SmsNotConfigured", "SmsSender", "get_sms_sender"]
 
@@ -21,16 +24,10 @@ def get_sms_sender() -> SmsSender:
     is unknown or unset, credentials are missing, or ``console`` is chosen outside DEBUG/TESTING."""
     provider = (getattr(settings, "SIYU_SMS_PROVIDER", "") or "").strip().lower()
     if provider == "tencent":
-        from siyu.channels.sms.tencent import TencentSmsSender
-
         return TencentSmsSender()
     if provider == "aliyun":
-        from siyu.channels.sms.aliyun import AliyunSmsSender
-
         return AliyunSmsSender()
     if provider == "console":
-        from siyu.channels.sms.console import ConsoleSmsSender
-
         return ConsoleSmsSender()
     if not provider:
         raise SmsNotConfigured("No SMS provider: set SIYU_SMS_PROVIDER to 'tencent' or 'aliyun'.")

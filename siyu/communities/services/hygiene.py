@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.analytics.models import Event
-from siyu.common.errors import ValidationFailed
+from siyu.common.errors import NotFound, ValidationFailed
+from siyu.common.validators import parse_id
 from siyu.communities.models import Community, CommunityMembership, JoinScene, Theme
 from siyu.communities.services.join_checks import may_join
 from siyu.communities.services.joining import join_community
@@ -220,15 +221,10 @@ def hygiene_report(staff: Staff, community_id: Any, *, inactive_days: int = 30) 
 def _member_ids(raw: Any) -> list[int]:
     if not isinstance(raw, list | tuple | set) or not raw:
         raise ValidationFailed(_("Choose at least one member."), field="member_ids")
-    ids: list[int] = []
-    for value in raw:
-        if isinstance(value, bool):
-            raise ValidationFailed(_("Invalid member id."), field="member_ids")
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise ValidationFailed(_("Invalid member id."), field="member_ids") from None
-    ids = list(dict.fromkeys(ids))
+    try:
+        ids = list(dict.fromkeys(parse_id(value, "member_ids") for value in raw))
+    except NotFound:
+        raise ValidationFailed(_("Invalid member id."), field="member_ids") from None
     if len(ids) > MAX_BATCH:
         raise ValidationFailed(
             _("At most %(max)s members at a time.") % {"max": MAX_BATCH}, field="member_ids"

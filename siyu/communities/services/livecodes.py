@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from siyu.channels.models import ChannelKind
 from siyu.channels.services import wecom_joinway
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.validators import parse_id
 from siyu.communities.models import (
     Community,
     CommunityMembership,
@@ -47,10 +48,10 @@ from siyu.communities.services.matrix import (
     open_group,
     resolve_connector,
 )
-from siyu.communities.services.queries import get_community
 from siyu.members.models import Member
+from siyu.members.services.profiles import adopt_home_store
 from siyu.org.models import Staff
-from siyu.org.services.access import can_access_store, require_staff, store_scope
+from siyu.org.services.access import can_access_store, require_staff
 from siyu.org.services.audit import record_audit
 
 logger = logging.getLogger("siyu.communities")
@@ -85,13 +86,13 @@ def _code_staff(staff_id: Any, store_id: int, brand_id: int) -> Staff | None:
     if staff_id in (None, ""):
         return None
     try:
-        pk = int(staff_id)
-    except (TypeError, ValueError):
+        pk = parse_id(staff_id, "staff")
+    except NotFound:
         raise ValidationFailed(_("No such staff member."), field="staff") from None
     person = Staff.objects.filter(pk=pk, is_active=True).first()
     if person is None or (person.brand_id not in (None, brand_id)):
         raise ValidationFailed(_("No such staff member."), field="staff")
-    if not (person.is_hq or person.is_superuser or person.stores.filter(pk=store_id).exists()):
+    if not can_access_store(person, store_id):
         raise ValidationFailed(_("This staff member does not serve the store."), field="staff")
     return person
 
@@ -223,8 +224,8 @@ def _eligible_referrer(member: Member, referrer_id: Any) -> Member | None:
     if referrer_id in (None, ""):
         return None
     try:
-        pk = int(referrer_id)
-    except (TypeError, ValueError):
+        pk = parse_id(referrer_id, "referrer")
+    except NotFound:
         return None
     if pk == member.pk:
         return None
@@ -281,15 +282,6 @@ def _route(
         if removal_in_force(community, member) is None and claim_seat(community.pk, "hard_cap"):
             return joined(community, opened_now)
     return JoinResult(community=pending, opened_group=opened_now)
-
-
-def _adopt_home_store(member: Member, store_id: int) -> None:
-    # A member who signed up online has no home store yet; the store whose group they join becomes it,
-    # so that the store's staff can see and serve them.
-    if member.home_store_id is None and Member.objects.filter(pk=member.pk, home_store__isnull=True).update(
-        home_store_id=store_id
-    ):
-        member.home_store_id = store_id
 
 
 def _clean_answers(template: GroupTemplate, answers: dict[str, Any] | None) -> dict[str, str]:
@@ -414,41 +406,11 @@ def join_via_live_code(
                 order_number=order_number,
             )
             return JoinResult(community=None, join_request=request)
-        _adopt_home_store(member, code.store_id)
+        adopt_home_store(member, code.store_id)
         return _route(code, member, scene=scene, inviter=inviter, referrer=referrer)
 
 
 # --- join requests ----------------------------------------------------------------------------
-
-
-def pending_join_requests(staff: Staff, store_id: Any = None) -> QuerySet[JoinRequest]:
-    """Pending join requests of the stores ``staff`` serves (of one store when given), oldest first."""
-    require_staff(staff)
-    qs = JoinRequest.objects.select_related(
-        "live_code", "live_code__store", "live_code__template", "member", "inviter", "referrer"
-    ).filter(status=JoinRequest.Status.PENDING)
-    if store_id not in (None, ""):
-        store = get_store(staff, store_id)
-        qs = qs.filter(live_code__store=store)
-    else:
-        scope = store_scope(staff)
-        if scope is not None:
-            qs = qs.filter(live_code__store_id__in=scope)
-    return qs.order_by("created_at", "id")
-
-
-def group_join_requests(staff: Staff, community_id: Any) -> QuerySet[JoinRequest]:
-    """Pending join requests that concern one group, oldest first: those routed to it, and those for its
-    store's live codes of its template not yet routed anywhere (NotFound outside the scope)."""
-    community = get_community(staff, community_id)
-    return pending_join_requests(staff).filter(
-        Q(community=community)
-        | Q(
-            community__isnull=True,
-            live_code__store_id=community.store_id,
-            live_code__template_id=community.template_id,
-        )
-    )
 
 
 def review_join_request(staff: Staff, request_id: Any, approve: bool, reason: str = "") -> JoinRequest:
@@ -462,10 +424,7 @@ def review_join_request(staff: Staff, request_id: Any, approve: bool, reason: st
     """
     require_staff(staff)
     reason = (reason or "").strip()[:200]
-    try:
-        pk = int(request_id)
-    except (TypeError, ValueError):
-        raise NotFound(_("No such join request."), field="request") from None
+    pk = parse_id(request_id, "request", _("No such join request."))
     with transaction.atomic():
         found = JoinRequest.objects.select_related("live_code").filter(pk=pk).first()
         if found is None or not can_access_store(staff, found.live_code.store_id):
@@ -487,7 +446,7 @@ def review_join_request(staff: Staff, request_id: Any, approve: bool, reason: st
                 raise Conflict(_("This member's data was erased."), field="member")
             if is_blocked(member):
                 raise join_refused()
-            _adopt_home_store(member, code.store_id)
+            adopt_home_store(member, code.store_id)
             result = _route(
                 code, member, scene=request.scene, inviter=request.inviter, referrer=request.referrer
             )

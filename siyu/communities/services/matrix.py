@@ -15,13 +15,14 @@ from django.db.models import Max, QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.channels.models import ChannelKind, Connector
-from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.validators import parse_id
 from siyu.communities.models import Community, CommunityMembership, GroupTemplate, StaffTask, Theme
 from siyu.communities.models.groups import CHANNEL_HARD_CAP, DEFAULT_RECOMMENDED_SIZE
 from siyu.members.models import Member
 from siyu.members.services.tags import rule_queryset, validate_rule
 from siyu.org.models import Role, Staff, Store
-from siyu.org.services.access import require_staff
+from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
 from siyu.org.services.stores import get_store
@@ -47,9 +48,7 @@ TEMPLATE_FIELDS = {
 
 
 def _require_hq(staff: Staff) -> None:
-    require_staff(staff)
-    if not (staff.is_superuser or staff.is_hq):
-        raise PermissionDenied(_("Only head office can manage group templates."))
+    check_capability(staff, "communities.manage", message=_("Only head office can manage group templates."))
 
 
 def normalize_questionnaire(raw: Any) -> list[dict[str, Any]]:
@@ -165,10 +164,7 @@ def create_group_template(staff: Staff, data: dict[str, Any]) -> GroupTemplate:
 
 def get_template(template_id: Any, *, brand_id: int | None = None, active_only: bool = True) -> GroupTemplate:
     """The group template with ``template_id`` (of ``brand_id`` when given); NotFound otherwise."""
-    try:
-        pk = int(template_id)
-    except (TypeError, ValueError):
-        raise NotFound(_("No such group template."), field="template") from None
+    pk = parse_id(template_id, "template", _("No such group template."))
     qs = GroupTemplate.objects.filter(pk=pk)
     if brand_id is not None:
         qs = qs.filter(brand_id=brand_id)
@@ -190,8 +186,8 @@ def resolve_connector(channel: str, connector_id: Any, brand_id: int) -> Connect
             raise ValidationFailed(_("The web channel needs no connector."), field="connector")
         return None
     try:
-        pk = int(connector_id)
-    except (TypeError, ValueError):
+        pk = parse_id(connector_id, "connector")
+    except NotFound:
         raise ValidationFailed(_("Choose the channel account."), field="connector") from None
     connector = Connector.objects.filter(pk=pk, brand_id=brand_id, kind=channel, active=True).first()
     if connector is None:

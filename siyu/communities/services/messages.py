@@ -26,6 +26,7 @@ from siyu.common.errors import NotFound, ValidationFailed
 from siyu.common.mobile import mask_mobile
 from siyu.communities.models import Community, CommunityMembership, Message
 from siyu.communities.services import live
+from siyu.members.hooks import MemberErased
 from siyu.members.models import Member
 
 logger = logging.getLogger("siyu.communities")
@@ -258,3 +259,16 @@ def announce_message(message: Message) -> None:
 def announce_hidden(message: Message) -> None:
     """Tell open chat pages to remove ``message`` (after commit): for moderation hiding it later."""
     live.publish_after_commit(message.community_id, {"type": "hidden", "id": message.pk})
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+
+def erase_member_messages(event: MemberErased) -> None:
+    """``members.hooks.member_erased`` handler: group messages are personal data too — their text, pictures
+    and cards go, the rows (and counts) stay. Runs in the erasure's transaction."""
+    for message in (
+        Message.objects.filter(member_id=event.member_id).exclude(image="").exclude(image__isnull=True)
+    ):
+        message.image.delete(save=False)
+    Message.objects.filter(member_id=event.member_id).update(text="", image="", card={})

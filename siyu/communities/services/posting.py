@@ -19,6 +19,7 @@ from siyu.analytics.services.events import record_event
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.communities.models import Community, CommunityMembership, Message
+from siyu.communities.services.delivery import deliver_to_channel
 from siyu.communities.services.messages import (
     MAX_TEXT,
     announce_message,
@@ -32,7 +33,6 @@ from siyu.communities.services.moderation_review import (
     review_message,
     scan_content,
 )
-from siyu.communities.services.robot import deliver_to_channel
 from siyu.members.models import Member
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store, require_staff

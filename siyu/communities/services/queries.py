@@ -20,10 +20,12 @@ from siyu.analytics.models import Event
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.common.mobile import mask_mobile
+from siyu.common.validators import parse_id
 from siyu.communities.models import (
     Community,
     CommunityMembership,
     GroupTemplate,
+    JoinRequest,
     LiveCode,
     Message,
     ScheduledPost,
@@ -31,22 +33,10 @@ from siyu.communities.models import (
 )
 from siyu.org.models import Staff
 from siyu.org.services.access import require_staff, store_scope
+from siyu.org.services.stores import get_store
 
 ACTIVITY_DAYS = 14
 MAX_ACTIVITY_DAYS = 90
-
-
-def parse_id(value: Any, field: str, message: str) -> int:
-    """A positive database id from user input, or NotFound (a junk id names nothing that exists)."""
-    if isinstance(value, bool):
-        raise NotFound(message, field=field)
-    try:
-        pk = int(value)
-    except (TypeError, ValueError):
-        raise NotFound(message, field=field) from None
-    if not 0 < pk < 2**63:
-        raise NotFound(message, field=field)
-    return pk
 
 
 def _in_scope(qs: QuerySet[Any], staff: Staff, store_field: str = "store_id") -> QuerySet[Any]:
@@ -229,6 +219,36 @@ def group_templates(*, active_only: bool = False) -> QuerySet[GroupTemplate]:
     return qs.annotate(
         group_count=Count("communities", filter=~Q(communities__status=Community.Status.ARCHIVED))
     ).order_by("id")
+
+
+def pending_join_requests(staff: Staff, store_id: Any = None) -> QuerySet[JoinRequest]:
+    """Pending join requests of the stores ``staff`` serves (of one store when given), oldest first."""
+    require_staff(staff)
+    qs = JoinRequest.objects.select_related(
+        "live_code", "live_code__store", "live_code__template", "member", "inviter", "referrer"
+    ).filter(status=JoinRequest.Status.PENDING)
+    if store_id not in (None, ""):
+        store = get_store(staff, store_id)
+        qs = qs.filter(live_code__store=store)
+    else:
+        scope = store_scope(staff)
+        if scope is not None:
+            qs = qs.filter(live_code__store_id__in=scope)
+    return qs.order_by("created_at", "id")
+
+
+def group_join_requests(staff: Staff, community_id: Any) -> QuerySet[JoinRequest]:
+    """Pending join requests that concern one group, oldest first: those routed to it, and those for its
+    store's live codes of its template not yet routed anywhere (NotFound outside the scope)."""
+    community = get_community(staff, community_id)
+    return pending_join_requests(staff).filter(
+        Q(community=community)
+        | Q(
+            community__isnull=True,
+            live_code__store_id=community.store_id,
+            live_code__template_id=community.template_id,
+        )
+    )
 
 
 def communities_by_id(ids: set[int]) -> dict[int, Community]:

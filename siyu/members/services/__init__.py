@@ -7,4 +7,5 @@
 - ``notes``: staff notes
 - ``imports``: CSV/XLSX import and export
 - ``signin``: one-time codes and WeChat authorization for the H5 pages
+- ``identities``: channel identities (who a WeCom/Telegram user is; linking WeCom contacts after sign-in)
 """

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from siyu.analytics.models import Event
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict
+from siyu.members.hooks import MemberErased, member_erased
 from siyu.members.models import ChannelIdentity, ConsentRecord, Member, MemberNote
 from siyu.members.services.profiles import get_member
 from siyu.org.models import Staff
@@ -74,7 +75,9 @@ def export_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> dic
 def erase_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> Member:
     """Anonymise a member: personal fields, identities, notes, tags and event payloads are removed;
     the row, its id, its store and its event/ledger/order counts stay so totals are unchanged.
-    Consent history is kept (proof of lawful processing) but reduced to action and time.
+    Consent history is kept (proof of lawful processing) but reduced to action and time. Apps above
+    members erase what they hold (communities: group message text and pictures) through the
+    ``member_erased`` hook, in this transaction.
     """
     member = get_member(staff, member_id)
     check_capability(staff, "members.erase")
@@ -100,19 +103,10 @@ def erase_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> Memb
     member.member_tags.all().delete()
     ConsentRecord.objects.filter(member=member).update(source="erased", recorded_by=None)
     Event.objects.filter(member=member).update(payload={})
-    _erase_group_messages(member)
+    member_erased.send(MemberErased(member_id=member.pk, brand_id=member.brand_id))
     record_audit(
         staff, "member.erase", target_type="member", target_id=member.pk, store_id=member.home_store_id, ip=ip
     )
     record_event("member.erased", member_id=member.pk, store_id=member.home_store_id)
     member.refresh_from_db()
     return member
-
-
-def _erase_group_messages(member: Member) -> None:
-    # Group messages are personal data too: their text and pictures go, the rows (and counts) stay.
-    from siyu.communities.models import Message
-
-    for message in Message.objects.filter(member=member).exclude(image="").exclude(image__isnull=True):
-        message.image.delete(save=False)
-    Message.objects.filter(member=member).update(text="", image="", card={})

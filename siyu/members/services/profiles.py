@@ -268,3 +268,15 @@ def reveal_mobile(staff: Staff, member_id: Any, *, ip: str | None = None) -> str
         ip=ip,
     )
     return member.mobile or ""
+
+
+def adopt_home_store(member: Member, store_id: int) -> bool:
+    """Give ``member`` ``store_id`` as home store if they have none yet (a member who signed up online gets
+    the store whose group they join, so that the store's staff can see and serve them). Returns whether it
+    was set; a home store already set — even concurrently — is never replaced."""
+    if member.home_store_id is not None:
+        return False
+    if Member.objects.filter(pk=member.pk, home_store__isnull=True).update(home_store_id=store_id):
+        member.home_store_id = store_id
+        return True
+    return False

@@ -36,7 +36,8 @@ from siyu.common.errors import (
 )
 from siyu.common.mobile import mask_mobile, normalize_mobile
 from siyu.members.models import ChannelIdentity, Member, OtpCode, Source
-from siyu.org.models import Brand
+from siyu.members.services.identities import link_channel_contacts
+from siyu.org.services.brand import current_brand_id
 
 logger = logging.getLogger("siyu.signin")
 
@@ -207,12 +208,15 @@ def _member_for_mobile(mobile: str) -> tuple[Member, bool]:
     member = Member.objects.select_related("home_store").filter(mobile=mobile).first()
     if member is not None:
         return member, False
-    brand = Brand.objects.order_by("id").first()
-    if brand is None:
-        raise Conflict(_("Membership is not open yet."), field="mobile")
+    try:
+        brand_id = current_brand_id()
+    except Conflict:
+        raise Conflict(_("Membership is not open yet."), field="mobile") from None
     try:
         with transaction.atomic():
-            member = Member.objects.create(brand=brand, mobile=mobile, source=Source.H5, home_store=None)
+            member = Member.objects.create(
+                brand_id=brand_id, mobile=mobile, source=Source.H5, home_store=None
+            )
     except IntegrityError:
         # Another sign-in created the member meanwhile (the unique number decides).
         return Member.objects.select_related("home_store").get(mobile=mobile), False
@@ -318,11 +322,9 @@ def _link(member: Member, openid: str, unionid: str) -> ChannelIdentity:
 
 
 def _link_wecom_contacts(member_id: int) -> None:
-    from siyu.channels.services.wecom_events import link_wecom_contacts
-
     member = Member.objects.filter(pk=member_id).first()
     if member is not None:
-        link_wecom_contacts(member)
+        link_channel_contacts(member)
 
 
 @transaction.atomic
