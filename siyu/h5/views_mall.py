@@ -30,6 +30,7 @@ from siyu.catalog.models import StoreListing
 from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import NotFound, ServiceError
+from siyu.common.idempotency import MISMATCH_CODE
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
 from siyu.members.models import Member
@@ -43,6 +44,7 @@ from siyu.orders.services.queries import member_order, member_orders, pickup_sto
 from siyu.org.models import Brand, Store
 
 CART_KEY = "siyu_mall_cart"
+LAST_CHECKOUT_KEY = "siyu_mall_last_checkout"  # {"key", "items"} of the last order placed from the cart
 GROUP_KEY = "siyu_mall_group"  # the group whose product card brought the member here (credited at checkout)
 STORE_KEY = "siyu_mall_store"
 # Pickup slots offered at checkout: (start hour, end hour), local time, today and tomorrow.
@@ -55,8 +57,10 @@ def _brand_name() -> str:
     return settings.SIYU_BRAND_NAME or (Brand.objects.values_list("name", flat=True).first() or "")
 
 
-def _render(request: HttpRequest, template: str, context: dict[str, Any] | None = None) -> HttpResponse:
-    return render(request, template, {"brand_name": _brand_name(), **(context or {})})
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HttpResponse:
+    return render(request, template, {"brand_name": _brand_name(), **(context or {})}, status=status)
 
 
 def _member_view(view: MallView) -> Callable[..., HttpResponseBase]:
@@ -286,6 +290,10 @@ def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
     store = _mall_store(request, member)
     if store is None:
         return redirect("h5:mall")
+    return _cart_page(request, store)
+
+
+def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpResponse:
     wanted = _cart(request)
     listings = available_listings(store.pk).filter(pk__in=list(wanted))
     rows = [_listing_row(lst, wanted[lst.pk]) for lst in listings]
@@ -305,6 +313,7 @@ def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
             "idempotency_key": secrets.token_urlsafe(24),
             "max_quantity": MAX_QUANTITY,
         },
+        status=status,
     )
 
 
@@ -337,18 +346,28 @@ def checkout(request: HttpRequest, member: Member) -> HttpResponseBase:
     if window is None:
         messages.error(request, _("Choose a pickup time."))
         return redirect("h5:mall_cart")
+    key = request.POST.get("idempotency_key", "")
+    items = sorted(_cart(request).items())
+    last = request.session.get(LAST_CHECKOUT_KEY)
+    if not items and isinstance(last, dict) and last.get("key") == key:
+        # The form sent twice: the first placed the order and emptied the cart; ask for the same again.
+        items = [tuple(pair) for pair in last.get("items", [])]
     try:
         order = create_order(
             member,
             store_id=store.pk,
-            items=sorted(_cart(request).items()),
+            items=items,
             pickup_window=window,
-            idempotency_key=request.POST.get("idempotency_key", ""),
+            idempotency_key=key,
             community_id=member_group_id(member, request.session.get(GROUP_KEY)),
         )
     except ServiceError as exc:
         _error(request, exc)
+        if exc.code == MISMATCH_CODE:
+            # The same form key with another cart or store: refused, and said so (409), nothing placed.
+            return _cart_page(request, store, status=409)
         return redirect("h5:mall_cart")
+    request.session[LAST_CHECKOUT_KEY] = {"key": key, "items": [list(pair) for pair in items]}
     _save_cart(request, {})
     request.session.pop(GROUP_KEY, None)
     return _pay_or_show(request, order)
