@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from siyu.analytics.models import Event
-from siyu.common.periodic import run_job
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.common.errors import Conflict, ValidationFailed
+from siyu.common.periodic import run_job
 from siyu.orders.models import Order, OrderTransition, PaymentNotification
 from siyu.orders.services import expiry, payments, refunds, transitions
 from siyu.org.models import AuditEntry

@@ -79,6 +79,17 @@ class Written:
     quantity: int
     order_id: int | None
     created: bool
+    store_id: int | None = None  # the reservation's pickup store (None: the entry's)
+
+    @property
+    def same_request(self) -> bool:
+        """Whether the reservation found is what the entry asked for (same item, quantity and store)."""
+        store = self.entry.store_id if self.store_id is None else self.store_id
+        return (self.item_id, self.quantity, store) == (
+            self.entry.item_id,
+            self.entry.quantity,
+            self.entry.store_id,
+        )
 
 
 class GuardFailed(Exception):
@@ -164,12 +175,14 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
         rows = (
             FlashReservation.objects.filter(campaign_id=cid)
             .filter(Q(client_key__in={e.key for e in entries}) | Q(stream_id__in=stream_ids))
-            .values_list("pk", "member_id", "client_key", "stream_id", "item_id", "quantity", "order_id")
+            .values_list(
+                "pk", "member_id", "client_key", "stream_id", "item_id", "quantity", "order_id", "store_id"
+            )
         )
-        by_key: dict[tuple[int, str], tuple[int, int, int, int | None]] = {}
-        by_stream: dict[str, tuple[int, int, int, int | None]] = {}
-        for pk, member_id, client_key, sid, item_id, qty, order_id in rows:
-            by_key[(member_id, client_key)] = (pk, item_id, qty, order_id)
+        by_key: dict[tuple[int, str], tuple[int, int, int, int | None, int]] = {}
+        by_stream: dict[str, tuple[int, int, int, int | None, int]] = {}
+        for pk, member_id, client_key, sid, item_id, qty, order_id, store_id in rows:
+            by_key[(member_id, client_key)] = (pk, item_id, qty, order_id, store_id)
             if sid:
                 by_stream[sid] = by_key[(member_id, client_key)]
         done: list[Written] = []
@@ -179,7 +192,7 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
         for e in entries:
             hit = (by_stream.get(e.stream_id) if e.stream_id else None) or by_key.get((e.member_id, e.key))
             if hit is not None:
-                done.append(Written(e, hit[0], hit[1], hit[2], hit[3], created=False))
+                done.append(Written(e, hit[0], hit[1], hit[2], hit[3], created=False, store_id=hit[4]))
             elif (e.member_id, e.key) in seen:
                 twins.append(e)  # same key twice in one batch (should not happen): answered by the first
             else:
