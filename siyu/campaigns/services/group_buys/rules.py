@@ -112,7 +112,12 @@ def clean_when(value: Any, field: str) -> datetime:
 
 def id_list(value: Any, field: str) -> list[int]:
     """Distinct ids (at most 1000), sorted."""
-    return sorted(parse_ids(value, field, limit=1000))
+    if isinstance(value, set | frozenset):
+        value = sorted(value, key=str)
+    try:
+        return sorted(parse_ids(value, field, limit=1000))
+    except NotFound:
+        raise ValidationFailed(_("Give a list of ids."), field=field) from None
 
 
 def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
