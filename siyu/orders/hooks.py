@@ -35,12 +35,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from django.db import transaction
 
-if TYPE_CHECKING:
-    from siyu.orders.models import Order
+from siyu.orders.models import Order
 
 logger = logging.getLogger("siyu.orders.hooks")
 
@@ -55,7 +54,7 @@ POINTS: tuple[HookPoint, ...] = (
     "late_payment",
 )
 
-Handler = Callable[["Order"], None]
+Handler = Callable[[Order], None]
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class PickupRefusal:
     message: str
 
 
-PickupGuard = Callable[["Order"], "PickupRefusal | None"]
+PickupGuard = Callable[[Order], PickupRefusal | None]
 
 
 @dataclass(frozen=True)
