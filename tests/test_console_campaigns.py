@@ -124,7 +124,7 @@ def test_add_row_keeps_what_was_typed(client, hq_admin, skus):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"item-1-price": "9.999"}, "Give the price in yuan"),
+        ({"item-1-price": "9.999"}, "Give the amount in yuan"),
         ({"item-1-price": "99"}, "cannot be above the normal price"),
         ({"item-0-stock": "0"}, "The stock is a whole number"),
         ({"item-0-stock": "abc"}, "Give a whole number"),

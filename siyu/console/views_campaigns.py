@@ -9,8 +9,6 @@ decimals, no floats); every other rule is the service's.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -28,6 +26,7 @@ from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus
 from siyu.campaigns.services import flash_sales
 from siyu.catalog.models import Sku
 from siyu.common.errors import ServiceError, ValidationFailed
+from siyu.common.validators import yuan_to_fen
 from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import store_scope
@@ -40,16 +39,7 @@ from .views_catalog import yuan
 PAGE_SIZE = 30
 DEFAULT_ROWS = 3
 LIVE_PHASES = (flash_sales.Phase.SCHEDULED, flash_sales.Phase.RUNNING)
-_YUAN_RE = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
 _LOCAL_INPUT = "%Y-%m-%dT%H:%M"
-
-
-def yuan_to_fen(raw: str, field: str) -> int:
-    """``"9.9"`` → ``990``: a yuan amount with at most two decimals, converted exactly (no floats)."""
-    value = (raw or "").strip().replace("¥", "").replace("，", ".")
-    if not _YUAN_RE.match(value):
-        raise ValidationFailed(_("Give the price in yuan, e.g. 9.90."), field=field)
-    return int(Decimal(value) * 100)
 
 
 def _whole(raw: str, field: str) -> int:

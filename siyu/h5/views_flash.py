@@ -24,13 +24,10 @@ from django.views.decorators.http import require_GET
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
 from siyu.campaigns.services import flash_sales
 from siyu.campaigns.tickets import issue_ticket
+from siyu.common.validators import fen_to_yuan
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.org.models import Brand
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _brand_name() -> str:
@@ -104,8 +101,8 @@ def flash_sale(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 "name": sku.product.name,
                 "spec": sku.spec,
                 "picture": sku.product.picture,
-                "price": _yuan(item.price_fen),
-                "normal": _yuan(sku.price_fen),
+                "price": fen_to_yuan(item.price_fen),
+                "normal": fen_to_yuan(sku.price_fen),
                 "remaining": left.get(item.pk, 0),
                 "quantities": list(range(1, item.per_member_limit + 1)),
             }

@@ -31,6 +31,7 @@ from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import NotFound, ServiceError
 from siyu.common.idempotency import MISMATCH_CODE
+from siyu.common.validators import fen_to_yuan
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
 from siyu.members.models import Member
@@ -83,11 +84,6 @@ def qr_png(data: str) -> bytes:
     return out.getvalue()
 
 
-def yuan(fen: int) -> str:
-    """Integer fen as a yuan amount with two decimals ("39.00")."""
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
 def _mall_store(request: HttpRequest, member: Member) -> Store | None:
     """The member's home store, else the open store they picked for this session."""
     if member.home_store_id is not None:
@@ -130,11 +126,11 @@ def _listing_row(listing: StoreListing, qty: int = 0) -> dict[str, Any]:
         "listing": listing,
         "product": sku.product,
         "sku": sku,
-        "price": yuan(sku.price_fen),
-        "member_price": yuan(sku.member_price_fen) if sku.member_price_fen else "",
+        "price": fen_to_yuan(sku.price_fen),
+        "member_price": fen_to_yuan(sku.member_price_fen) if sku.member_price_fen else "",
         "unit_fen": unit,
         "qty": qty,
-        "subtotal": yuan(unit * qty),
+        "subtotal": fen_to_yuan(unit * qty),
     }
 
 
@@ -308,7 +304,7 @@ def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpRes
         {
             "store": store,
             "rows": rows,
-            "total": yuan(total),
+            "total": fen_to_yuan(total),
             "pickup_options": _pickup_options(timezone.now()),
             "idempotency_key": secrets.token_urlsafe(24),
             "max_quantity": MAX_QUANTITY,
@@ -423,7 +419,9 @@ def sandbox_pay(request: HttpRequest, member: Member, out_trade_no: str) -> Http
             return redirect("h5:sandbox_pay", out_trade_no=out_trade_no)
         messages.success(request, _("Payment received."))
         return redirect("h5:order", order_id=order.pk)
-    return _render(request, "h5/mall/sandbox_pay.html", {"order": order, "total": yuan(order.total_fen)})
+    return _render(
+        request, "h5/mall/sandbox_pay.html", {"order": order, "total": fen_to_yuan(order.total_fen)}
+    )
 
 
 # --- my orders -----------------------------------------------------------------------------------------
@@ -448,7 +446,7 @@ def _pickup_code(order: Order) -> str:
 @_member_view
 def orders(request: HttpRequest, member: Member) -> HttpResponseBase:
     """The member's orders, newest first."""
-    rows = [{"order": o, "total": yuan(o.total_fen)} for o in member_orders(member)]
+    rows = [{"order": o, "total": fen_to_yuan(o.total_fen)} for o in member_orders(member)]
     return _render(request, "h5/mall/orders.html", {"rows": rows})
 
 
@@ -468,12 +466,12 @@ def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBa
             "lines": [
                 {
                     "line": line,
-                    "unit": yuan(line.unit_price_fen),
-                    "subtotal": yuan(line.unit_price_fen * line.quantity),
+                    "unit": fen_to_yuan(line.unit_price_fen),
+                    "subtotal": fen_to_yuan(line.unit_price_fen * line.quantity),
                 }
                 for line in lines
             ],
-            "total": yuan(found.total_fen),
+            "total": fen_to_yuan(found.total_fen),
             "pickup_code": _pickup_code(found),
             "can_cancel": pending,
             "can_pay": pending and found.payment_method != PaymentMethod.PAY_AT_PICKUP,

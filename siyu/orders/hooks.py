@@ -124,7 +124,10 @@ def register_pickup_guard(
     """Register a pickup guard for orders of ``source`` (None: every order). Returns its unregister."""
     key = name or _name(guard)
     _guards[key] = (source, guard)
-    return partial(_guards.pop, key, None)
+    def unregister() -> None:
+        _guards.pop(key, None)
+
+    return unregister
 
 
 def _wanted(registration_source: str | None, order: Order) -> bool:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.utils.translation import gettext as _
 
@@ -98,7 +97,10 @@ def register_adjuster(name: str, adjuster: Adjuster, *, position: int) -> Callab
     """Add ``adjuster`` at ``position`` (lower runs first; the member price is at 100). Registering a name
     again replaces it. Returns a function that removes it."""
     _adjusters[name] = (position, adjuster)
-    return partial(_adjusters.pop, name, None)
+    def unregister() -> None:
+        _adjusters.pop(name, None)
+
+    return unregister
 
 
 def adjusters() -> list[tuple[str, Adjuster]]:
