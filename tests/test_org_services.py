@@ -16,7 +16,7 @@ def test_store_scope(hq_admin, clerk_a, store_a, store_b):
 def test_tokens_roundtrip_and_revoke(clerk_a, hq_admin):
     token, secret = tokens.create_token(clerk_a, "pos sync")
     assert secret.startswith("sy_") and token.key_hash != secret
-    assert tokens.authenticate_token(secret) == clerk_a
+    assert tokens.authenticate_token(secret).staff == clerk_a
     assert tokens.authenticate_token(secret + "x") is None
     tokens.revoke_token(clerk_a, token.pk)
     assert tokens.authenticate_token(secret) is None

@@ -15,6 +15,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from siyu.common.errors import NotAuthenticated, PermissionDenied
+from siyu.common.idempotency import actor_ref
 from siyu.org.models import Staff
 from siyu.org.services.tokens import authenticate_token
 
@@ -33,10 +34,11 @@ class StaffTokenAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> Staff:
-        staff = authenticate_token(token)
-        if staff is None:
+        found = authenticate_token(token)
+        if found is None:
             raise NotAuthenticated(_("This API token is not valid or was revoked."))
-        return staff
+        request.siyu_actor = actor_ref("token", found.pk)  # type: ignore[attr-defined]
+        return found.staff
 
 
 class StaffSessionAuth(APIKeyCookie):
@@ -58,12 +60,20 @@ class StaffSessionAuth(APIKeyCookie):
                 _("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value."),
                 code="csrf_failed",
             )
+        request.siyu_actor = actor_ref("staff", user.pk)  # type: ignore[attr-defined]
         return user
 
 
 token_auth = StaffTokenAuth()
 session_auth = StaffSessionAuth()
 API_AUTH = [token_auth, session_auth]
+
+
+def current_actor(request: HttpRequest) -> str:
+    """Who sent an authenticated API request: ``token:<id>`` or ``staff:<id>`` (the console session).
+    Idempotency keys are scoped to it (ADR 0009)."""
+    staff = current_staff(request)
+    return getattr(request, "siyu_actor", None) or actor_ref("staff", staff.pk)
 
 
 def current_staff(request: HttpRequest) -> Staff:

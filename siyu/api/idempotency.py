@@ -1,6 +1,7 @@
 """``Idempotency-Key`` support for create requests that a client may retry.
 
-The first successful response to (staff, key) is stored with a hash of the request. A retry with
+Keys are scoped to who sent them (ADR 0009): an API token, or a staff member's console session. The first
+successful response to (actor, key) is stored with a hash of the request. A retry with
 the same key and the same method, path and body gets the stored body again with status 200
 (the original was 201), and changes nothing. The same key with a different request is refused
 with 409 ``idempotency_mismatch``. Refused requests (4xx) are not stored: they changed nothing,
@@ -9,7 +10,6 @@ so a retry simply runs again. Keys are remembered for ``TTL``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,64 +17,53 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
+from siyu.api.auth import current_actor, current_staff
 from siyu.api.models import IdempotencyRecord
-from siyu.common.errors import Conflict, ValidationFailed
-from siyu.org.models import Staff
+from siyu.common.idempotency import mismatch, request_hash
+from siyu.common.validators import clean_idempotency_key
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
-MAX_KEY_LENGTH = 255
 
 
 def clean_key(key: str | None) -> str | None:
-    """The key as sent, or None when absent; ValidationFailed for an empty, overlong or non-ASCII key."""
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ValidationFailed(_("An Idempotency-Key has 1 to 255 printable ASCII characters."), field=HEADER)
-    return key
-
-
-def request_hash(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps([method, path, body], sort_keys=True, cls=DjangoJSONEncoder, ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """The header's key, or None when absent; ValidationFailed (field ``Idempotency-Key``) when malformed."""
+    return clean_idempotency_key(key, HEADER, required=False)
 
 
 def _replay(record: IdempotencyRecord, digest: str, method: str, path: str) -> tuple[int, Any]:
     if record.request_hash != digest or record.method != method or record.path != path:
-        raise Conflict(
-            _("This Idempotency-Key was already used for a different request."),
-            field=HEADER,
-            code="idempotency_mismatch",
-        )
+        raise mismatch(HEADER)
     return (200 if record.status == 201 else record.status), record.response_json
 
 
 def run_idempotent(
-    staff: Staff,
+    request: HttpRequest,
     key: str | None,
     *,
-    method: str,
-    path: str,
     body: Any,
     action: Callable[[], tuple[int, Any]],
 ) -> tuple[int, Any]:
-    """Run ``action`` (returning status and JSON-ready body) at most once per (staff, key).
+    """Run ``action`` (returning status and JSON-ready body) at most once per (actor, key), the actor being
+    the request's API token or console session.
 
     Without a key ``action`` simply runs. With one, the record is claimed before ``action`` runs and
     written in the same transaction, so two concurrent retries cannot both run it: the second waits
-    on the unique (staff, key) row and then replays the first's response.
+    on the unique (actor, key) row and then replays the first's response. Another actor's identical key
+    is a different key; the same actor's key with another method, path or body is 409.
     """
     key = clean_key(key)
     if key is None:
         return action()
+    staff = current_staff(request)
+    actor = current_actor(request)
+    method, path = request.method or "POST", request.path
     digest = request_hash(method, path, body)
     with transaction.atomic():
-        existing = IdempotencyRecord.objects.select_for_update().filter(staff=staff, key=key).first()
+        existing = IdempotencyRecord.objects.select_for_update().filter(actor=actor, key=key).first()
         if existing is not None and existing.created_at < timezone.now() - TTL:
             existing.delete()
             existing = None
@@ -83,11 +72,11 @@ def run_idempotent(
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
-                    staff=staff, key=key, method=method, path=path, request_hash=digest
+                    staff=staff, actor=actor, key=key, method=method, path=path, request_hash=digest
                 )
         except IntegrityError:
             # A concurrent request with this key committed first: answer as it did.
-            return _replay(IdempotencyRecord.objects.get(staff=staff, key=key), digest, method, path)
+            return _replay(IdempotencyRecord.objects.get(actor=actor, key=key), digest, method, path)
         status, response = action()
         record.status = status
         record.response_json = json.loads(json.dumps(response, cls=DjangoJSONEncoder))

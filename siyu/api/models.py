@@ -8,13 +8,16 @@ from siyu.org.models import Staff
 
 
 class IdempotencyRecord(models.Model):
-    """The response first given to one staff member's request under one idempotency key.
+    """The response first given to one actor's request under one idempotency key (ADR 0009).
 
-    A retry with the same key (same method, path and body) gets this response again instead of
-    repeating the change; the same key with a different request is refused.
+    The actor is who sent it: an API token (``token:<id>``) or a signed-in staff member's console session
+    (``staff:<id>``); the same key from another actor is another key. A retry with the same key (same
+    method, path and body) gets this response again instead of repeating the change; the same key with a
+    different request is refused.
     """
 
     staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="+")
+    actor = models.CharField(max_length=40)
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=255)
@@ -24,7 +27,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["staff", "key"], name="idempotency_staff_key_unique")]
+        constraints = [models.UniqueConstraint(fields=["actor", "key"], name="idempotency_actor_key_unique")]
 
     def __str__(self) -> str:
-        return f"{self.staff_id}:{self.key}"
+        return f"{self.actor}:{self.key}"

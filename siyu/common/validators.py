@@ -59,14 +59,12 @@ def parse_ids(value: Any, field: str, *, limit: int, message: str | None = None)
 def clean_idempotency_key(value: Any, field: str = "idempotency_key", *, required: bool = True) -> str | None:
     """A client's idempotency key: 1 to 100 printable ASCII characters, surrounding blanks dropped.
 
-    None when absent and not ``required``; ValidationFailed otherwise. This is the only key validator:
+    None when absent (None) and not ``required``; ValidationFailed for a blank or malformed key. This is the only key validator:
     the API header, H5 forms, the flash-sale buy and service arguments all use it.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValidationFailed(_("An idempotency key is required."), field=field)
+    if value is None and not required:
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(_("An idempotency key is required."), field=field)
     key = value.strip()
     if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():

@@ -382,9 +382,7 @@ def post_product_cards(
             "skipped": [{"community_id": s.community_id, "reason": s.reason} for s in posts.skipped],
         }
 
-    status, body = idempotency.run_idempotent(
-        staff, key, method="POST", path=request.path, body=payload.model_dump(mode="json"), action=post
-    )
+    status, body = idempotency.run_idempotent(request, key, body=payload.model_dump(mode="json"), action=post)
     return Status(status, body)
 
 

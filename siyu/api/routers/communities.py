@@ -168,10 +168,8 @@ def post_message(
         return 201, message_out(message)
 
     status, body = idempotency.run_idempotent(
-        staff,
+        request,
         idempotency_key,
-        method="POST",
-        path=request.path,
         body=payload.model_dump(mode="json"),
         action=post,
     )

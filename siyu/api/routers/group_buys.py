@@ -201,10 +201,8 @@ def create_group_buy(
         return 201, group_buy_out(group_buys.get_group_buy(staff, campaign.pk), staff)
 
     status, body = idempotency.run_idempotent(
-        staff,
+        request,
         idempotency_key,
-        method="POST",
-        path=request.path,
         body=payload.model_dump(mode="json"),
         action=create,
     )

@@ -115,10 +115,8 @@ def create_member(
         return 201, member_detail_out(member)
 
     status, body = idempotency.run_idempotent(
-        staff,
+        request,
         idempotency_key,
-        method="POST",
-        path=request.path,
         body=payload.model_dump(mode="json", exclude_none=True),
         action=create,
     )

@@ -8,8 +8,12 @@ Guarantees, for every function that changes stock:
   The ``stock >= 0`` check constraint backs this up in the database.
 - Every change appends a ``StockMovement`` with ``stock_after`` in the same transaction, so a listing's
   stock always equals the sum of its movements' deltas.
-- Every change carries an idempotency key (unique across movements). The same key again returns the first
-  movement and changes nothing; the same key for a different change is a Conflict ``idempotency_mismatch``.
+- Every change carries an idempotency key, unique across movements in the database. A staff member's key
+  is scoped to that staff member (``siyu.common.idempotency.client_key``; ADR 0009): the same staff member's
+  same key again returns the first movement and changes nothing, the same key for a different change is a
+  Conflict ``idempotency_mismatch``, and another staff member's identical key is a different key. Orders'
+  reservations and releases use keys Siyu makes itself (``system_key``, the ``sys:`` namespace), which no
+  staff key can collide with, whatever text a client sends.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from django.utils.translation import gettext as _
 from siyu.catalog.models import StockMovement, StoreListing
 from siyu.catalog.services.queries import get_listing, is_available
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.idempotency import SYSTEM_PREFIX, actor_ref, client_key, mismatch
+from siyu.common.validators import clean_idempotency_key
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
 
 MAX_STOCK = 1_000_000
-MAX_KEY_LENGTH = 100
 MAX_REF_LENGTH = 64
 STAFF_REASONS = (StockMovement.Reason.ADJUST, StockMovement.Reason.SALE, StockMovement.Reason.RETURN)
 
@@ -39,14 +44,18 @@ class InsufficientStock(Conflict):
     code = "insufficient_stock"
 
 
-def _clean_key(key: Any) -> str:
-    if not isinstance(key, str):
-        raise ValidationFailed(_("An idempotency key is required."), field="idempotency_key")
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ValidationFailed(
-            _("An idempotency key has 1 to %(n)s printable ASCII characters.") % {"n": MAX_KEY_LENGTH},
-            field="idempotency_key",
+def _staff_key(staff: Staff, key: Any) -> str:
+    """The stored form of ``staff``'s client key: scoped to that staff member, never in the ``sys:`` space."""
+    clean = clean_idempotency_key(key)
+    assert clean is not None
+    return client_key(actor_ref("staff", staff.pk), "stock", "", clean)
+
+
+def _system_key(key: str) -> str:
+    if not isinstance(key, str) or not key.startswith(SYSTEM_PREFIX):
+        # Programming error: reservations are keyed by the system, never by client input.
+        raise ValueError(
+            f"reserve/release need a system key (siyu.common.idempotency.system_key), got {key!r}"
         )
     return key
 
@@ -83,11 +92,7 @@ def _replay(
         and (set_to is None or movement.stock_after == set_to)
     )
     if not same:
-        raise Conflict(
-            _("This idempotency key was already used for a different change."),
-            field="idempotency_key",
-            code="idempotency_mismatch",
-        )
+        raise mismatch()
     return movement
 
 
@@ -154,9 +159,10 @@ def set_listed(staff: Staff, listing_id: Any, listed: bool) -> StoreListing:
 def set_stock(staff: Staff, listing_id: Any, stock: Any, *, idempotency_key: Any) -> StockMovement:
     """Set a listing's stock to a counted number (0…1,000,000), recording the difference as a ``set``
     movement. Store staff on their own stores only (NotFound otherwise). Idempotent by key."""
-    key = _clean_key(idempotency_key)
+    clean_idempotency_key(idempotency_key)
     target = _int(stock, "stock", 0, MAX_STOCK)
     listing = get_listing(staff, listing_id)
+    key = _staff_key(staff, idempotency_key)
     replayed = _replay(key, listing_id=listing.pk, reason=StockMovement.Reason.SET, set_to=target)
     if replayed is not None:
         return replayed
@@ -188,7 +194,7 @@ def adjust_stock(
     """Add ``delta`` (±, non-zero) to a listing's stock, ``reason`` adjust, sale (delta < 0) or return
     (delta > 0). Store staff on their own stores only (NotFound otherwise). Never below zero
     (InsufficientStock, nothing changed); idempotent by key."""
-    key = _clean_key(idempotency_key)
+    clean_idempotency_key(idempotency_key)
     change = _int(delta, "delta", -MAX_STOCK, MAX_STOCK)
     if change == 0:
         raise ValidationFailed(_("Give a change other than zero."), field="delta")
@@ -199,6 +205,7 @@ def adjust_stock(
     if reason == StockMovement.Reason.RETURN and change < 0:
         raise ValidationFailed(_("A return adds stock."), field="delta")
     listing = get_listing(staff, listing_id)
+    key = _staff_key(staff, idempotency_key)
     return _apply_delta(listing.pk, change, reason=reason, ref="", staff=staff, key=key)
 
 
@@ -206,8 +213,9 @@ def reserve_stock(listing_id: int, quantity: int, *, ref: str, idempotency_key: 
     """Take ``quantity`` units of an available listing for an order (``ref``, e.g. the order id). Never
     sells more than stock: raises InsufficientStock (nothing changed) when fewer are left, even under
     concurrent reservations. Conflict ``unavailable`` when the listing is not available to members.
-    Idempotent by key: a retried reservation returns the first movement and takes nothing more."""
-    key = _clean_key(idempotency_key)
+    Idempotent by ``idempotency_key``, a system key (``system_key(...)``; anything else is a programming
+    error, ValueError): a retried reservation returns the first movement and takes nothing more."""
+    key = _system_key(idempotency_key)
     amount = _int(quantity, "quantity", 1, MAX_STOCK)
     reference = _clean_ref(ref)
     valid_id = isinstance(listing_id, int) and not isinstance(listing_id, bool) and 0 < listing_id < 2**63
@@ -226,8 +234,9 @@ def reserve_stock(listing_id: int, quantity: int, *, ref: str, idempotency_key: 
 
 def release_stock(listing_id: int, quantity: int, *, ref: str, idempotency_key: str) -> StockMovement:
     """Give back ``quantity`` reserved units (a cancelled or unpaid order ``ref``), whether or not the
-    listing is still available. Idempotent by key: a retried release returns the first movement."""
-    key = _clean_key(idempotency_key)
+    listing is still available. Idempotent by ``idempotency_key``, a system key like ``reserve_stock``'s: a
+    retried release returns the first movement."""
+    key = _system_key(idempotency_key)
     amount = _int(quantity, "quantity", 1, MAX_STOCK)
     reference = _clean_ref(ref)
     if isinstance(listing_id, bool) or not isinstance(listing_id, int) or not 0 < listing_id < 2**63:

@@ -51,8 +51,8 @@ def revoke_token(staff: Staff, token_id: int) -> ApiToken:
     return token
 
 
-def authenticate_token(key: str) -> Staff | None:
-    """The active staff account owning an unrevoked token ``key``, or None."""
+def authenticate_token(key: str) -> ApiToken | None:
+    """The unrevoked token ``key`` (with its active ``staff`` loaded), or None."""
     if not key or not key.startswith(TOKEN_PREFIX) or len(key) > 200:
         return None
     token = (
@@ -66,4 +66,4 @@ def authenticate_token(key: str) -> Staff | None:
     # Touch last_used_at at most once a minute: a hot token should not write on every request.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.staff
+    return token
