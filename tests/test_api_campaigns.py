@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.org.models import AuditEntry
 from tests import test_campaign_setup as shared
 from tests.api_support import ApiClient, assert_error
@@ -69,7 +69,7 @@ def test_create_publish_read_cancel(hq_operator, skus, store_a, member_a, group_
         2,
         0,
     ]
-    assert len(live["orders_per_10s"]) == setup.BUCKETS and sum(live["orders_per_10s"]) == 1
+    assert len(live["orders_per_10s"]) == flash_sales.BUCKETS and sum(live["orders_per_10s"]) == 1
     assert detail["sold_total"] == 2
     listing = api.get(BASE).json()
     assert listing["count"] == 1 and listing["items"][0]["sold_total"] == 2
@@ -123,7 +123,7 @@ def test_price_and_stock_ranges_name_the_item(hq_admin, skus):
 def test_store_staff_read_their_stores_only(hq_admin, clerk_a, skus, store_a, store_b, member_a, member_b):
     everywhere = running_sale(hq_admin, skus)
     only_b = running_sale(hq_admin, skus, store_ids=[store_b.pk])
-    setup.create_flash_sale(hq_admin, sale_data(skus, title="草稿"))
+    flash_sales.create_flash_sale(hq_admin, sale_data(skus, title="草稿"))
     buy(everywhere, member_a, store_a, quantity=1)
     buy(everywhere, member_b, store_b, quantity=2)
     api = ApiClient(clerk_a)
@@ -166,7 +166,7 @@ JUNK = [
 def test_junk_bodies_never_fail(hq_admin, skus):
     api = ApiClient(hq_admin)
     campaign = running_sale(hq_admin, skus)
-    draft = setup.create_flash_sale(hq_admin, sale_data(skus))
+    draft = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     before = (Campaign.objects.count(),)
     for method, path in (
         ("POST", BASE),

@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, FlashSaleItem
-from siyu.campaigns.services import flash_admission, flash_config, posts, setup
+from siyu.campaigns.services import flash_admission, flash_config, flash_sales, posts
 from siyu.catalog.models import Sku
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication
@@ -75,8 +75,8 @@ def running_sale(staff, skus: dict[str, Sku], **overrides: Any) -> Campaign:
     data = sale_data(
         skus, starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=2), **overrides
     )
-    campaign = setup.create_flash_sale(staff, data)
-    return setup.publish_flash_sale(staff, campaign.pk)
+    campaign = flash_sales.create_flash_sale(staff, data)
+    return flash_sales.publish_flash_sale(staff, campaign.pk)
 
 
 def buy(campaign: Campaign, member, store, *, item: FlashSaleItem | None = None, quantity: int = 1):
@@ -114,7 +114,7 @@ def _audits(action: str) -> int:
 
 def test_create_draft_with_defaults_and_audit(hq_operator, skus, store_a, group_a):
     data = sale_data(skus, community_ids=[group_a.pk], warmup_at=timezone.now() + timedelta(minutes=30))
-    campaign = setup.create_flash_sale(hq_operator, data)
+    campaign = flash_sales.create_flash_sale(hq_operator, data)
     assert campaign.status == "draft" and campaign.kind == "flash_sale"
     assert campaign.created_by == hq_operator and campaign.published_at is None
     assert campaign.pickup_until == campaign.ends_at + timedelta(days=3)
@@ -134,9 +134,9 @@ def test_items_as_tuples_and_chosen_stores(hq_admin, skus, store_b):
     data = sale_data(
         skus, store_ids=[store_b.pk], items=[(skus["CANDLE"].pk, 2990, 10, 3), (skus["CUP-W"].pk, 990, 5, 1)]
     )
-    campaign = setup.create_flash_sale(hq_admin, data)
+    campaign = flash_sales.create_flash_sale(hq_admin, data)
     assert list(campaign.stores.all()) == [store_b]
-    assert list(setup.sale_stores(campaign)) == [store_b]
+    assert list(flash_sales.sale_stores(campaign)) == [store_b]
     assert campaign.flash_items.count() == 2
 
 
@@ -250,7 +250,7 @@ def test_bad_input_refused_with_field_and_nothing_written(
     override, field = _bad(skus, brand, store_a, store_b, group_b, case)
     audits = AuditEntry.objects.count()
     with pytest.raises(ValidationFailed) as caught:
-        setup.create_flash_sale(hq_admin, sale_data(skus, **override))
+        flash_sales.create_flash_sale(hq_admin, sale_data(skus, **override))
     assert caught.value.field == field, (case, caught.value.field, caught.value.message)
     assert not Campaign.objects.exists() and not FlashSaleItem.objects.exists()
     assert AuditEntry.objects.count() == audits
@@ -259,27 +259,27 @@ def test_bad_input_refused_with_field_and_nothing_written(
 def test_inactive_sku_refused(hq_admin, skus):
     Sku.objects.filter(pk=skus["CUP-B"].pk).update(active=False)
     with pytest.raises(ValidationFailed) as caught:
-        setup.create_flash_sale(hq_admin, sale_data(skus))
+        flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     assert caught.value.field == "items.1.sku_id"
 
 
 def test_sku_published_to_chosen_store_only_is_fine_there(hq_admin, skus, store_a, store_b):
     only_b = [{"sku_id": skus["CANDLE"].pk, "price_fen": 990, "stock": 1, "per_member_limit": 1}]
-    assert setup.create_flash_sale(hq_admin, sale_data(skus, store_ids=[store_b.pk], items=only_b))
+    assert flash_sales.create_flash_sale(hq_admin, sale_data(skus, store_ids=[store_b.pk], items=only_b))
     with pytest.raises(ValidationFailed):
-        setup.create_flash_sale(hq_admin, sale_data(skus, store_ids=[store_a.pk], items=only_b))
+        flash_sales.create_flash_sale(hq_admin, sale_data(skus, store_ids=[store_a.pk], items=only_b))
 
 
 @pytest.mark.parametrize("who", ["clerk_a", "manager_a"])
 def test_store_staff_cannot_set_up(request, who, hq_admin, skus):
     staff = request.getfixturevalue(who)
     with pytest.raises(PermissionDenied):
-        setup.create_flash_sale(staff, sale_data(skus))
-    draft = setup.create_flash_sale(hq_admin, sale_data(skus))
+        flash_sales.create_flash_sale(staff, sale_data(skus))
+    draft = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     for action in (
-        lambda: setup.update_flash_sale(staff, draft.pk, {"title": "x"}),
-        lambda: setup.publish_flash_sale(staff, draft.pk),
-        lambda: setup.cancel_flash_sale(staff, draft.pk),
+        lambda: flash_sales.update_flash_sale(staff, draft.pk, {"title": "x"}),
+        lambda: flash_sales.publish_flash_sale(staff, draft.pk),
+        lambda: flash_sales.cancel_flash_sale(staff, draft.pk),
     ):
         with pytest.raises(PermissionDenied):
             action()
@@ -293,27 +293,27 @@ def test_other_brand_staff_sees_nothing(hq_admin, skus):
 
     other = BrandFactory(code="other-brand")
     outsider = StaffFactory(brand=other, username="outsider", role="hq_admin")
-    campaign = setup.create_flash_sale(hq_admin, sale_data(skus))
+    campaign = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     with pytest.raises(NotFound):
-        setup.get_campaign(outsider, campaign.pk)
+        flash_sales.get_campaign(outsider, campaign.pk)
     with pytest.raises(NotFound):
-        setup.publish_flash_sale(outsider, campaign.pk)
-    assert not setup.visible_campaigns(outsider).exists()
+        flash_sales.publish_flash_sale(outsider, campaign.pk)
+    assert not flash_sales.visible_campaigns(outsider).exists()
 
 
 @pytest.mark.parametrize("junk", [0, -1, "abc", None, True, 2**70, "1e3"])
 def test_junk_ids_are_not_found(hq_admin, junk):
     with pytest.raises(NotFound):
-        setup.get_campaign(hq_admin, junk)
+        flash_sales.get_campaign(hq_admin, junk)
 
 
 # --- edit -----------------------------------------------------------------------------------------------
 
 
 def test_draft_is_editable_in_full(hq_admin, skus, store_b):
-    campaign = setup.create_flash_sale(hq_admin, sale_data(skus))
+    campaign = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     new_end = campaign.ends_at + timedelta(hours=1)
-    setup.update_flash_sale(
+    flash_sales.update_flash_sale(
         hq_admin,
         campaign.pk,
         {
@@ -329,21 +329,21 @@ def test_draft_is_editable_in_full(hq_admin, skus, store_b):
     entry = AuditEntry.objects.get(action="campaign.update")
     assert set(entry.detail["changes"]) == {"title", "ends_at", "pickup_until", "items"}
     # The same values again: nothing written, nothing audited.
-    setup.update_flash_sale(hq_admin, campaign.pk, {"title": "周六秒杀"})
+    flash_sales.update_flash_sale(hq_admin, campaign.pk, {"title": "周六秒杀"})
     assert _audits("campaign.update") == 1
     # A refused edit changes nothing.
     with pytest.raises(ValidationFailed):
-        setup.update_flash_sale(hq_admin, campaign.pk, {"title": "新", "items": []})
+        flash_sales.update_flash_sale(hq_admin, campaign.pk, {"title": "新", "items": []})
     campaign.refresh_from_db()
     assert campaign.title == "周六秒杀" and campaign.flash_items.count() == 1
     # Items and stores are checked together: the candle is published to store B only.
     candle = [{"sku_id": skus["CANDLE"].pk, "price_fen": 990, "stock": 5, "per_member_limit": 1}]
     with pytest.raises(ValidationFailed) as caught:
-        setup.update_flash_sale(hq_admin, campaign.pk, {"items": candle})
+        flash_sales.update_flash_sale(hq_admin, campaign.pk, {"items": candle})
     assert caught.value.field == "items.0.sku_id"
-    setup.update_flash_sale(hq_admin, campaign.pk, {"items": candle, "store_ids": [store_b.pk]})
+    flash_sales.update_flash_sale(hq_admin, campaign.pk, {"items": candle, "store_ids": [store_b.pk]})
     with pytest.raises(ValidationFailed) as caught:
-        setup.update_flash_sale(hq_admin, campaign.pk, {"store_ids": []})  # back to every store
+        flash_sales.update_flash_sale(hq_admin, campaign.pk, {"store_ids": []})  # back to every store
     assert caught.value.field == "items.0.sku_id"
     assert list(campaign.stores.all()) == [store_b]
 
@@ -357,12 +357,14 @@ def test_published_sale_is_fixed_but_can_be_extended(hq_admin, skus):
         {"store_ids": []},
     ):
         with pytest.raises(Conflict) as caught:
-            setup.update_flash_sale(hq_admin, campaign.pk, change)
+            flash_sales.update_flash_sale(hq_admin, campaign.pk, change)
         assert caught.value.code == "published"
     with pytest.raises(Conflict):
-        setup.update_flash_sale(hq_admin, campaign.pk, {"ends_at": campaign.ends_at - timedelta(minutes=5)})
+        flash_sales.update_flash_sale(
+            hq_admin, campaign.pk, {"ends_at": campaign.ends_at - timedelta(minutes=5)}
+        )
     later = campaign.ends_at + timedelta(days=1)
-    setup.update_flash_sale(hq_admin, campaign.pk, {"ends_at": later, "description": "延长一天"})
+    flash_sales.update_flash_sale(hq_admin, campaign.pk, {"ends_at": later, "description": "延长一天"})
     campaign.refresh_from_db()
     assert campaign.ends_at == later and campaign.pickup_until == later + timedelta(days=3)
     assert campaign.description == "延长一天" and campaign.status == "published"
@@ -372,15 +374,15 @@ def test_published_sale_is_fixed_but_can_be_extended(hq_admin, skus):
 
 
 def test_publish_opens_admission_once(hq_admin, skus, store_a, member_a):
-    campaign = setup.create_flash_sale(
+    campaign = flash_sales.create_flash_sale(
         hq_admin, sale_data(skus, starts_at=timezone.now() - timedelta(minutes=1))
     )
     with pytest.raises(flash_admission.SaleNotRunning):
         buy(campaign, member_a, store_a)  # a draft takes no purchase
-    published = setup.publish_flash_sale(hq_admin, campaign.pk)
+    published = flash_sales.publish_flash_sale(hq_admin, campaign.pk)
     assert published.status == "published" and published.published_at is not None
     assert published.admission_backend == "database"
-    assert setup.publish_flash_sale(hq_admin, campaign.pk).published_at == published.published_at
+    assert flash_sales.publish_flash_sale(hq_admin, campaign.pk).published_at == published.published_at
     assert _audits("campaign.publish") == 1
     admission = buy(published, member_a, store_a, quantity=2)
     assert admission.remaining == 98
@@ -388,18 +390,18 @@ def test_publish_opens_admission_once(hq_admin, skus, store_a, member_a):
 
 
 def test_publish_rechecks_and_refuses_ended_or_cancelled(hq_admin, skus):
-    campaign = setup.create_flash_sale(hq_admin, sale_data(skus))
+    campaign = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     Sku.objects.filter(pk=skus["CUP-W"].pk).update(active=False)
     with pytest.raises(ValidationFailed) as caught:
-        setup.publish_flash_sale(hq_admin, campaign.pk)
+        flash_sales.publish_flash_sale(hq_admin, campaign.pk)
     assert caught.value.field == "items.0.sku_id"
     Sku.objects.filter(pk=skus["CUP-W"].pk).update(active=True)
     with pytest.raises(Conflict) as ended:
-        setup.publish_flash_sale(hq_admin, campaign.pk, now=campaign.ends_at + timedelta(seconds=1))
+        flash_sales.publish_flash_sale(hq_admin, campaign.pk, now=campaign.ends_at + timedelta(seconds=1))
     assert ended.value.code == "ended"
-    setup.cancel_flash_sale(hq_admin, campaign.pk)
+    flash_sales.cancel_flash_sale(hq_admin, campaign.pk)
     with pytest.raises(Conflict) as cancelled:
-        setup.publish_flash_sale(hq_admin, campaign.pk)
+        flash_sales.publish_flash_sale(hq_admin, campaign.pk)
     assert cancelled.value.code == "cancelled"
     campaign.refresh_from_db()
     assert campaign.status == "cancelled" and _audits("campaign.publish") == 0
@@ -408,27 +410,27 @@ def test_publish_rechecks_and_refuses_ended_or_cancelled(hq_admin, skus):
 def test_cancel_stops_purchases_and_keeps_orders(hq_admin, skus, store_a, member_a, member_b):
     campaign = running_sale(hq_admin, skus)
     buy(campaign, member_a, store_a)
-    cancelled = setup.cancel_flash_sale(hq_admin, campaign.pk, reason="供应商缺货")
+    cancelled = flash_sales.cancel_flash_sale(hq_admin, campaign.pk, reason="供应商缺货")
     assert cancelled.status == "cancelled"
     with pytest.raises(flash_admission.SaleNotRunning):
         buy(campaign, member_b, store_a)
     assert Order.objects.filter(campaign_id=campaign.pk).count() == 1  # the written order stays
     entry = AuditEntry.objects.get(action="campaign.cancel")
     assert entry.detail == {"from": "published", "reason": "供应商缺货"}
-    assert setup.cancel_flash_sale(hq_admin, campaign.pk).status == "cancelled"  # again: no change
+    assert flash_sales.cancel_flash_sale(hq_admin, campaign.pk).status == "cancelled"  # again: no change
     assert _audits("campaign.cancel") == 1
     with pytest.raises(Conflict) as caught:
-        setup.update_flash_sale(hq_admin, campaign.pk, {"description": "x"})
+        flash_sales.update_flash_sale(hq_admin, campaign.pk, {"description": "x"})
     assert caught.value.code == "cancelled"
 
 
 def test_cancel_after_end_refused(hq_admin, skus):
     campaign = running_sale(hq_admin, skus)
     with pytest.raises(Conflict) as caught:
-        setup.cancel_flash_sale(hq_admin, campaign.pk, now=campaign.ends_at)
+        flash_sales.cancel_flash_sale(hq_admin, campaign.pk, now=campaign.ends_at)
     assert caught.value.code == "ended"
     with pytest.raises(ValidationFailed):
-        setup.cancel_flash_sale(hq_admin, campaign.pk, reason="x" * 201)
+        flash_sales.cancel_flash_sale(hq_admin, campaign.pk, reason="x" * 201)
     campaign.refresh_from_db()
     assert campaign.status == "published"
 
@@ -440,14 +442,14 @@ def test_store_staff_see_published_sales_of_their_stores_only(hq_admin, clerk_a,
     everywhere = running_sale(hq_admin, skus)
     only_b = running_sale(hq_admin, skus, store_ids=[store_b.pk])
     only_a = running_sale(hq_admin, skus, store_ids=[store_a.pk])
-    draft = setup.create_flash_sale(hq_admin, sale_data(skus))
-    assert set(setup.visible_campaigns(clerk_a)) == {everywhere, only_a}
-    assert set(setup.visible_campaigns(hq_admin)) == {everywhere, only_a, only_b, draft}
+    draft = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
+    assert set(flash_sales.visible_campaigns(clerk_a)) == {everywhere, only_a}
+    assert set(flash_sales.visible_campaigns(hq_admin)) == {everywhere, only_a, only_b, draft}
     for hidden in (only_b, draft):
         with pytest.raises(NotFound):
-            setup.get_campaign(clerk_a, hidden.pk)
+            flash_sales.get_campaign(clerk_a, hidden.pk)
         with pytest.raises(NotFound):
-            setup.live_stats(clerk_a, hidden.pk)
+            flash_sales.live_stats(clerk_a, hidden.pk)
 
 
 def test_live_numbers_are_scoped_to_the_clerks_stores(
@@ -456,22 +458,22 @@ def test_live_numbers_are_scoped_to_the_clerks_stores(
     campaign = running_sale(hq_admin, skus)
     buy(campaign, member_a, store_a, quantity=2)
     buy(campaign, member_b, store_b, quantity=1)
-    hq = setup.live_stats(hq_admin, campaign.pk)
-    clerk = setup.live_stats(clerk_a, campaign.pk)
+    hq = flash_sales.live_stats(hq_admin, campaign.pk)
+    clerk = flash_sales.live_stats(clerk_a, campaign.pk)
     assert (hq.scoped, clerk.scoped) == (False, True)
     assert hq.orders_written == 2 and clerk.orders_written == 1
     assert [i.sold for i in hq.items] == [3, 0] and [i.sold for i in clerk.items] == [2, 0]
     assert [i.remaining for i in hq.items] == [i.remaining for i in clerk.items] == [97, 50]
     assert hq.orders_last_window == 2 and hq.orders_per_second == 0.2
-    assert sum(hq.series_counts) == 2 and len(hq.series_counts) == setup.BUCKETS
+    assert sum(hq.series_counts) == 2 and len(hq.series_counts) == flash_sales.BUCKETS
     totals = {
         c.pk: (c.sold_total, c.stock_total)
-        for c in setup.annotate_totals(clerk_a, setup.visible_campaigns(clerk_a))
+        for c in flash_sales.annotate_totals(clerk_a, flash_sales.visible_campaigns(clerk_a))
     }
     assert totals[campaign.pk] == (2, 150)
     totals = {
         c.pk: (c.sold_total, c.stock_total)
-        for c in setup.annotate_totals(hq_admin, setup.visible_campaigns(hq_admin))
+        for c in flash_sales.annotate_totals(hq_admin, flash_sales.visible_campaigns(hq_admin))
     }
     assert totals[campaign.pk] == (3, 150)
 
@@ -479,11 +481,11 @@ def test_live_numbers_are_scoped_to_the_clerks_stores(
 def test_phase_and_running_list(hq_admin, skus, brand):
     campaign = running_sale(hq_admin, skus)
     now = timezone.now()
-    assert setup.phase(campaign, now) == "running"
-    assert setup.phase(campaign, campaign.starts_at - timedelta(seconds=1)) == "scheduled"
-    assert setup.phase(campaign, campaign.ends_at) == "ended"
-    assert setup.running_flash_sales(brand.pk) == [campaign]
-    assert setup.running_flash_sales(brand.pk, now=campaign.ends_at) == []
+    assert flash_sales.phase(campaign, now) == "running"
+    assert flash_sales.phase(campaign, campaign.starts_at - timedelta(seconds=1)) == "scheduled"
+    assert flash_sales.phase(campaign, campaign.ends_at) == "ended"
+    assert flash_sales.running_flash_sales(brand.pk) == [campaign]
+    assert flash_sales.running_flash_sales(brand.pk, now=campaign.ends_at) == []
 
 
 # --- robot posts ----------------------------------------------------------------------------------------
@@ -506,9 +508,9 @@ def test_warmup_and_start_posted_once_per_group(hq_admin, skus, store_a, store_b
         community_ids=[group_a.pk, group_b.pk],
         warmup_text="周五晚 8 点开抢！",
     )
-    campaign = setup.create_flash_sale(hq_admin, data)
+    campaign = flash_sales.create_flash_sale(hq_admin, data)
     assert posts.run_due_posts(now=now + timedelta(minutes=20)) == 0  # a draft posts nothing
-    setup.publish_flash_sale(hq_admin, campaign.pk)
+    flash_sales.publish_flash_sale(hq_admin, campaign.pk)
     assert posts.run_due_posts(now=now) == 0  # not due yet
     assert posts.run_due_posts(now=now + timedelta(minutes=20)) == 2
     for _ in range(3):
@@ -540,8 +542,8 @@ def test_late_posts_are_skipped(hq_admin, skus, group_a):
         warmup_at=now + timedelta(minutes=1),
         community_ids=[group_a.pk],
     )
-    campaign = setup.create_flash_sale(hq_admin, data)
-    setup.publish_flash_sale(hq_admin, campaign.pk)
+    campaign = flash_sales.create_flash_sale(hq_admin, data)
+    flash_sales.publish_flash_sale(hq_admin, campaign.pk)
     # The scheduler was down until after the end: neither the warm-up nor the start goes out.
     assert posts.run_due_posts(now=now + timedelta(hours=1)) == 0
     assert (
@@ -550,9 +552,9 @@ def test_late_posts_are_skipped(hq_admin, skus, group_a):
         .filter(client_msg_id__startswith="robot:campaign:")
     )
     # Cancelled sales post nothing either.
-    other = setup.create_flash_sale(hq_admin, {**data, "title": "另一场"})
-    setup.publish_flash_sale(hq_admin, other.pk)
-    setup.cancel_flash_sale(hq_admin, other.pk)
+    other = flash_sales.create_flash_sale(hq_admin, {**data, "title": "另一场"})
+    flash_sales.publish_flash_sale(hq_admin, other.pk)
+    flash_sales.cancel_flash_sale(hq_admin, other.pk)
     assert posts.run_due_posts(now=now + timedelta(minutes=6)) == 2  # only the first sale's start
     assert Message.objects.filter(client_msg_id__startswith=f"robot:campaign:{other.pk}:").count() == 0
 
@@ -603,7 +605,7 @@ def test_demo_without_catalog_does_nothing(brand):
 def test_service_errors_carry_fields(hq_admin, skus):
     # A quick guard that every refusal is one of the house error classes.
     try:
-        setup.create_flash_sale(hq_admin, "not a dict")  # type: ignore[arg-type]
+        flash_sales.create_flash_sale(hq_admin, "not a dict")  # type: ignore[arg-type]
     except ServiceError as exc:
         assert exc.status == 400
     else:  # pragma: no cover
@@ -634,11 +636,11 @@ def test_publish_and_live_numbers_on_redis(
     assert campaign.admission_backend == "redis"
     buy(campaign, member_a, store_a, quantity=2)
     buy(campaign, member_b, store_b, quantity=1)
-    stats = setup.live_stats(hq_admin, campaign.pk)
+    stats = flash_sales.live_stats(hq_admin, campaign.pk)
     assert [i.remaining for i in stats.items] == [97, 50]  # admitted, maybe not written yet
     assert [i.admitted for i in stats.items] == [3, 0]
     # Extending a running sale reloads the counters without losing a unit.
     later = campaign.ends_at + timedelta(hours=1)
-    setup.update_flash_sale(hq_admin, campaign.pk, {"ends_at": later})
+    flash_sales.update_flash_sale(hq_admin, campaign.pk, {"ends_at": later})
     assert flash_admission.remaining_units(campaign.pk)[stats.items[0].item.pk] == 97
-    assert setup.live_stats(clerk_a, campaign.pk).items[0].remaining == 97
+    assert flash_sales.live_stats(clerk_a, campaign.pk).items[0].remaining == 97

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, RelayPost
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.common.errors import ValidationFailed
 from siyu.communities.services.robot import post_to_group
 from siyu.console.views_campaigns import yuan_to_fen
@@ -124,7 +124,7 @@ def test_add_row_keeps_what_was_typed(client, hq_admin, skus):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"item-1-price": "9.999"}, "Give the price in yuan"),
+        ({"item-1-price": "9.999"}, "Give the amount in yuan"),
         ({"item-1-price": "99"}, "cannot be above the normal price"),
         ({"item-0-stock": "0"}, "The stock is a whole number"),
         ({"item-0-stock": "abc"}, "Give a whole number"),
@@ -165,7 +165,7 @@ def test_form_field_errors(client, hq_admin, skus, group_b, store_a):
 
 def test_edit_draft_and_extend_published(client, hq_admin, skus):
     client.force_login(hq_admin)
-    draft = setup.create_flash_sale(hq_admin, sale_data(skus))
+    draft = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     html = _html(client.get(reverse("console:campaign_flash_edit", args=[draft.pk])))
     assert 'value="9.90"' in html and 'value="周五秒杀"' in html
     form = _form(skus, **{"sale-title": "周六秒杀"})
@@ -238,7 +238,7 @@ def test_store_staff_read_only_and_scoped(
 ):
     campaign = running_sale(hq_admin, skus, community_ids=[group_a.pk, group_b.pk])
     only_b = running_sale(hq_admin, skus, store_ids=[store_b.pk])
-    draft = setup.create_flash_sale(hq_admin, sale_data(skus, title="草稿"))
+    draft = flash_sales.create_flash_sale(hq_admin, sale_data(skus, title="草稿"))
     buy(campaign, member_a, store_a, quantity=2)
     buy(campaign, member_b, store_b, quantity=1)
     message = post_to_group(group_b, text="B 店接龙 secret", idempotency_key="relay-b")
@@ -256,7 +256,7 @@ def test_store_staff_read_only_and_scoped(
     assert "Units sold in your stores" in html
     live = _html(client.get(reverse("console:campaign_live", args=[campaign.pk]), **HX))
     assert "B 店接龙 secret" not in live  # another store's group
-    stats = setup.live_stats(clerk_a, campaign.pk)
+    stats = flash_sales.live_stats(clerk_a, campaign.pk)
     assert stats.orders_written == 1 and stats.sold_total == 2
     assert client.post(reverse("console:campaign_cancel", args=[campaign.pk])).status_code == 403
     assert client.post(reverse("console:campaign_publish", args=[draft.pk])).status_code == 403

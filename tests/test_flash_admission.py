@@ -273,9 +273,10 @@ def test_same_key_answers_the_same_admission(backend, sku, store_a, member_a):
     first = buy(campaign, item, member_a, store_a, key="again")
     second = buy(campaign, item, member_a, store_a, key="again")
     assert second == first
-    # Even when the retry asks for something else, it answers the first admission and takes nothing.
-    third = buy(campaign, item, member_a, store_a, quantity=2, key="again")
-    assert (third.item_id, third.quantity) == (item.pk, 1)
+    # A retry asking for something else with the same key is refused (409) and takes nothing.
+    with pytest.raises(Conflict) as refused:
+        buy(campaign, item, member_a, store_a, quantity=2, key="again")
+    assert refused.value.code == "idempotency_mismatch" and refused.value.status == 409
     settle()
     after = buy(campaign, item, member_a, store_a, key="again")
     order = order_of(first, campaign)

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from siyu.campaigns import buy, tickets
+from siyu.campaigns import tickets
 from siyu.campaigns.models import FlashReservation
 from siyu.campaigns.services import flash_admission
+from siyu.h5 import flash_buy as buy
 from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
 from tests import test_flash_admission as shared

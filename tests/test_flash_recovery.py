@@ -124,7 +124,8 @@ def test_redis_lost_its_keys_open_sale_rebuilds(
     flash_admission.open_sale(campaign)
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 8}
     # Retries of admitted keys answer the same (the keys came back from the database), taking nothing.
-    again = buy(campaign, item, buyers[0], store_a, quantity=1, key=kept.key)
+    again = buy(campaign, item, buyers[0], store_a, quantity=2, key=kept.key)
+    assert again.store_id == store_a.pk  # the rebuilt key remembers the pickup store
     assert (again.quantity, again.order_id) == (2, FlashReservation.objects.get(client_key=kept.key).order_id)
     # What members hold counts against their limit again.
     with pytest.raises(LimitReached):

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from siyu.campaigns import tickets
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
 from tests import test_campaign_setup as shared
@@ -103,18 +103,18 @@ def test_units_left_follow_purchases(hq_admin, skus, member_a, member_b, store_a
 
 
 def test_scheduled_and_cancelled_sales(hq_admin, skus, member_a):
-    scheduled = setup.create_flash_sale(hq_admin, sale_data(skus))
-    setup.publish_flash_sale(hq_admin, scheduled.pk)
+    scheduled = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
+    flash_sales.publish_flash_sale(hq_admin, scheduled.pk)
     html = _page(member_client(member_a), scheduled)
     assert "Starts in" in html and "disabled" in html
     assert page_config(html)["phase"] == "scheduled"
-    setup.cancel_flash_sale(hq_admin, scheduled.pk)
+    flash_sales.cancel_flash_sale(hq_admin, scheduled.pk)
     html = _page(member_client(member_a), scheduled)
     assert "This flash sale was cancelled." in html
 
 
 def test_drafts_and_other_brands_are_not_found(hq_admin, skus, member_a):
-    draft = setup.create_flash_sale(hq_admin, sale_data(skus))
+    draft = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
     assert member_client(member_a).get(f"/h5/flash/{draft.pk}/").status_code == 404
     outsider = MemberFactory(brand=BrandFactory(code="other-brand"), home_store=None)
     sale = running_sale(hq_admin, skus)
@@ -163,7 +163,7 @@ def test_home_lists_running_sales(hq_admin, skus, member_a):
     client = member_client(member_a)
     assert "Flash sales now" not in client.get("/h5/").content.decode()
     campaign = running_sale(hq_admin, skus)
-    setup.create_flash_sale(hq_admin, sale_data(skus, title="还没开始"))
+    flash_sales.create_flash_sale(hq_admin, sale_data(skus, title="还没开始"))
     html = client.get("/h5/").content.decode()
     assert "Flash sales now" in html and f'href="/h5/flash/{campaign.pk}/"' in html
     assert "还没开始" not in html

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from siyu.analytics.models import Event
-from siyu.campaigns.services.group_buys import close_due_teams
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.common.errors import Conflict, ValidationFailed
+from siyu.common.periodic import run_job
 from siyu.orders.models import Order, OrderTransition, PaymentNotification
 from siyu.orders.services import expiry, payments, refunds, transitions
 from siyu.org.models import AuditEntry
@@ -95,18 +95,19 @@ def test_unreachable_provider_is_retried_by_the_job(wechatpay, member_a, store_a
     order.refresh_from_db()
     assert order.status == "refunded"
     assert refunds.retry_late_refunds(now=later) == 0
-    assert close_due_teams(now=later) == 0
     assert len(wechatpay.refunds) == 1
 
 
-def test_job_retries_late_refunds(wechatpay, member_a, store_a, listings):
+def test_orders_job_retries_late_refunds(wechatpay, member_a, store_a, listings):
+    # orders' own periodic job (``order-late-refunds``), not a campaign's, retries late refunds.
     order = _wechat_order(member_a, store_a, listings[0])
     later = order.expires_at + timedelta(seconds=1)
     expiry.expire_due(now=later)
     headers, body = wechatpay.build_notification(wechatpay.pay(order.out_trade_no))
     wechatpay.fail_next = (503, "SYSTEM_ERROR", "busy")
     payments.handle_payment_notification(headers, body)
-    assert close_due_teams(now=later) == 1
+    assert Order.objects.get(pk=order.pk).status == "expired"
+    assert run_job("order-late-refunds") == 1
     assert Order.objects.get(pk=order.pk).status == "refunded"
 
 

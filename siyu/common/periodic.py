@@ -35,6 +35,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("wecom-events", "siyu.channels.services.wecom_events.process_pending_events", 60),
     # Unpaid orders past their deadline: expired, stock given back.
     PeriodicJob("order-expiry", "siyu.orders.services.expiry.expire_due", 60),
+    # Payments that arrived after their order closed, whose automatic refund could not be made yet.
+    PeriodicJob("order-late-refunds", "siyu.orders.services.refunds.retry_late_refunds", 60),
     # Flash-sale reservations admitted in Redis, written behind to the database (and stale ones recovered).
     PeriodicJob("flash-writer", "siyu.campaigns.services.flash_writer.drain_all", 1),
     # The 接龙 relay: new buyers' lines posted into the sale's groups within each channel's rate limit.

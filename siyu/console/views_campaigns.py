@@ -2,15 +2,13 @@
 and its live view (an htmx fragment polled every 2 seconds: units left and sold per item, orders written,
 orders per second, a line of orders per 10 seconds, and the relay log).
 
-Thin callers of ``siyu.campaigns.services.setup``: it decides who may do what (store roles read only, and
-only their stores' numbers). Prices are typed in yuan and turned into fen exactly (at most two decimals,
-no floats); every other rule is the service's.
+Thin callers of ``siyu.campaigns.services.flash_sales``: it decides who may do what (store roles read
+only, and only their stores' numbers). Prices are typed in yuan and turned into fen exactly (at most two
+decimals, no floats); every other rule is the service's.
 """
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -25,10 +23,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.catalog.models import Sku
 from siyu.common.errors import ServiceError, ValidationFailed
 from siyu.common.validators import fen_to_yuan as yuan
+from siyu.common.validators import yuan_to_fen
 from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import store_scope
@@ -39,17 +38,8 @@ from .helpers import console_view, current_staff, form_error, is_htmx
 
 PAGE_SIZE = 30
 DEFAULT_ROWS = 3
-LIVE_PHASES = (setup.Phase.SCHEDULED, setup.Phase.RUNNING)
-_YUAN_RE = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
+LIVE_PHASES = (flash_sales.Phase.SCHEDULED, flash_sales.Phase.RUNNING)
 _LOCAL_INPUT = "%Y-%m-%dT%H:%M"
-
-
-def yuan_to_fen(raw: str, field: str) -> int:
-    """``"9.9"`` → ``990``: a yuan amount with at most two decimals, converted exactly (no floats)."""
-    value = (raw or "").strip().replace("¥", "").replace("，", ".")
-    if not _YUAN_RE.match(value):
-        raise ValidationFailed(_("Give the price in yuan, e.g. 9.90."), field=field)
-    return int(Decimal(value) * 100)
 
 
 def _whole(raw: str, field: str) -> int:
@@ -182,7 +172,7 @@ def _row_count(request: HttpRequest, default: int) -> int:
         count = int(request.POST.get("rows") or default)
     except ValueError:
         count = default
-    return max(1, min(count, setup.MAX_ITEMS))
+    return max(1, min(count, flash_sales.MAX_ITEMS))
 
 
 def _posted_rows(request: HttpRequest, count: int) -> list[dict[str, Any]]:
@@ -276,7 +266,7 @@ def _form_page(
         "form": form,
         "rows": rows,
         "row_count": len(rows),
-        "max_rows": setup.MAX_ITEMS,
+        "max_rows": flash_sales.MAX_ITEMS,
         "sku_choices": _sku_choices(staff),
         "campaign": campaign,
     }
@@ -289,7 +279,7 @@ def _save(
     form = FlashSaleForm(request.POST, staff=staff, prefix="sale")
     rows = _posted_rows(request, _row_count(request, DEFAULT_ROWS))
     if request.POST.get("add_row"):
-        rows += _blank_rows(len(rows), min(len(rows) + 1, setup.MAX_ITEMS))
+        rows += _blank_rows(len(rows), min(len(rows) + 1, flash_sales.MAX_ITEMS))
         form.is_valid()  # shows what was typed; nothing is saved
         form.errors.clear()
         return None, form, rows
@@ -300,9 +290,9 @@ def _save(
         items, row_of = _items_from_rows(rows)
         data = {**form.service_data(), "items": items}
         if campaign is None:
-            saved = setup.create_flash_sale(staff, data)
+            saved = flash_sales.create_flash_sale(staff, data)
         else:
-            saved = setup.update_flash_sale(staff, campaign.pk, data)
+            saved = flash_sales.update_flash_sale(staff, campaign.pk, data)
     except ServiceError as exc:
         if exc.status in (403, 404):
             raise
@@ -320,15 +310,15 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     """Campaigns I may see (store staff: published ones in their stores), with window and sold/stock."""
     staff = current_staff(request)
     status = (request.GET.get("status") or "").strip()
-    qs = setup.visible_campaigns(staff, kind=None)
+    qs = flash_sales.visible_campaigns(staff, kind=None)
     if status in CampaignStatus.values:
         qs = qs.filter(status=status)
-    page = Paginator(setup.annotate_totals(staff, qs), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(flash_sales.annotate_totals(staff, qs), PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [
         {
             "campaign": c,
-            "phase": setup.phase(c, now),
+            "phase": flash_sales.phase(c, now),
             "url": reverse("console:campaign_detail", args=[c.pk])
             if c.kind == CampaignKind.FLASH_SALE
             else "",
@@ -338,7 +328,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": rows,
-        "can_manage": setup.can_manage(staff),
+        "can_manage": flash_sales.can_manage(staff),
         "statuses": CampaignStatus.choices,
         "f_status": status,
     }
@@ -350,7 +340,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
 def campaign_flash_new(request: HttpRequest) -> HttpResponse:
     """Set up a flash sale (head office): a draft, published from its page."""
     staff = current_staff(request)
-    setup.require_manager(staff)
+    flash_sales.require_manager(staff)
     if request.method == "POST":
         saved, form, rows = _save(request, staff, None)
         if saved is not None:
@@ -368,8 +358,8 @@ def campaign_flash_new(request: HttpRequest) -> HttpResponse:
 def campaign_flash_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Edit a draft in full; on a published sale only the description, a later end and pickup deadline."""
     staff = current_staff(request)
-    setup.require_manager(staff)
-    campaign = setup.get_campaign(staff, campaign_id)
+    flash_sales.require_manager(staff)
+    campaign = flash_sales.get_campaign(staff, campaign_id)
     if campaign.status == CampaignStatus.CANCELLED:
         raise ValidationFailed(_("This flash sale was cancelled."), field="status")
     if campaign.status == CampaignStatus.PUBLISHED:
@@ -420,7 +410,7 @@ def _extend(request: HttpRequest, staff: Staff, campaign: Campaign) -> HttpRespo
         if form.is_valid():
             data = form.cleaned_data
             try:
-                setup.update_flash_sale(
+                flash_sales.update_flash_sale(
                     staff,
                     campaign.pk,
                     {
@@ -442,9 +432,9 @@ def _extend(request: HttpRequest, staff: Staff, campaign: Campaign) -> HttpRespo
 
 
 def _detail_context(staff: Staff, campaign: Campaign) -> dict[str, Any]:
-    stats = setup.live_stats(staff, campaign.pk)
+    stats = flash_sales.live_stats(staff, campaign.pk)
     phase = stats.phase
-    manage = setup.can_manage(staff)
+    manage = flash_sales.can_manage(staff)
     groups = campaign.communities.all()
     scope = store_scope(staff)
     if scope is not None:
@@ -455,9 +445,11 @@ def _detail_context(staff: Staff, campaign: Campaign) -> dict[str, Any]:
         "phase": phase,
         "live": phase in LIVE_PHASES,
         "can_manage": manage,
-        "can_publish": manage and phase == setup.Phase.DRAFT,
-        "can_cancel": manage and phase in (setup.Phase.DRAFT, setup.Phase.SCHEDULED, setup.Phase.RUNNING),
-        "can_edit": manage and phase in (setup.Phase.DRAFT, setup.Phase.SCHEDULED, setup.Phase.RUNNING),
+        "can_publish": manage and phase == flash_sales.Phase.DRAFT,
+        "can_cancel": manage
+        and phase in (flash_sales.Phase.DRAFT, flash_sales.Phase.SCHEDULED, flash_sales.Phase.RUNNING),
+        "can_edit": manage
+        and phase in (flash_sales.Phase.DRAFT, flash_sales.Phase.SCHEDULED, flash_sales.Phase.RUNNING),
         "stores": list(campaign.stores.order_by("code")),
         "groups": list(groups.select_related("store").order_by("store__code", "id")),
         "item_rows": [
@@ -472,7 +464,7 @@ def _detail_context(staff: Staff, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _live_context(stats: setup.LiveStats) -> dict[str, Any]:
+def _live_context(stats: flash_sales.LiveStats) -> dict[str, Any]:
     return {
         "stats": stats,
         "chart": {"labels": stats.series_labels, "counts": stats.series_counts},
@@ -492,7 +484,7 @@ def _live_context(stats: setup.LiveStats) -> dict[str, Any]:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The sale's set-up, publish / cancel, and the live view."""
     staff = current_staff(request)
-    campaign = setup.get_campaign(staff, campaign_id)
+    campaign = flash_sales.get_campaign(staff, campaign_id)
     return render(request, "console/campaigns/detail.html", _detail_context(staff, campaign))
 
 
@@ -502,10 +494,10 @@ def campaign_live(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The live fragment (htmx polls it every 2 s). Once the sale is over it answers 286, which tells htmx
     to stop polling. A plain GET gets the whole detail page."""
     staff = current_staff(request)
-    campaign = setup.get_campaign(staff, campaign_id)
+    campaign = flash_sales.get_campaign(staff, campaign_id)
     if not is_htmx(request):
         return redirect("console:campaign_detail", campaign_id=campaign.pk)
-    stats = setup.live_stats(staff, campaign.pk)
+    stats = flash_sales.live_stats(staff, campaign.pk)
     response = render(request, "console/campaigns/_live.html", {"campaign": campaign, **_live_context(stats)})
     if stats.phase not in LIVE_PHASES:
         response.status_code = 286
@@ -515,7 +507,7 @@ def campaign_live(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @require_POST
 @console_view()
 def campaign_publish(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = setup.publish_flash_sale(current_staff(request), campaign_id)
+    campaign = flash_sales.publish_flash_sale(current_staff(request), campaign_id)
     messages.success(request, _("Flash sale “%(title)s” published.") % {"title": campaign.title})
     return redirect("console:campaign_detail", campaign_id=campaign.pk)
 
@@ -524,7 +516,7 @@ def campaign_publish(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @console_view()
 def campaign_cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
     reason = (request.POST.get("reason") or "").strip()[:200]
-    campaign = setup.cancel_flash_sale(current_staff(request), campaign_id, reason=reason)
+    campaign = flash_sales.cancel_flash_sale(current_staff(request), campaign_id, reason=reason)
     messages.success(
         request,
         _("Flash sale “%(title)s” cancelled. Orders already placed stay; cancel or refund them one by one.")

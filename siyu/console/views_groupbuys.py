@@ -28,7 +28,7 @@ from siyu.common.errors import PermissionDenied, ServiceError, ValidationFailed
 from siyu.common.validators import fen_to_yuan as yuan
 from siyu.communities.models import Community
 from siyu.org.models import Staff
-from siyu.org.services.access import store_scope, visible_stores
+from siyu.org.services.access import is_chain_wide, visible_stores
 from siyu.org.services.brand import current_brand_id
 from siyu.org.services.stores import open_stores
 
@@ -48,10 +48,6 @@ def _int_param(raw: str | None, field: str) -> int | None:
     if not 0 < value < 2**63:
         raise ValidationFailed(_("Choose from the list."), field=field)
     return value
-
-
-def _is_hq(staff: Staff) -> bool:
-    return store_scope(staff) is None
 
 
 def _team_row(team: GroupBuyTeam) -> dict[str, Any]:
@@ -101,7 +97,7 @@ def group_buys_page(request: HttpRequest) -> HttpResponse:
         "f_status": status,
         "f_store": store_id,
         "f_campaign": campaign_id,
-        "is_hq": _is_hq(staff),
+        "is_hq": is_chain_wide(staff),
     }
     return render(request, "console/groupbuys/list.html", context)
 
@@ -120,7 +116,7 @@ def group_buy_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "stores": list(campaign.stores.order_by("code")),
         "groups": list(campaign.communities.order_by("name")),
         "rows": [_team_row(t) for t in teams],
-        "is_hq": _is_hq(staff),
+        "is_hq": is_chain_wide(staff),
         "can_publish": campaign.status == CampaignStatus.DRAFT,
         "can_cancel": campaign.status != CampaignStatus.CANCELLED,
     }
@@ -247,7 +243,7 @@ _FORM_FIELDS = {"price_fen": "price"}
 def group_buy_new(request: HttpRequest) -> HttpResponse:
     """Head office sets up a group buy (a draft until published)."""
     staff = current_staff(request)
-    if not _is_hq(staff):
+    if not is_chain_wide(staff):
         raise PermissionDenied(_("Only head office sets up group buys."))
     form = GroupBuyForm(request.POST or None, staff=staff)
     if request.method == "POST" and form.is_valid():

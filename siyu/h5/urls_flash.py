@@ -1,8 +1,8 @@
-"""H5 flash sales: the sale page (views_flash) and the purchase endpoints (siyu.campaigns.buy)."""
+"""H5 flash sales: the sale page (views_flash) and the purchase endpoints (siyu.h5.flash_buy)."""
 
 from django.urls import path
 
-from siyu.campaigns import buy
+from siyu.h5 import flash_buy as buy
 from siyu.h5 import views_flash
 
 urlpatterns = [

@@ -2,7 +2,7 @@
 and the "Buy now" button.
 
 The page is an ordinary session view; buying goes through the purchase endpoints of
-``siyu.campaigns.buy`` from ``static/h5/flash.js``: the page embeds a signed ticket
+``siyu.h5.flash_buy`` from ``static/h5/flash.js``: the page embeds a signed ticket
 (``siyu.campaigns.tickets.issue_ticket``) that the script sends in the ``X-Siyu-Ticket`` header, with a
 fresh idempotency key per purchase intent (the same key again when the same tap is retried).
 """
@@ -22,15 +22,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.campaigns.tickets import issue_ticket
+from siyu.common.validators import fen_to_yuan
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.org.models import Brand
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _brand_name() -> str:
@@ -40,7 +37,7 @@ def _brand_name() -> str:
 def _remaining(campaign: Campaign, items: list[FlashSaleItem], phase: str) -> dict[int, int]:
     """Units left per item; units not sold by written orders when the sale is cancelled or the counters
     cannot be read (the page still shows; the script asks again every 2 s)."""
-    left = None if phase == setup.Phase.CANCELLED else setup.units_left(campaign, items)
+    left = None if phase == flash_sales.Phase.CANCELLED else flash_sales.units_left(campaign, items)
     if left is None:
         return {i.pk: max(0, i.stock - i.sold) for i in items}
     return left
@@ -85,10 +82,10 @@ def flash_sale(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if campaign is None:
         raise Http404
     now = timezone.now()
-    phase = setup.phase(campaign, now)
+    phase = flash_sales.phase(campaign, now)
     items = list(campaign.flash_items.select_related("sku__product").order_by("position", "id"))
     left = _remaining(campaign, items, phase)
-    stores = list(setup.sale_stores(campaign))
+    stores = list(flash_sales.sale_stores(campaign))
     store_ids = {s.pk for s in stores}
     selected: int | None
     if member.home_store_id in store_ids:
@@ -104,8 +101,8 @@ def flash_sale(request: HttpRequest, campaign_id: int) -> HttpResponse:
                 "name": sku.product.name,
                 "spec": sku.spec,
                 "picture": sku.product.picture,
-                "price": _yuan(item.price_fen),
-                "normal": _yuan(sku.price_fen),
+                "price": fen_to_yuan(item.price_fen),
+                "normal": fen_to_yuan(sku.price_fen),
                 "remaining": left.get(item.pk, 0),
                 "quantities": list(range(1, item.per_member_limit + 1)),
             }

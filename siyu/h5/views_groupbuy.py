@@ -24,7 +24,8 @@ from siyu.campaigns.models import Campaign, GroupBuyMember, GroupBuyTeam
 from siyu.campaigns.services import group_buys
 from siyu.catalog.services.queries import member_unit_fen
 from siyu.common.errors import NotFound, ServiceError
-from siyu.h5.views_mall import _error, _mall_store, _member_view, _pay_or_show, _render, yuan
+from siyu.common.validators import fen_to_yuan
+from siyu.h5.views_mall import _error, _mall_store, _member_view, _pay_or_show, _render
 from siyu.members.models import Member
 from siyu.orders.models import OrderStatus
 
@@ -57,9 +58,9 @@ def _offer_context(campaign: Campaign) -> dict[str, Any]:
         "group_buy": group_buy,
         "product": sku.product,
         "sku": sku,
-        "price": yuan(group_buy.price_fen),
-        "normal_price": yuan(normal),
-        "saving": yuan(max(normal - group_buy.price_fen, 0)),
+        "price": fen_to_yuan(group_buy.price_fen),
+        "normal_price": fen_to_yuan(normal),
+        "saving": fen_to_yuan(max(normal - group_buy.price_fen, 0)),
     }
 
 

@@ -30,6 +30,8 @@ from siyu.catalog.models import StoreListing
 from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import NotFound, ServiceError
+from siyu.common.idempotency import MISMATCH_CODE
+from siyu.common.validators import fen_to_yuan
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
 from siyu.members.models import Member
@@ -43,6 +45,7 @@ from siyu.orders.services.queries import member_order, member_orders, pickup_sto
 from siyu.org.models import Brand, Store
 
 CART_KEY = "siyu_mall_cart"
+LAST_CHECKOUT_KEY = "siyu_mall_last_checkout"  # {"key", "items"} of the last order placed from the cart
 GROUP_KEY = "siyu_mall_group"  # the group whose product card brought the member here (credited at checkout)
 STORE_KEY = "siyu_mall_store"
 # Pickup slots offered at checkout: (start hour, end hour), local time, today and tomorrow.
@@ -55,8 +58,10 @@ def _brand_name() -> str:
     return settings.SIYU_BRAND_NAME or (Brand.objects.values_list("name", flat=True).first() or "")
 
 
-def _render(request: HttpRequest, template: str, context: dict[str, Any] | None = None) -> HttpResponse:
-    return render(request, template, {"brand_name": _brand_name(), **(context or {})})
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HttpResponse:
+    return render(request, template, {"brand_name": _brand_name(), **(context or {})}, status=status)
 
 
 def _member_view(view: MallView) -> Callable[..., HttpResponseBase]:
@@ -77,11 +82,6 @@ def qr_png(data: str) -> bytes:
     out = io.BytesIO()
     _qr_image(data).save(out, format="PNG")
     return out.getvalue()
-
-
-def yuan(fen: int) -> str:
-    """Integer fen as a yuan amount with two decimals ("39.00")."""
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _mall_store(request: HttpRequest, member: Member) -> Store | None:
@@ -126,11 +126,11 @@ def _listing_row(listing: StoreListing, qty: int = 0) -> dict[str, Any]:
         "listing": listing,
         "product": sku.product,
         "sku": sku,
-        "price": yuan(sku.price_fen),
-        "member_price": yuan(sku.member_price_fen) if sku.member_price_fen else "",
+        "price": fen_to_yuan(sku.price_fen),
+        "member_price": fen_to_yuan(sku.member_price_fen) if sku.member_price_fen else "",
         "unit_fen": unit,
         "qty": qty,
-        "subtotal": yuan(unit * qty),
+        "subtotal": fen_to_yuan(unit * qty),
     }
 
 
@@ -286,6 +286,10 @@ def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
     store = _mall_store(request, member)
     if store is None:
         return redirect("h5:mall")
+    return _cart_page(request, store)
+
+
+def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpResponse:
     wanted = _cart(request)
     listings = available_listings(store.pk).filter(pk__in=list(wanted))
     rows = [_listing_row(lst, wanted[lst.pk]) for lst in listings]
@@ -300,11 +304,12 @@ def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
         {
             "store": store,
             "rows": rows,
-            "total": yuan(total),
+            "total": fen_to_yuan(total),
             "pickup_options": _pickup_options(timezone.now()),
             "idempotency_key": secrets.token_urlsafe(24),
             "max_quantity": MAX_QUANTITY,
         },
+        status=status,
     )
 
 
@@ -337,18 +342,28 @@ def checkout(request: HttpRequest, member: Member) -> HttpResponseBase:
     if window is None:
         messages.error(request, _("Choose a pickup time."))
         return redirect("h5:mall_cart")
+    key = request.POST.get("idempotency_key", "")
+    items = sorted(_cart(request).items())
+    last = request.session.get(LAST_CHECKOUT_KEY)
+    if not items and isinstance(last, dict) and last.get("key") == key:
+        # The form sent twice: the first placed the order and emptied the cart; ask for the same again.
+        items = [tuple(pair) for pair in last.get("items", [])]
     try:
         order = create_order(
             member,
             store_id=store.pk,
-            items=sorted(_cart(request).items()),
+            items=items,
             pickup_window=window,
-            idempotency_key=request.POST.get("idempotency_key", ""),
+            idempotency_key=key,
             community_id=member_group_id(member, request.session.get(GROUP_KEY)),
         )
     except ServiceError as exc:
         _error(request, exc)
+        if exc.code == MISMATCH_CODE:
+            # The same form key with another cart or store: refused, and said so (409), nothing placed.
+            return _cart_page(request, store, status=409)
         return redirect("h5:mall_cart")
+    request.session[LAST_CHECKOUT_KEY] = {"key": key, "items": [list(pair) for pair in items]}
     _save_cart(request, {})
     request.session.pop(GROUP_KEY, None)
     return _pay_or_show(request, order)
@@ -404,7 +419,9 @@ def sandbox_pay(request: HttpRequest, member: Member, out_trade_no: str) -> Http
             return redirect("h5:sandbox_pay", out_trade_no=out_trade_no)
         messages.success(request, _("Payment received."))
         return redirect("h5:order", order_id=order.pk)
-    return _render(request, "h5/mall/sandbox_pay.html", {"order": order, "total": yuan(order.total_fen)})
+    return _render(
+        request, "h5/mall/sandbox_pay.html", {"order": order, "total": fen_to_yuan(order.total_fen)}
+    )
 
 
 # --- my orders -----------------------------------------------------------------------------------------
@@ -429,7 +446,7 @@ def _pickup_code(order: Order) -> str:
 @_member_view
 def orders(request: HttpRequest, member: Member) -> HttpResponseBase:
     """The member's orders, newest first."""
-    rows = [{"order": o, "total": yuan(o.total_fen)} for o in member_orders(member)]
+    rows = [{"order": o, "total": fen_to_yuan(o.total_fen)} for o in member_orders(member)]
     return _render(request, "h5/mall/orders.html", {"rows": rows})
 
 
@@ -449,12 +466,12 @@ def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBa
             "lines": [
                 {
                     "line": line,
-                    "unit": yuan(line.unit_price_fen),
-                    "subtotal": yuan(line.unit_price_fen * line.quantity),
+                    "unit": fen_to_yuan(line.unit_price_fen),
+                    "subtotal": fen_to_yuan(line.unit_price_fen * line.quantity),
                 }
                 for line in lines
             ],
-            "total": yuan(found.total_fen),
+            "total": fen_to_yuan(found.total_fen),
             "pickup_code": _pickup_code(found),
             "can_cancel": pending,
             "can_pay": pending and found.payment_method != PaymentMethod.PAY_AT_PICKUP,

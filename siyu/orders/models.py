@@ -51,16 +51,22 @@ class Order(models.Model):
     pickup_window_start = models.DateTimeField(_("pickup from"))
     pickup_window_end = models.DateTimeField(_("pickup until"))
     idempotency_key = models.CharField(max_length=100)
+    # A fingerprint of what the key's first request asked for (siyu.common.idempotency.request_hash): the
+    # same key with a different request is refused instead of answering this order. Blank on old orders.
+    request_hash = models.CharField(max_length=64, blank=True, default="")
     out_trade_no = models.CharField(max_length=32, unique=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     # Where the sale came from, as plain ids so this table does not depend on those apps.
     community_id = models.BigIntegerField(null=True, blank=True)
     campaign_id = models.BigIntegerField(null=True, blank=True)
-    # Flash-sale orders hold units of the sale's allotment (siyu.campaigns), not the store listing's stock.
+    # The kind of sale that placed the order; lifecycle hooks (siyu.orders.hooks) are keyed by it.
     source = models.CharField(
         _("source"), max_length=16, choices=OrderSource.choices, default=OrderSource.MALL
     )
+    # Whether the order reserved its lines from the store listings' stock (released by orders when it
+    # ends); False when the selling app holds the units itself (a flash sale's allotment).
+    holds_listing_stock = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,6 +116,32 @@ class OrderLine(models.Model):
     @property
     def remaining(self) -> int:
         return self.quantity - self.picked_quantity
+
+
+class OrderAdjustment(models.Model):
+    """One line of the order's price: why it differs from the list price (``siyu.orders.pricing``).
+
+    ``amount_fen`` is signed (negative: a discount). With ``line`` it belongs to that order line, else to
+    the whole order. The order's total is the lines' base prices plus every adjustment."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="adjustments")
+    line = models.ForeignKey(
+        OrderLine, on_delete=models.CASCADE, null=True, blank=True, related_name="adjustments"
+    )
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(_("kind"), max_length=32)
+    label = models.CharField(_("label"), max_length=100)
+    amount_fen = models.IntegerField(_("amount (fen)"))
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["order_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="orderadjustment_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.kind} {self.amount_fen}"
 
 
 class OrderTransition(models.Model):

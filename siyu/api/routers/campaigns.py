@@ -20,7 +20,7 @@ from ninja.responses import Status
 from siyu.api.auth import current_staff
 from siyu.api.schemas import Id, In, PageParams, paginate
 from siyu.campaigns.models import Campaign, CampaignStatus, FlashSaleItem
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.common.errors import ValidationFailed
 from siyu.org.models import Staff
 from siyu.org.services.access import store_scope
@@ -46,19 +46,19 @@ class FlashSaleIn(In):
     pickup_until: datetime | None = Field(None, description="Not before the end; default: end + 3 days.")
     store_ids: list[Id] = Field(
         default_factory=list,
-        max_length=setup.MAX_STORES,
+        max_length=flash_sales.MAX_STORES,
         description="Pickup stores; none: every open store.",
     )
     community_ids: list[Id] = Field(
         default_factory=list,
-        max_length=setup.MAX_COMMUNITIES,
+        max_length=flash_sales.MAX_COMMUNITIES,
         description="Groups (of the sale's stores) the robot posts into.",
     )
     warmup_at: datetime | None = Field(None, description="When to post the warm-up; before the start.")
     warmup_text: str = Field("", max_length=500)
     start_text: str = Field("", max_length=500)
     relay_enabled: bool = True
-    items: list[FlashItemIn] = Field(max_length=setup.MAX_ITEMS)
+    items: list[FlashItemIn] = Field(max_length=flash_sales.MAX_ITEMS)
 
 
 class FlashSaleUpdateIn(In):
@@ -67,13 +67,13 @@ class FlashSaleUpdateIn(In):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     pickup_until: datetime | None = None
-    store_ids: list[Id] | None = Field(None, max_length=setup.MAX_STORES)
-    community_ids: list[Id] | None = Field(None, max_length=setup.MAX_COMMUNITIES)
+    store_ids: list[Id] | None = Field(None, max_length=flash_sales.MAX_STORES)
+    community_ids: list[Id] | None = Field(None, max_length=flash_sales.MAX_COMMUNITIES)
     warmup_at: datetime | None = None
     warmup_text: str | None = Field(None, max_length=500)
     start_text: str | None = Field(None, max_length=500)
     relay_enabled: bool | None = None
-    items: list[FlashItemIn] | None = Field(None, max_length=setup.MAX_ITEMS)
+    items: list[FlashItemIn] | None = Field(None, max_length=flash_sales.MAX_ITEMS)
 
 
 class CancelIn(In):
@@ -188,7 +188,7 @@ def _sale_out(staff: Staff, campaign: Campaign) -> dict[str, Any]:
         "id": campaign.pk,
         "kind": campaign.kind,
         "status": campaign.status,
-        "phase": setup.phase(campaign),
+        "phase": flash_sales.phase(campaign),
         "title": campaign.title,
         "description": campaign.description,
         "starts_at": campaign.starts_at,
@@ -214,7 +214,7 @@ def _sale_out(staff: Staff, campaign: Campaign) -> dict[str, Any]:
 
 def _detail(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
     staff = current_staff(request)
-    stats = setup.live_stats(staff, campaign_id)
+    stats = flash_sales.live_stats(staff, campaign_id)
     body = _sale_out(staff, stats.campaign)
     body["sold_total"] = stats.sold_total
     body["live"] = {
@@ -273,12 +273,12 @@ def list_flash_sales(
     """Flash sales the caller may see, newest start first: head office all of them; store staff the
     published or cancelled sales running in their stores (``sold_total`` counts their stores only)."""
     staff = current_staff(request)
-    qs = setup.visible_campaigns(staff)
+    qs = flash_sales.visible_campaigns(staff)
     if params.status is not None:
         if params.status not in CampaignStatus.values:
             raise ValidationFailed(_("Not a valid status."), field="status")
         qs = qs.filter(status=params.status)
-    count, rows = paginate(setup.annotate_totals(staff, qs), page)
+    count, rows = paginate(flash_sales.annotate_totals(staff, qs), page)
     return {"count": count, "items": [_sale_out(staff, c) for c in rows]}
 
 
@@ -286,7 +286,7 @@ def list_flash_sales(
 def create_flash_sale(request: HttpRequest, payload: FlashSaleIn) -> Status:
     """Create a draft flash sale (head office; store roles 403). Every refused field is 400 with
     ``field`` naming it (``items.0.price_fen`` for an item) and nothing is created."""
-    campaign = setup.create_flash_sale(current_staff(request), _service_data(payload, partial=False))
+    campaign = flash_sales.create_flash_sale(current_staff(request), _service_data(payload, partial=False))
     return Status(201, _detail(request, campaign.pk))
 
 
@@ -304,7 +304,7 @@ def update_flash_sale(
     """Change a flash sale (head office). A draft takes any field (``items`` replaces all items); a
     published sale only ``description``, a later ``ends_at`` and a later ``pickup_until`` (else 409
     ``published``); a cancelled one nothing (409 ``cancelled``)."""
-    setup.update_flash_sale(current_staff(request), campaign_id, _service_data(payload, partial=True))
+    flash_sales.update_flash_sale(current_staff(request), campaign_id, _service_data(payload, partial=True))
     return _detail(request, campaign_id)
 
 
@@ -312,7 +312,7 @@ def update_flash_sale(
 def publish_flash_sale(request: HttpRequest, campaign_id: Path[Id]) -> dict[str, Any]:
     """Publish a draft (head office): members can buy from its start. Publishing again changes nothing;
     a cancelled sale is 409 ``cancelled``, an ended one 409 ``ended``."""
-    setup.publish_flash_sale(current_staff(request), campaign_id)
+    flash_sales.publish_flash_sale(current_staff(request), campaign_id)
     return _detail(request, campaign_id)
 
 
@@ -321,5 +321,5 @@ def cancel_flash_sale(request: HttpRequest, campaign_id: Path[Id], payload: Canc
     """Cancel a draft or published sale before its end (head office): no more purchases; orders already
     placed stay (cancel or refund them one by one). Send ``{}`` or ``{"reason": "…"}``. Cancelling again
     changes nothing; an ended sale is 409 ``ended``."""
-    setup.cancel_flash_sale(current_staff(request), campaign_id, reason=payload.reason)
+    flash_sales.cancel_flash_sale(current_staff(request), campaign_id, reason=payload.reason)
     return _detail(request, campaign_id)

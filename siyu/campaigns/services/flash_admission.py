@@ -31,10 +31,11 @@ from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashR
 from siyu.campaigns.services import flash_config as fc
 from siyu.campaigns.services import flash_writer
 from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ValidationFailed
+from siyu.common.idempotency import mismatch
+from siyu.common.validators import clean_idempotency_key
 
 logger = logging.getLogger("siyu.campaigns.flash")
 
-MAX_KEY_LENGTH = 100
 KEY_TTL_AFTER_PICKUP = timedelta(days=7)
 LOCK_MS = 30_000
 LOCK_WAIT_SECONDS = 10.0
@@ -77,6 +78,7 @@ class Admission:
     remaining: int
     order_id: int | None
     backend: str  # "redis" | "database"
+    store_id: int | None = None  # the pickup store, when known (older Redis entries lack it)
 
 
 def backend_name() -> str:
@@ -93,19 +95,17 @@ def _id(value: Any) -> int | None:
 
 
 def _clean_key(key: Any) -> str:
-    if isinstance(key, str):
-        key = key.strip()
-    if (
-        not isinstance(key, str)
-        or not key
-        or len(key) > MAX_KEY_LENGTH
-        or not key.isascii()
-        or not key.isprintable()
-    ):
-        raise ValidationFailed(
-            _("A key has 1 to %(n)s printable ASCII characters.") % {"n": MAX_KEY_LENGTH}, field="key"
-        )
-    return key
+    clean = clean_idempotency_key(key, "key")
+    assert clean is not None
+    return clean
+
+
+def _check_same(previous: Admission, item_id: Any, quantity: Any, store_id: int | None) -> Admission:
+    """``previous`` when this retry asks for what the key's first request asked; 409 otherwise."""
+    same_store = previous.store_id is None or previous.store_id == store_id
+    if (previous.item_id, previous.quantity) != (item_id, quantity) or not same_store:
+        raise mismatch("key")
+    return previous
 
 
 def _not_running() -> SaleNotRunning:
@@ -183,12 +183,12 @@ def _write_counters(client: Any, keys: fc.Keys, config: fc.SaleConfig) -> None:
     idem: dict[str, str] = {}
     released: list[str] = []
     rows = FlashReservation.objects.filter(campaign_id=cid).values_list(
-        "pk", "item_id", "member_id", "client_key", "stream_id", "quantity", "status", "order_id"
+        "pk", "item_id", "member_id", "client_key", "stream_id", "quantity", "status", "order_id", "store_id"
     )
-    for pk, item_id, member_id, key, stream_id, qty, status, order_id in rows.iterator():
+    for pk, item_id, member_id, key, stream_id, qty, status, order_id, store_id in rows.iterator():
         field = fc.idem_field(member_id, key)
         entry_id = stream_id.split("/", 1)[1] if stream_id and "/" in stream_id else "-"
-        idem[field] = f"{entry_id}|{item_id}|{qty}"
+        idem[field] = f"{entry_id}|{item_id}|{qty}|{store_id}"
         if order_id:
             idem["o:" + field] = str(order_id)
         if status == FlashReservation.Status.ACTIVE:
@@ -199,7 +199,8 @@ def _write_counters(client: Any, keys: fc.Keys, config: fc.SaleConfig) -> None:
             released.append(str(pk))
     for e in pending:
         field = fc.idem_field(e.member_id, e.key)
-        idem.setdefault(field, f"{(e.stream_id or '/-').split('/', 1)[1]}|{e.item_id}|{e.quantity}")
+        entry_id = (e.stream_id or "/-").split("/", 1)[1]
+        idem.setdefault(field, f"{entry_id}|{e.item_id}|{e.quantity}|{e.store_id}")
         if e.item_id in left:
             left[e.item_id] -= e.quantity
             taken[e.item_id][e.member_id] = taken[e.item_id].get(e.member_id, 0) + e.quantity
@@ -272,9 +273,10 @@ def admit(
     Refusals change nothing: SaleNotRunning (not a published flash sale running now), NotFound (field item,
     store — not a pickup store of the sale where the SKU is published —, or member), ValidationFailed (key
     of 1–100 printable ASCII characters, quantity), LimitReached, SoldOut, NotEnoughLeft; SaleUnavailable when
-    Redis cannot be reached. The same (campaign, member, key) answers the first admission again, whatever
-    the later request asks. On Redis the order is written within seconds (``order_id`` None until then,
-    see ``written_order_id``); on the database it is written before this returns.
+    Redis cannot be reached. The same (campaign, member, key) answers the first admission again when
+    the later request asks the same (another item, quantity or store with the same key: Conflict
+    ``idempotency_mismatch``, nothing taken). On Redis the order is written within seconds (``order_id``
+    None until then, see ``written_order_id``); on the database it is written before this returns.
 
     ``ticket_checked``: the caller verified a purchase ticket (``siyu.campaigns.tickets``), which the sale
     page issues only to a signed-in member of the sale's brand — the member lookup is skipped, so the hot
@@ -291,7 +293,7 @@ def admit(
     if not config.running(now):
         again = _previous(config, config.backend, mid, key)
         if again is not None:
-            return again
+            return _check_same(again, _id(item_id), quantity, _id(store_id))
         raise _not_running()
     backend = config.backend or _fix_backend(config.id)  # published without open_sale: fixed now
     iid = _id(item_id)
@@ -358,15 +360,19 @@ def _admit_redis(entry: flash_writer.Entry, limit: int) -> Admission:
                 continue
             raise SaleUnavailable(_("The sale is busy; try again in a moment."))
         if status == "ok":
-            return Admission(entry.key, entry.item_id, entry.quantity, int(result[2]), None, "redis")
+            return Admission(
+                entry.key, entry.item_id, entry.quantity, int(result[2]), None, "redis", entry.store_id
+            )
         if status == "dup":
-            return _from_idem(client, keys, entry.key, result[1], result[2])
+            again = _from_idem(client, keys, entry.key, result[1], result[2])
+            return _check_same(again, entry.item_id, entry.quantity, entry.store_id)
         raise _refusal(status, int(result[1]))
     raise AssertionError("unreachable")
 
 
 def _from_idem(client: Any, keys: fc.Keys, key: str, value: str, order_id: str | None) -> Admission:
-    _entry_id, item, qty = value.split("|")
+    # "<stream entry id>|<item>|<quantity>|<store>" (entries admitted before the store was kept: 3 parts)
+    _entry_id, item, qty, *store = value.split("|")
     left = client.get(keys.left(int(item)))
     return Admission(
         key=key,
@@ -375,19 +381,20 @@ def _from_idem(client: Any, keys: fc.Keys, key: str, value: str, order_id: str |
         remaining=max(int(left or 0), 0),
         order_id=int(order_id) if order_id else None,
         backend="redis",
+        store_id=int(store[0]) if store and store[0].isdigit() else None,
     )
 
 
 def _from_db(config: fc.SaleConfig, member_id: int, key: str, backend: str) -> Admission | None:
     row = (
         FlashReservation.objects.filter(campaign_id=config.id, member_id=member_id, client_key=key)
-        .values_list("item_id", "quantity", "order_id", "item__stock", "item__sold")
+        .values_list("item_id", "quantity", "order_id", "item__stock", "item__sold", "store_id")
         .first()
     )
     if row is None:
         return None
-    item_id, qty, order_id, stock, sold = row
-    return Admission(key, item_id, qty, max(stock - sold, 0), order_id, backend)
+    item_id, qty, order_id, stock, sold, store_id = row
+    return Admission(key, item_id, qty, max(stock - sold, 0), order_id, backend, store_id)
 
 
 def _previous(config: fc.SaleConfig, backend: str, member_id: int, key: str) -> Admission | None:
@@ -417,7 +424,7 @@ def _admit_database(entry: flash_writer.Entry) -> Admission:
     if counts is not None and counts[0] <= counts[1]:
         again = _from_db(config, entry.member_id, entry.key, "database")
         if again is not None:
-            return again
+            return _check_same(again, entry.item_id, entry.quantity, entry.store_id)
         raise _refusal("sold_out", 0)
     try:
         with transaction.atomic():
@@ -432,9 +439,17 @@ def _admit_database(entry: flash_writer.Entry) -> Admission:
         again = _from_db(config, entry.member_id, entry.key, "database")
         if again is None:
             raise
-        return again
+        return _check_same(again, entry.item_id, entry.quantity, entry.store_id)
+    if not written.same_request:
+        raise mismatch("key")  # nothing was written: the key's reservation asked for something else
     return Admission(
-        entry.key, written.item_id, written.quantity, max(stock - sold, 0), written.order_id, "database"
+        entry.key,
+        written.item_id,
+        written.quantity,
+        max(stock - sold, 0),
+        written.order_id,
+        "database",
+        entry.store_id,
     )
 
 

@@ -309,7 +309,7 @@ local rest = redis.call('DECRBY', KEYS[2], qty)
 redis.call('HINCRBY', KEYS[3], ARGV[4], qty)
 local id = redis.call('XADD', KEYS[5], '*', 'campaign', ARGV[5], 'item', ARGV[6], 'member', ARGV[4],
   'store', ARGV[7], 'qty', ARGV[2], 'key', ARGV[8], 'admitted_at', ARGV[9])
-redis.call('HSET', KEYS[4], ARGV[1], id .. '|' .. ARGV[6] .. '|' .. ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[1], id .. '|' .. ARGV[6] .. '|' .. ARGV[2] .. '|' .. ARGV[7])
 return {'ok', id, tostring(rest)}
 """
 

@@ -1,9 +1,10 @@
 """Writing flash-sale reservations to the database: the one writer both admission backends use, the
 write-behind drain of the Redis stream, recovery of entries a dead writer left behind, and the audit.
 
-``write_entries`` is the only code that turns admitted reservations into rows: ``FlashReservation`` +
-``Order`` + ``OrderLine`` (+ ``PickupCode`` when paying at pickup), the per-member ``FlashQuota`` and the
-item's ``sold`` counter, and the ``order.created`` events — all in one transaction. The counters change by
+``write_entries`` is the only code that turns admitted reservations into rows: ``FlashReservation``, the
+per-member ``FlashQuota`` and the item's ``sold`` counter, and the orders — made by orders' batch
+constructor (``siyu.orders.services.create.create_order_records``: order, line, pickup code, events) —
+all in one transaction. The counters change by
 conditional statements (``sold + n <= stock``; quota upsert ``taken + n <= limit``), so the database never
 holds more than the sale's stock even if the Redis counters were wrong. Replaying an entry writes nothing
 twice: reservations are unique by (campaign, member, client key) and by stream id, orders by
@@ -32,8 +33,6 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from siyu.analytics.models import Event
-from siyu.analytics.services.events import bulk_record_events
 from siyu.campaigns.models import (
     Campaign,
     CampaignKind,
@@ -44,10 +43,9 @@ from siyu.campaigns.models import (
 )
 from siyu.campaigns.services import flash_config as fc
 from siyu.catalog.models import StoreListing
-from siyu.channels.payments import get_payment_provider
-from siyu.orders.models import Order, OrderLine, OrderSource, OrderStatus, PaymentMethod, PickupCode
-from siyu.orders.services import pickup
-from siyu.orders.services.checkout import PAYMENT_TIMEOUT, new_out_trade_no
+from siyu.common.idempotency import system_key
+from siyu.orders.models import OrderSource, OrderStatus
+from siyu.orders.services.create import LineRequest, OrderRequest, create_order_records
 
 logger = logging.getLogger("siyu.campaigns.flash")
 
@@ -81,6 +79,17 @@ class Written:
     quantity: int
     order_id: int | None
     created: bool
+    store_id: int | None = None  # the reservation's pickup store (None: the entry's)
+
+    @property
+    def same_request(self) -> bool:
+        """Whether the reservation found is what the entry asked for (same item, quantity and store)."""
+        store = self.entry.store_id if self.store_id is None else self.store_id
+        return (self.item_id, self.quantity, store) == (
+            self.entry.item_id,
+            self.entry.quantity,
+            self.entry.store_id,
+        )
 
 
 class GuardFailed(Exception):
@@ -94,21 +103,14 @@ class GuardFailed(Exception):
 
 
 def order_key(campaign_id: int, key: str) -> str:
-    """The order's idempotency key for a reservation's client key (hashed when it would not fit)."""
-    plain = f"flash:{campaign_id}:{key}"
-    if len(plain) <= 100:
-        return plain
-    return f"flash:{campaign_id}:#{sha256(key.encode()).hexdigest()}"
+    """The order's idempotency key for a reservation's client key: a system key (``sys:``, which no
+    client can send) of the sale and a digest of the client's key."""
+    return system_key("flash", campaign_id, sha256(key.encode()).hexdigest()[:40])
 
 
 def stream_ref(campaign_id: int, entry_id: str) -> str:
     """``FlashReservation.stream_id`` of a stream entry (stream ids are per sale, the column is global)."""
     return f"{campaign_id}/{entry_id}"
-
-
-def payment_method() -> str:
-    provider = get_payment_provider()
-    return provider.name if provider.name in PaymentMethod.values else PaymentMethod.PAY_AT_PICKUP
 
 
 # --- the one writer ---------------------------------------------------------------------------------
@@ -173,12 +175,14 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
         rows = (
             FlashReservation.objects.filter(campaign_id=cid)
             .filter(Q(client_key__in={e.key for e in entries}) | Q(stream_id__in=stream_ids))
-            .values_list("pk", "member_id", "client_key", "stream_id", "item_id", "quantity", "order_id")
+            .values_list(
+                "pk", "member_id", "client_key", "stream_id", "item_id", "quantity", "order_id", "store_id"
+            )
         )
-        by_key: dict[tuple[int, str], tuple[int, int, int, int | None]] = {}
-        by_stream: dict[str, tuple[int, int, int, int | None]] = {}
-        for pk, member_id, client_key, sid, item_id, qty, order_id in rows:
-            by_key[(member_id, client_key)] = (pk, item_id, qty, order_id)
+        by_key: dict[tuple[int, str], tuple[int, int, int, int | None, int]] = {}
+        by_stream: dict[str, tuple[int, int, int, int | None, int]] = {}
+        for pk, member_id, client_key, sid, item_id, qty, order_id, store_id in rows:
+            by_key[(member_id, client_key)] = (pk, item_id, qty, order_id, store_id)
             if sid:
                 by_stream[sid] = by_key[(member_id, client_key)]
         done: list[Written] = []
@@ -188,7 +192,7 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
         for e in entries:
             hit = (by_stream.get(e.stream_id) if e.stream_id else None) or by_key.get((e.member_id, e.key))
             if hit is not None:
-                done.append(Written(e, hit[0], hit[1], hit[2], hit[3], created=False))
+                done.append(Written(e, hit[0], hit[1], hit[2], hit[3], created=False, store_id=hit[4]))
             elif (e.member_id, e.key) in seen:
                 twins.append(e)  # same key twice in one batch (should not happen): answered by the first
             else:
@@ -224,44 +228,31 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
         _upsert_quotas([(i, m, n) for (i, m), n in sorted(per_pair.items())])
 
         listings = _listings({(e.store_id, items[e.item_id].sku_id) for e in fresh})
-        method = payment_method()
-        at_pickup = method == PaymentMethod.PAY_AT_PICKUP
-        orders = [
-            Order(
-                brand_id=campaign.brand_id,
-                member_id=e.member_id,
-                store_id=e.store_id,
-                status=OrderStatus.PENDING_PAYMENT,
-                payment_method=method,
-                total_fen=items[e.item_id].price_fen * e.quantity,
-                pickup_window_start=e.admitted_at,
-                pickup_window_end=campaign.pickup_until,
-                idempotency_key=order_key(cid, e.key),
-                out_trade_no=new_out_trade_no(),
-                expires_at=campaign.pickup_until if at_pickup else e.admitted_at + PAYMENT_TIMEOUT,
-                campaign_id=cid,
-                community_id=None,
-                source=OrderSource.FLASH_SALE,
-            )
-            for e in fresh
-        ]
-        Order.objects.bulk_create(orders)
-        OrderLine.objects.bulk_create(
+        orders = create_order_records(
             [
-                OrderLine(
-                    order=order,
-                    listing_id=listings[(e.store_id, items[e.item_id].sku_id)],
-                    sku_id=items[e.item_id].sku_id,
-                    name=f"{items[e.item_id].sku.product.name} {items[e.item_id].sku.spec}".strip()[:200],
-                    unit_price_fen=items[e.item_id].price_fen,
-                    quantity=e.quantity,
+                OrderRequest(
+                    member_id=e.member_id,
+                    brand_id=campaign.brand_id,
+                    store_id=e.store_id,
+                    lines=[
+                        LineRequest(
+                            listing_id=listings[(e.store_id, items[e.item_id].sku_id)],
+                            sku=items[e.item_id].sku,
+                            quantity=e.quantity,
+                            unit_price_fen=items[e.item_id].price_fen,
+                        )
+                    ],
+                    pickup_window=(e.admitted_at, campaign.pickup_until),
+                    idempotency_key=order_key(cid, e.key),
+                    source=OrderSource.FLASH_SALE,
+                    campaign_id=cid,
+                    placed_at=e.admitted_at,
+                    holds_listing_stock=False,  # the units are the sale's (FlashSaleItem.sold above)
+                    event_extra={"campaign_id": cid, "item_id": e.item_id, "quantity": e.quantity},
                 )
-                for e, order in zip(fresh, orders, strict=True)
+                for e in fresh
             ]
         )
-        if at_pickup:
-            # The same record pickup.issue_pickup_code makes, for the whole batch at once.
-            PickupCode.objects.bulk_create([pickup.new_pickup_code(order) for order in orders])
         reservations = [
             FlashReservation(
                 campaign_id=cid,
@@ -277,26 +268,6 @@ def write_entries(entries: Sequence[Entry]) -> list[Written]:
             for e, order in zip(fresh, orders, strict=True)
         ]
         FlashReservation.objects.bulk_create(reservations)
-        bulk_record_events(
-            [
-                Event(
-                    type="order.created",
-                    member_id=e.member_id,
-                    store_id=e.store_id,
-                    occurred_at=e.admitted_at,
-                    payload={
-                        "order_id": order.pk,
-                        "total_fen": order.total_fen,
-                        "method": method,
-                        "lines": 1,
-                        "campaign_id": cid,
-                        "item_id": e.item_id,
-                        "quantity": e.quantity,
-                    },
-                )
-                for e, order in sorted(zip(fresh, orders, strict=True), key=lambda pair: pair[0].store_id)
-            ]  # by store: concurrent writers bump the daily counts' rows in the same order
-        )
         written = {
             (e.member_id, e.key): Written(e, res.pk, e.item_id, e.quantity, order.pk, created=True)
             for e, res, order in zip(fresh, reservations, orders, strict=True)

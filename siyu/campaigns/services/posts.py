@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
 from siyu.common.errors import ServiceError
+from siyu.common.validators import fen_to_yuan
 from siyu.communities.models import Community
 from siyu.communities.services.robot import MAX_ROBOT_TEXT, post_to_group
 
@@ -37,10 +38,6 @@ MAX_ITEM_LINES = 20
 WARMUP = "warmup"
 START = "start"
 _SAFE_URL = re.compile(r"^(https?://|/(?!/))\S{1,999}$")
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def _local(moment: datetime) -> str:
@@ -67,8 +64,8 @@ def item_lines(items: list[FlashSaleItem]) -> list[str]:
             + _("%(name)s ¥%(price)s (was ¥%(normal)s), %(limit)s per person")
             % {
                 "name": name,
-                "price": _yuan(item.price_fen),
-                "normal": _yuan(sku.price_fen),
+                "price": fen_to_yuan(item.price_fen),
+                "normal": fen_to_yuan(sku.price_fen),
                 "limit": item.per_member_limit,
             }
         )
@@ -106,7 +103,7 @@ def start_text(campaign: Campaign, items: list[FlashSaleItem]) -> str:
 def start_card(campaign: Campaign, items: list[FlashSaleItem]) -> dict[str, Any]:
     """The start post's card: title, description (or the first items), link and the first picture."""
     description = campaign.description.strip() or " · ".join(
-        f"{i.sku.product.name} ¥{_yuan(i.price_fen)}" for i in items[:5]
+        f"{i.sku.product.name} ¥{fen_to_yuan(i.price_fen)}" for i in items[:5]
     )
     image = next((i.sku.product.picture for i in items if i.sku.product.picture), "")
     return {

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from siyu.campaigns.models import Campaign
-from siyu.campaigns.services.setup import running_flash_sales as _running
+from siyu.campaigns.services.flash_sales import running_flash_sales as _running
 
 register = template.Library()
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from siyu.channels.payments import PaymentKind, PaymentNotice, PaymentRequest, get_payment_provider
 from siyu.common.errors import Conflict, NotFound
+from siyu.orders import hooks
 from siyu.orders.models import Order, OrderStatus, PaymentNotification
 from siyu.orders.services.refunds import refund_late_payment
 from siyu.orders.services.transitions import mark_paid
@@ -50,7 +51,8 @@ def apply_payment_notice(notice: PaymentNotice) -> Order:
     """Apply a verified payment notice to its order (see module guarantees). NotFound for an unknown trade,
     Conflict ``amount_mismatch`` when the amount differs. A paid notice for an order that can no longer be
     paid (expired, cancelled) is recorded and refunded automatically (``refunds.refund_late_payment``: once,
-    retried later by the ``group-buy-deadlines`` job if the provider cannot be reached)."""
+    retried later by the ``order-late-refunds`` job if the provider cannot be reached); the ``late_payment``
+    hooks run when such a notice is first recorded."""
     order = Order.objects.filter(out_trade_no=notice.out_trade_no).first()
     if order is None:
         raise NotFound(_("No such order."), field="out_trade_no")
@@ -91,6 +93,7 @@ def apply_payment_notice(notice: PaymentNotice) -> Order:
                     notice.notification_id,
                     order.status,
                 )
+                hooks.fire("late_payment", order)
     except IntegrityError:
         # Duplicate delivery (possibly concurrent): the first one was applied.
         if not PaymentNotification.objects.filter(notification_id=notice.notification_id).exists():

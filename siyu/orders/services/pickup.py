@@ -10,25 +10,26 @@ picked_up. Every verification is audited.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
-from siyu.orders.models import Order, OrderLine, OrderSource, OrderStatus, PaymentMethod, PickupCode
+from siyu.orders import hooks
+from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod, PickupCode
+from siyu.orders.services.pickup_codes import code_hash, signer
+from siyu.orders.services.pickup_codes import pickup_code_for as pickup_code_for
 from siyu.orders.services.transitions import mark_paid, transition
 from siyu.org.models import Staff
 from siyu.org.services.access import require_staff
 from siyu.org.services.audit import record_audit
 
-_SALT = "siyu.orders.pickup-code"
 MAX_CODE_LENGTH = 200
 S = OrderStatus
 
@@ -40,59 +41,16 @@ class PickupResult:
     completed: bool = False  # every line is now picked up
 
 
-def _code(order: Order) -> str:
-    return signing.Signer(salt=_SALT).sign(order.out_trade_no)
-
-
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def new_pickup_code(order: Order) -> PickupCode:
-    """The (unsaved) pickup code record of ``order`` — for writers that create many orders in one batch and
-    save the records with ``bulk_create``; ``issue_pickup_code`` saves one."""
-    return PickupCode(order=order, code_hash=_hash(_code(order)))
-
-
-def issue_pickup_code(order: Order) -> PickupCode:
-    """Create the order's pickup code record (idempotent)."""
-    try:
-        with transaction.atomic():
-            row, _created = PickupCode.objects.get_or_create(
-                order=order, defaults={"code_hash": _hash(_code(order))}
-            )
-    except IntegrityError:
-        row = PickupCode.objects.get(order=order)
-    return row
-
-
-def pickup_code_for(order: Order) -> str:
-    """The code to show as the member's pickup QR. Available once the order is paid (or, paying at pickup,
-    from creation) until it is picked up; Conflict otherwise."""
-    usable = order.status in (S.PAID, S.READY) or (
-        order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
-    )
-    if not usable:
-        raise Conflict(_("This order has no pickup code now."), field="order", code="no_pickup_code")
-    issue_pickup_code(order)
-    code = _code(order)
-    # After a secret-key rotation the stored hash is of the old code: the member's page shows the new one.
-    PickupCode.objects.filter(order=order, used_at__isnull=True).exclude(code_hash=_hash(code)).update(
-        code_hash=_hash(code)
-    )
-    return code
-
-
 def _find(staff: Staff, code: Any, ip: str | None) -> PickupCode:
     not_found = NotFound(_("No such pickup code."), field="code")
     if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE_LENGTH:
         raise not_found
     code = code.strip()
     try:
-        signing.Signer(salt=_SALT).unsign(code)
+        signer().unsign(code)
     except signing.BadSignature:
         raise not_found from None
-    row = PickupCode.objects.select_related("order").filter(code_hash=_hash(code)).first()
+    row = PickupCode.objects.select_related("order").filter(code_hash=code_hash(code)).first()
     if row is None:
         raise not_found
     # Serving the store is required even of HQ: handing goods over is a counter action.
@@ -137,10 +95,10 @@ def verify_pickup(
     """Hand over ``lines`` ({line id: quantity}; None = everything still due) of the order behind ``code``.
 
     Staff of another store: NotFound. The order must be paid or ready, or awaiting payment at pickup (then
-    this also records the counter payment). A spent code, a cancelled/expired/refunded order, a group-buy
-    order whose team has not formed (``group_buy_not_formed``) or a lost race with a simultaneous scan:
-    Conflict, nothing changed. Audited as ``order.pickup``; refusals of a genuine
-    code as ``order.pickup_refused``."""
+    this also records the counter payment). A spent code, a cancelled/expired/refunded order, a refusal of a
+    registered pickup guard (``siyu.orders.hooks``: its code) or a lost race with a simultaneous scan:
+    Conflict, nothing changed. Completing the order runs the ``picked_up`` hooks. Audited as
+    ``order.pickup``; refusals of a genuine code as ``order.pickup_refused``."""
     require_staff(staff)
     row = _find(staff, code, ip)
     try:
@@ -167,11 +125,9 @@ def _check_pickable(row: PickupCode) -> bool:
     at_counter = order.status == S.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
     if order.status not in (S.PAID, S.READY) and not at_counter:
         raise Conflict(_("This order cannot be picked up now."), field="code", code="not_pickable")
-    if order.source == OrderSource.GROUP_BUY:
-        from siyu.campaigns.services.group_buys import team_formed_for  # late: campaigns imports orders
-
-        if not team_formed_for(order):
-            raise Conflict(_("This group buy has not formed yet."), field="code", code="group_buy_not_formed")
+    refusal = hooks.pickup_refusal(order)
+    if refusal is not None:
+        raise Conflict(refusal.message, field="code", code=refusal.code)
     return at_counter
 
 
@@ -207,6 +163,7 @@ def _verify(staff: Staff, row: PickupCode, lines: Any, ip: str | None) -> Pickup
             if not PickupCode.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=timezone.now()):
                 raise Conflict(_("This pickup code was already used."), field="code", code="already_used")
             transition(order, S.PICKED_UP, allowed_from=(S.PAID, S.READY), actor=staff, reason="picked up")
+            hooks.fire("picked_up", order)
             record_event(
                 "order.picked_up",
                 member_id=order.member_id,

@@ -1,8 +1,8 @@
 """Automatic refunds: money paid online goes back without a staff member pressing a button.
 
-Two cases use it: a group-buy team that did not form (``siyu.campaigns.services.group_buys``) and a late
-payment — a paid notice for an order that had already expired or was cancelled
-(``siyu.orders.services.payments.apply_payment_notice``).
+Callers: apps above orders (e.g. a team purchase that did not come together) and a late payment — a paid
+notice for an order that had already expired or was cancelled
+(``siyu.orders.services.payments.apply_payment_notice``), retried by the ``order-late-refunds`` job.
 
 Guarantees of ``refund_automatically``: the order's status is claimed by a conditional UPDATE before the
 provider is called, inside one transaction with the order row locked, so concurrent callers call the provider
@@ -14,7 +14,6 @@ attempt retries). Every refund leaves an ``OrderTransition`` with its reason, an
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timedelta
 
@@ -24,13 +23,10 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from siyu.orders import hooks
 from siyu.orders.models import Order, OrderStatus, PaymentMethod, PaymentNotification
-from siyu.orders.services.transitions import (
-    MAX_REASON,
-    refund_through_provider,
-    release_order_stock,
-    transition,
-)
+from siyu.orders.services.refund_provider import refund_number, refund_through_provider
+from siyu.orders.services.transitions import MAX_REASON, release_order_stock, transition
 from siyu.org.services.audit import record_audit
 
 logger = logging.getLogger("siyu.orders")
@@ -39,16 +35,6 @@ S = OrderStatus
 # Late payments are retried for this long; after that staff refund by hand (the order is logged each run).
 LATE_REFUND_RETRY_WINDOW = timedelta(days=7)
 BATCH = 200
-_MAX_REFUND_NO = 32  # WeChat Pay: 6–32 characters of [0-9A-Za-z_-*]
-
-
-def refund_number(order: Order) -> str:
-    """The provider's ``out_refund_no`` of the order's (single, full) refund: the same for every attempt,
-    staff or automatic, so the provider refunds an order at most once."""
-    candidate = f"{order.out_trade_no}R"
-    if len(candidate) <= _MAX_REFUND_NO:
-        return candidate
-    return "R" + hashlib.sha256(order.out_trade_no.encode()).hexdigest()[: _MAX_REFUND_NO - 1]
 
 
 def _late_payment(order: Order) -> bool:
@@ -95,6 +81,7 @@ def refund_automatically(order: Order, *, reason: str) -> Order:
         transition(order, S.REFUNDED, allowed_from=(from_status,), reason=reason)
         result = refund_through_provider(order, reason)
         release_order_stock(order)  # idempotent per line: a no-op when expiry/cancel gave it back already
+        hooks.fire("refunded", order)
         record_audit(
             None,
             "order.auto_refund",
@@ -126,7 +113,7 @@ def refund_late_payment(order: Order) -> Order:
         return refund_automatically(order, reason="payment arrived after the order was closed")
     except ServiceError as exc:
         logger.error(
-            "late payment of order %s not refunded yet (%s): %s; retried by the group-buy-deadlines job",
+            "late payment of order %s not refunded yet (%s): %s; retried by the order-late-refunds job",
             order.pk,
             exc.code,
             exc.message,
@@ -138,7 +125,7 @@ def refund_late_payment(order: Order) -> Order:
 def retry_late_refunds(now: datetime | None = None) -> int:
     """Refund late payments still waiting (provider unreachable at the first attempt), notified within the
     last ``LATE_REFUND_RETRY_WINDOW``; returns how many were refunded now. Safe to run concurrently (see
-    ``refund_automatically``). Run by the ``group-buy-deadlines`` periodic job."""
+    ``refund_automatically``). Run by the ``order-late-refunds`` periodic job."""
     now = now or timezone.now()
     waiting = (
         Order.objects.filter(

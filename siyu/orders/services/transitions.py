@@ -23,8 +23,11 @@ from siyu.channels.payments import PaymentError, PaymentNotice, get_payment_prov
 from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import system_key
 from siyu.members.models import Member
-from siyu.orders.models import Order, OrderSource, OrderStatus, OrderTransition
+from siyu.orders import hooks
+from siyu.orders.models import Order, OrderStatus, OrderTransition
+from siyu.orders.services.pickup_codes import issue_pickup_code
 from siyu.orders.services.queries import get_order
+from siyu.orders.services.refund_provider import refund_through_provider
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
 
@@ -78,22 +81,21 @@ def transition(
 
 
 def release_order_stock(order: Order) -> None:
-    """Give back what the order still holds (ordered minus picked up), once per line. A flash-sale order
-    holds units of its sale, not of the store listing: they go back to the sale (once)."""
-    if order.source == OrderSource.FLASH_SALE:
-        from siyu.campaigns.services.flash_release import release_for_order
-
-        release_for_order(order)
-        return
-    for line in order.lines.order_by("listing_id", "id"):
-        left = line.quantity - line.picked_quantity
-        if left > 0:
-            release_stock(
-                line.listing_id,
-                left,
-                ref=f"order:{order.pk}",
-                idempotency_key=system_key("order", order.pk, "line", line.pk, "release"),
-            )
+    """Give back what the order still holds (ordered minus picked up), once per line: the store listing's
+    stock when the order reserved it (``holds_listing_stock``), then the ``released`` hooks — the selling
+    app gives back what it holds itself (a flash sale's units). Call inside the ending transition's
+    transaction."""
+    if order.holds_listing_stock:
+        for line in order.lines.order_by("listing_id", "id"):
+            left = line.quantity - line.picked_quantity
+            if left > 0:
+                release_stock(
+                    line.listing_id,
+                    left,
+                    ref=f"order:{order.pk}",
+                    idempotency_key=system_key("order", order.pk, "line", line.pk, "release"),
+                )
+    hooks.fire("released", order)
 
 
 def mark_paid(
@@ -101,9 +103,7 @@ def mark_paid(
 ) -> Order:
     """pending_payment → paid, once (Conflict otherwise). From a verified provider ``notice`` (whose amount
     the caller checked) or, for pay-at-pickup orders, ``at_counter`` by the verifying clerk. Issues the
-    pickup code; records ``order.paid`` with ``amount_fen``."""
-    from siyu.orders.services.pickup import issue_pickup_code
-
+    pickup code; runs the ``paid`` hooks; records ``order.paid`` with ``amount_fen``."""
     if notice is None and not at_counter:
         raise ValidationFailed(_("A payment notice is required."), field="notice")
     with transaction.atomic():
@@ -119,10 +119,7 @@ def mark_paid(
             extra={"paid_at": paid_at},
         )
         issue_pickup_code(order)
-        if order.source == OrderSource.GROUP_BUY:
-            from siyu.campaigns.services.group_buys import on_order_paid  # late: campaigns imports orders
-
-            on_order_paid(order)
+        hooks.fire("paid", order)
         record_event(
             "order.paid",
             member_id=order.member_id,
@@ -193,6 +190,7 @@ def cancel(
             reason=reason or ("cancelled by member" if member else "cancelled by staff"),
         )
         release_order_stock(order)
+        hooks.fire("closed", order)
         if staff is not None:
             record_audit(
                 staff, "order.cancel", target_type="order", target_id=order.pk, store_id=order.store_id
@@ -220,6 +218,7 @@ def expire_order(order: Order, now: datetime) -> bool:
         )
         order.status = S.EXPIRED
         release_order_stock(order)
+        hooks.fire("closed", order)
         record_event(
             "order.expired",
             member_id=order.member_id,
@@ -229,38 +228,12 @@ def expire_order(order: Order, now: datetime) -> bool:
     return True
 
 
-def refund_through_provider(order: Order, reason: str) -> Any:
-    """Ask the payment provider to refund ``order`` in full. The refund number is fixed per order
-    (``refunds.refund_number``), so asking again is the same refund, never a second one. Raises
-    ChannelUnavailable when the provider could not be reached (retry later) and Conflict ``refund_refused``
-    when it refused."""
-    from siyu.orders.services.refunds import refund_number
-
-    try:
-        return get_payment_provider().refund(
-            out_trade_no=order.out_trade_no,
-            out_refund_no=refund_number(order),
-            amount_fen=order.total_fen,
-            total_fen=order.total_fen,
-            reason=reason,
-            notify_url="",
-        )
-    except PaymentError as exc:
-        logger.warning("refund of order %s refused: %r", order.pk, exc)
-        if exc.retryable:
-            raise ChannelUnavailable(
-                _("The payment provider could not be reached; try again later.")
-            ) from exc
-        raise Conflict(
-            _("The payment provider refused the refund."), field="order", code="refund_refused"
-        ) from exc
-
-
 def refund(staff: Staff, order_id: Any, reason: str) -> Order:
     """Refund a paid online order not yet picked up (paid/ready → refunded) through the payment provider, by
     staff of its store (NotFound otherwise). Pay-at-pickup orders are settled at the counter (Conflict).
     The status is claimed before the provider is called, so concurrent refunds call it once; a provider
-    refusal rolls everything back. Stock goes back; audited; records ``order.refunded``."""
+    refusal rolls everything back. Stock goes back; runs the ``refunded`` hooks; audited; records
+    ``order.refunded``."""
 
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise ValidationFailed(_("Give a reason (up to 200 characters)."), field="reason")
@@ -277,6 +250,7 @@ def refund(staff: Staff, order_id: Any, reason: str) -> Order:
         transition(order, S.REFUNDED, allowed_from=(S.PAID, S.READY), actor=staff, reason=reason.strip())
         result = refund_through_provider(order, reason.strip())
         release_order_stock(order)
+        hooks.fire("refunded", order)
         record_audit(
             staff,
             "order.refund",

@@ -21,7 +21,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from siyu.campaigns.models import FlashReservation, FlashSaleItem
-from siyu.campaigns.services import flash_admission, flash_writer, setup
+from siyu.campaigns.services import flash_admission, flash_sales, flash_writer
 from siyu.campaigns.tickets import issue_ticket
 from siyu.catalog.models import Product, Sku, StoreListing
 from siyu.catalog.services import bulk as catalog_bulk
@@ -50,7 +50,7 @@ def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
             brand,
             [Member(home_store=store, name=f"买家{i}", mobile=f"186{i:08d}") for i in range(buyers)],
         )
-        campaign = setup.create_as_system(
+        campaign = flash_sales.create_as_system(
             brand.pk,
             {
                 "title": "Bench flash sale",
@@ -64,7 +64,7 @@ def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
             },
             now=now,
         )
-    campaign = setup.publish_as_system(campaign, now=now)  # opens admission (loads Redis counters)
+    campaign = flash_sales.publish_as_system(campaign, now=now)  # opens admission (loads Redis counters)
     item = FlashSaleItem.objects.get(campaign=campaign)
     member_ids = list(Member.objects.filter(brand=brand).order_by("pk").values_list("pk", flat=True))
     with open(tickets_path, "w") as fh:

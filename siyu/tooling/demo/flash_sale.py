@@ -1,5 +1,5 @@
 """A demo flash sale for ``siyu demo``: three popular items of the demo catalog, running for a week.
-Created and published through the campaigns' own ``setup.create_as_system``/``publish_as_system``."""
+Created and published through the campaigns' own ``flash_sales.create_as_system``/``publish_as_system``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from siyu.campaigns.models import Campaign, CampaignKind
-from siyu.campaigns.services import setup
+from siyu.campaigns.services import flash_sales
 from siyu.catalog.models import Publication, Sku
 from siyu.communities.models import Community
 from siyu.org.models import Brand, Store
@@ -100,5 +100,5 @@ def seed_demo_flash_sale(brand: Brand, now: datetime) -> Campaign | None:
         ],
     }
     with transaction.atomic():
-        campaign = setup.create_as_system(brand.pk, data, now=now)
-        return setup.publish_as_system(campaign, now=now)
+        campaign = flash_sales.create_as_system(brand.pk, data, now=now)
+        return flash_sales.publish_as_system(campaign, now=now)

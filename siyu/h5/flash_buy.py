@@ -1,5 +1,7 @@
 """The flash-sale purchase endpoints: buy, reservation status, sale status.
 
+Transport, not a service: the admission rules are ``siyu.campaigns.services.flash_admission``.
+
 ``POST /h5/flash/<campaign>/buy/`` is the hottest path in Siyu: thousands of members press "buy" in the
 same second. It is served twice over from one function, ``handle_buy``:
 
@@ -35,12 +37,13 @@ from django.views.decorators.http import require_GET, require_POST
 from siyu.campaigns import tickets
 from siyu.campaigns.services import flash_admission
 from siyu.common.errors import NotAuthenticated, NotFound, ServiceError, ValidationFailed
+from siyu.common.validators import MAX_KEY_LENGTH, clean_idempotency_key
 from siyu.members.services import signin
 
-logger = logging.getLogger("siyu.campaigns.buy")
+logger = logging.getLogger("siyu.h5.flash_buy")
 
 MAX_BODY = 1024
-MAX_KEY = 100
+
 BUY_PATH = re.compile(r"^/h5/flash/([1-9][0-9]{0,17})/buy/$")
 
 Payload = dict[str, Any]
@@ -71,9 +74,8 @@ def handle_buy(campaign_id: int, ticket: str | None, body: bytes) -> tuple[int, 
             data = None
         if not isinstance(data, dict):
             raise ValidationFailed(_("Send a JSON object."), field="body")
-        key = data.get("key")
-        if not isinstance(key, str):
-            raise ValidationFailed(_("An idempotency key is required."), field="key")
+        key = clean_idempotency_key(data.get("key"), "key")
+        assert key is not None
         admission = flash_admission.admit(
             campaign_id,
             item_id=_positive_int(data, "item"),
@@ -115,7 +117,7 @@ def reservation_view(request: HttpRequest, campaign_id: int, key: str) -> HttpRe
     member = signin.member_from_session(request)
     if member is None:
         return _json(401, NotAuthenticated(_("Sign in first."), field="member").as_dict())
-    if len(key) > MAX_KEY:
+    if len(key) > MAX_KEY_LENGTH:
         return _json(404, NotFound(_("No such purchase."), field="key").as_dict())
     order_id = flash_admission.written_order_id(campaign_id, member.pk, key)
     if order_id is None:
