@@ -124,7 +124,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # works through any node). See docs/scaling.md.
 SIYU_REDIS_CLUSTER = _env_bool("SIYU_REDIS_CLUSTER")
 if REDIS_URL and SIYU_REDIS_CLUSTER:
-    CACHES = {"default": {"BACKEND": "siyu.common.redis_cluster_cache.RedisClusterCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "siyu.common.redis_cluster_cache.RedisClusterCache", "LOCATION": REDIS_URL}
+    }
 elif REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 elif TESTING:

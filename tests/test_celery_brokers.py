@@ -11,6 +11,7 @@ starts RabbitMQ and Redis); they skip when the broker is unreachable here. Broke
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -71,10 +72,7 @@ def test_broker_setting_names_rabbitmq_or_falls_back(monkeypatch):
     def broker(**env: str) -> tuple[str, str]:
         clean = {k: v for k, v in os.environ.items() if "BROKER" not in k and k not in {"REDIS_URL"}}
         clean.update(env, PYTHONPATH=str(REPO))
-        code = (
-            "from siyu import settings as s;"
-            "print(s.CELERY_BROKER_URL);print(s.CELERY_TASK_ALWAYS_EAGER)"
-        )
+        code = "from siyu import settings as s;print(s.CELERY_BROKER_URL);print(s.CELERY_TASK_ALWAYS_EAGER)"
         out = subprocess.run(
             [sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True, timeout=60
         ).stdout.split()
@@ -152,11 +150,8 @@ def worker(request, transactional_db, tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()  # a worker closing its AMQP connection can take ~10 s; nothing of it is needed
             process.wait(10)
-        try:
-            with sender.connection_for_write() as conn:
-                conn.default_channel.queue_delete(queue)
-        except Exception:  # the queue is only litter; the broker is already tested
-            pass
+        with contextlib.suppress(Exception), sender.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)  # the queue is only litter if this fails
         sender.close()
 
 

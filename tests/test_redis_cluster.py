@@ -1,4 +1,4 @@
-"""Flash sales on a real three-master Redis Cluster (started for this session by tests/redis_cluster_support.py).
+"""Flash sales on a real three-master Redis Cluster, started once per session (redis_cluster_support.py).
 
 What it proves: every key of one sale hashes to one slot (the admission script and the counters' MULTI run on
 one node), different sales spread over the masters, the purchase race on a cluster admits exactly the stock

@@ -9,6 +9,7 @@ the multi-key ones (``get_many``, ``set_many``, ``delete_many``) by slot.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -17,6 +18,8 @@ from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 class RedisClusterCacheClient(RedisCacheClient):
     def __init__(self, servers: list[str], **options: Any) -> None:
         super().__init__(servers, **options)
+        self._seed = servers[0]
+        self._codec: Any = vars(self)["_serializer"]  # Django's serializer, as the parent chose it
         self._cluster: Any = None
         self._cluster_lock = threading.Lock()
         self._cluster_options = {k: v for k, v in options.items() if k not in {"serializer", "parser_class"}}
@@ -27,9 +30,7 @@ class RedisClusterCacheClient(RedisCacheClient):
 
             with self._cluster_lock:
                 if self._cluster is None:
-                    self._cluster = redis.cluster.RedisCluster.from_url(
-                        self._servers[0], **self._cluster_options
-                    )
+                    self._cluster = redis.cluster.RedisCluster.from_url(self._seed, **self._cluster_options)
         return self._cluster
 
     def get_many(self, keys: Any) -> dict[Any, Any]:
@@ -37,18 +38,18 @@ class RedisClusterCacheClient(RedisCacheClient):
         if not keys:
             return {}
         values = self.get_client(None).mget_nonatomic(keys)
-        return {k: self._serializer.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+        return {k: self._codec.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
-    def set_many(self, data: dict[Any, Any], timeout: int | None) -> None:
+    def set_many(self, data: Mapping[Any, Any], timeout: Any) -> None:
         client = self.get_client(None, write=True)
         pipe = client.pipeline(transaction=False)  # commands grouped by node, one key each
         for key, value in data.items():
             if timeout is not None and timeout <= 0:
                 pipe.delete(key)  # Django's meaning of a zero timeout: do not keep it
             elif timeout is None:
-                pipe.set(key, self._serializer.dumps(value))
+                pipe.set(key, self._codec.dumps(value))
             else:
-                pipe.set(key, self._serializer.dumps(value), ex=timeout)
+                pipe.set(key, self._codec.dumps(value), ex=timeout)
         pipe.execute()
 
     def delete_many(self, keys: Any) -> None:
