@@ -36,6 +36,7 @@ from siyu.members.services.public_profile import (
     MAX_AVATAR_BYTES,
     MAX_NICKNAME,
     avatar_name,
+    name_for_self,
     open_avatar,
     public_name,
     remove_avatar,
@@ -199,7 +200,7 @@ def home(request: HttpRequest, member: Member) -> HttpResponse:
         "h5/home.html",
         {
             "member": member,
-            "public_name": public_name(member),
+            "own_name": name_for_self(member),
             "avatar_url": _avatar_url(member),
             "group_buys": running_group_buys(member),
             "my_places": my_live_places(member),
@@ -249,6 +250,7 @@ def me(request: HttpRequest, member: Member) -> HttpResponse:
         {
             "member": member,
             "masked_mobile": mask_mobile(member.mobile),
+            "own_name": name_for_self(member),
             "public_name": public_name(member),
             "avatar_url": _avatar_url(member),
             "nickname_value": request.POST.get("nickname", member.nickname)[:200]

@@ -60,6 +60,12 @@ def public_name(member: Member | None) -> str:
     return mask_mobile(member.mobile) or _("Member")
 
 
+def name_for_self(member: Member) -> str:
+    """How a member's own pages greet them: their nickname, else their name, else the masked mobile
+    number (the member sees their own data; others see ``public_name``)."""
+    return (member.nickname or "").strip() or (member.name or "").strip() or mask_mobile(member.mobile)
+
+
 def avatar_name(member: Member | None) -> str:
     """The stored avatar's file name (``<32 hex>.jpg``) for the avatar URL, or "" without one."""
     if member is None or member.erased_at is not None or not member.avatar:
