@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, ValidationFailed
@@ -181,6 +181,19 @@ def clean_avatar(data: bytes) -> bytes:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise not_a_picture from exc
+    return out.getvalue()
+
+
+def initials_picture(initials: str, colour: str) -> bytes:
+    """A generated 160 × 160 PNG: up to two ``initials`` in white on ``colour`` (e.g. ``#2f6f8f``). Pillow's
+    built-in font has Latin letters only, so Chinese names need their pinyin initials."""
+    img = Image.new("RGB", (AVATAR_SIDE, AVATAR_SIDE), colour)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=64 if len(initials) > 1 else 80)
+    centre = AVATAR_SIDE // 2
+    draw.text((centre, centre), initials[:2].upper(), fill="#ffffff", font=font, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, format="PNG")
     return out.getvalue()
 
 

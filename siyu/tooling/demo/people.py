@@ -3,15 +3,14 @@ numbers, weighted picks and date arithmetic that keeps the data the same from on
 
 from __future__ import annotations
 
-import io
 import random
 from bisect import bisect_right
 from datetime import date, datetime
 
 from django.utils import timezone
-from PIL import Image, ImageDraw, ImageFont
 
 from siyu.members.models import Gender
+from siyu.members.services.public_profile import initials_picture
 from siyu.tooling.demo.data import (
     FEMALE_GIVEN,
     MALE_GIVEN,
@@ -125,12 +124,5 @@ def nickname_for(mobile_number: str) -> tuple[str, str]:
 
 
 def avatar_png(initials: str, key: str) -> bytes:
-    """A 160 × 160 PNG: ``initials`` in white on a colour chosen by ``key`` (the demo's generated avatars)."""
-    colour = AVATAR_COLOURS[sum(key.encode()) % len(AVATAR_COLOURS)]
-    img = Image.new("RGB", (160, 160), colour)
-    draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=64 if len(initials) > 1 else 80)
-    draw.text((80, 80), initials[:2].upper(), fill="#ffffff", font=font, anchor="mm")
-    out = io.BytesIO()
-    img.save(out, format="PNG")
-    return out.getvalue()
+    """A demo avatar: ``initials`` in white on a colour chosen by ``key``."""
+    return initials_picture(initials, AVATAR_COLOURS[sum(key.encode()) % len(AVATAR_COLOURS)])
