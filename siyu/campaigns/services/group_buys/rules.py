@@ -20,9 +20,9 @@ from siyu.campaigns.models import (
 from siyu.catalog.models import StoreListing
 from siyu.catalog.services.queries import available_listings
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.mobile import mask_mobile
 from siyu.common.validators import parse_ids
 from siyu.members.models import Member
+from siyu.members.services.public_profile import public_name
 from siyu.org.models import Store
 
 M = GroupBuyMember.Status
@@ -50,14 +50,9 @@ FAILED_REASON = "group buy did not form"
 
 
 def masked_name(member: Member | None) -> str:
-    """How a member appears in team progress: the first character of the name and ``**`` (王**), else the
-    masked mobile number."""
-    if member is None:
-        return _("Member")
-    name = (member.name or "").strip()
-    if name:
-        return f"{name[0]}**"
-    return mask_mobile(member.mobile) or _("Member")
+    """How a member appears in team progress: the members' one rule (``public_name``) — the nickname, else
+    the first character of the name and ``**`` (王**), else the masked mobile number."""
+    return public_name(member)
 
 
 def is_running(campaign: Campaign, now: datetime | None = None) -> bool:
