@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "siyu.common",
     "siyu.org",
     "siyu.members",
     "siyu.channels",
