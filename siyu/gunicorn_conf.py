@@ -32,7 +32,7 @@ HEALTHY_AFTER = 60.0
 
 
 def _start_supervisor() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "siyu.cli", "scheduler", "--supervise"])  # noqa: S603
+    return subprocess.Popen([sys.executable, "-m", "siyu.cli", "scheduler", "--supervise"])
 
 
 def _watch(server: Any) -> None:

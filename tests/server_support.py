@@ -68,7 +68,7 @@ def serving(var_dir: Path, *, scheduler: bool = True, redis: bool = True) -> Ite
         SIYU_SCHEDULER="1" if scheduler else "0",
         SIYU_SCHEDULER_NICE="0",
     )
-    subprocess.run([sys.executable, "-m", "siyu.cli", "migrate", "-v0"], env=env, check=True)  # noqa: S603
+    subprocess.run([sys.executable, "-m", "siyu.cli", "migrate", "-v0"], env=env, check=True)
     port = _free_port()
     server = _server(env, port, 1, 8, var_dir / "server.log")
     try:

@@ -60,7 +60,17 @@ def _bench_against(served, monkeypatch, capsys, *extra):
     else:
         monkeypatch.delenv("REDIS_URL", raising=False)
     call_command(
-        "bench", "flash-sale", "--url", served.url, "--buyers", "40", "--stock", "15", "--concurrency", "6", *extra
+        "bench",
+        "flash-sale",
+        "--url",
+        served.url,
+        "--buyers",
+        "40",
+        "--stock",
+        "15",
+        "--concurrency",
+        "6",
+        *extra,
     )
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 

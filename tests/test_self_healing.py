@@ -38,7 +38,9 @@ def test_kill_9_of_the_scheduler_during_a_flash_sale_heals(tmp_path):
         keys_path = tmp_path / "reserved.json"
         keys_path.write_text(json.dumps(reserved))
         # The audit only reads: whatever it finds written, the restarted scheduler wrote.
-        audit = _step(served.env, "audit", campaign=setup["campaign"], file=str(keys_path), **{"audit-timeout": 90})
+        audit = _step(
+            served.env, "audit", campaign=setup["campaign"], file=str(keys_path), **{"audit-timeout": 90}
+        )
     assert audit["unwritten"] == 0 and audit["lost"] == 0, audit
     assert audit["orders"] == len(reserved) == audit["units_sold"]
     assert (audit["duplicates"], audit["oversold"], audit["limit_violations"]) == (0, 0, 0)

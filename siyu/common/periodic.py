@@ -117,7 +117,9 @@ def _models() -> Any:
     return models
 
 
-def _record(job: PeriodicJob, started: datetime, clock: float, *, result: Any = None, error: str = "") -> None:
+def _record(
+    job: PeriodicJob, started: datetime, clock: float, *, result: Any = None, error: str = ""
+) -> None:
     outcome = "failed" if error else "ok"
     now = time.monotonic()
     with _recorded_lock:
@@ -147,7 +149,7 @@ def _record(job: PeriodicJob, started: datetime, clock: float, *, result: Any = 
 
 
 def _write_run(name: str, values: dict[str, Any], *, failed: bool) -> None:
-    JobRun = _models().JobRun  # noqa: N806
+    JobRun = _models().JobRun
     failures = F("consecutive_failures") + 1 if failed else 0
     if JobRun.objects.filter(name=name).update(consecutive_failures=failures, **values):
         return
@@ -180,7 +182,7 @@ class JobStatus:
 
 def job_statuses(now: datetime | None = None) -> list[JobStatus]:
     """Every periodic job with its last recorded run, in ``JOBS`` order, flagged stale or failing."""
-    JobRun = _models().JobRun  # noqa: N806
+    JobRun = _models().JobRun
     now = now or timezone.now()
     runs = {run.name: run for run in JobRun.objects.filter(name__in=[j.name for j in JOBS])}
     out: list[JobStatus] = []

@@ -10,8 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 from siyu.campaigns.services.flash_backlog import SaleBacklog, write_behind_backlog
@@ -62,10 +61,10 @@ JOB_LABELS = {
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
-    minutes = seconds // 60
+    whole = round(seconds)
+    if whole < 120:
+        return ngettext("%(n)d second", "%(n)d seconds", whole) % {"n": whole}
+    minutes = whole // 60
     if minutes < 120:
         return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
     hours = minutes // 60
@@ -171,7 +170,8 @@ def background_work(request: HttpRequest) -> HttpResponse:
     else:
         summary = _("Every background job ran on time.")
     sales = [
-        {"sale": s, "sentence": _backlog_sentence(s), "late": _backlog_late(s)} for s in write_behind_backlog(now)
+        {"sale": s, "sentence": _backlog_sentence(s), "late": _backlog_late(s)}
+        for s in write_behind_backlog(now)
     ]
     failed = outbox.failed_messages(staff).count()
     failed_sentence = (

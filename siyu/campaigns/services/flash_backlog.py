@@ -70,18 +70,16 @@ def write_behind_backlog(now: datetime | None = None) -> list[SaleBacklog]:
     )
     out: list[SaleBacklog] = []
     for sale in sales:
-        base = {"campaign_id": sale.pk, "title": sale.title, "written": int(written.get(sale.pk, 0))}
+        done = int(written.get(sale.pk, 0))
         if sale.admission_backend != "redis":
-            out.append(SaleBacklog(backend="database", **base))
+            out.append(SaleBacklog(sale.pk, sale.title, "database", done))
             continue
         try:
             if not fc.redis_url():
                 raise RuntimeError("REDIS_URL is not configured")
             waiting, in_progress, oldest = _redis_backlog(sale.pk)
         except Exception:
-            out.append(SaleBacklog(backend="redis", unreadable=True, **base))
+            out.append(SaleBacklog(sale.pk, sale.title, "redis", done, unreadable=True))
             continue
-        out.append(
-            SaleBacklog(backend="redis", waiting=waiting, in_progress=in_progress, oldest_seconds=oldest, **base)
-        )
+        out.append(SaleBacklog(sale.pk, sale.title, "redis", done, waiting, in_progress, oldest))
     return out

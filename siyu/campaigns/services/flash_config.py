@@ -257,7 +257,7 @@ def redis_is_durable() -> bool:
 
 
 def volatile_redis_allowed() -> bool:
-    """``SIYU_FLASH_ALLOW_VOLATILE_REDIS``: open flash sales on a Redis without AOF anyway (tests, benches)."""
+    """``SIYU_FLASH_ALLOW_VOLATILE_REDIS``: open flash sales on a Redis without AOF anyway (tests)."""
     return bool(getattr(settings, "SIYU_FLASH_ALLOW_VOLATILE_REDIS", False))
 
 

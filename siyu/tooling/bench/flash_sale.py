@@ -29,10 +29,10 @@ from django.utils import timezone
 
 from siyu.campaigns.models import FlashReservation, FlashSaleItem
 from siyu.campaigns.services import flash_admission, flash_config, flash_sales, flash_writer
-from siyu.common.errors import ValidationFailed
 from siyu.campaigns.tickets import issue_ticket
 from siyu.catalog.models import Product, Sku, StoreListing
 from siyu.catalog.services import bulk as catalog_bulk
+from siyu.common.errors import ValidationFailed
 from siyu.members.models import Member
 from siyu.members.services import bulk as members_bulk
 from siyu.orders.models import Order

@@ -167,7 +167,11 @@ def _measure(
     keys_path.write_text(json.dumps(sorted(result.reserved_keys)))
     baseline = _step(env, "baseline")
     audited = _step(
-        env, "audit", campaign=setup["campaign"], file=str(keys_path), **{"audit-timeout": options["audit_timeout"]}
+        env,
+        "audit",
+        campaign=setup["campaign"],
+        file=str(keys_path),
+        **{"audit-timeout": options["audit_timeout"]},
     )
     figures = http_load.summarise(result)
     log = Path(tmp) / "server.log"

@@ -10,6 +10,7 @@ supervisor (``siyu/gunicorn_conf.py``); docs/operations.md lists the production 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -37,14 +38,12 @@ PR_SET_PDEATHSIG = 1
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """In a child (``preexec_fn``): receive ``sig`` when the parent dies, so no scheduler outlives its
     supervisor (Linux; elsewhere nothing)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: nothing
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
 
 
 def describe_exit(returncode: int) -> str:
-    """"signal 9" for a process killed by SIGKILL, "code 1" for one that exited with status 1."""
+    """ "signal 9" for a process killed by SIGKILL, "code 1" for one that exited with status 1."""
     if returncode < 0:
         return f"signal {-returncode}"
     return f"code {returncode}"
