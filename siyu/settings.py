@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "siyu.common",
     "siyu.org",
     "siyu.members",
     "siyu.channels",
@@ -283,6 +284,9 @@ SIYU_PAYMENT_PROVIDER = os.environ.get("SIYU_PAYMENT_PROVIDER", "pay_at_pickup")
 
 # Flash sales: the Redis key prefix of admission counters and streams (see docs/flash-sales.md).
 SIYU_FLASH_REDIS_PREFIX = os.environ.get("SIYU_FLASH_REDIS_PREFIX", "siyu:fs")
+# Flash sales refuse to start on a Redis without AOF (admitted purchases would be lost if it restarted)
+# unless this is set; the test suite sets it (its local Redis runs without persistence).
+SIYU_FLASH_ALLOW_VOLATILE_REDIS = _env_bool("SIYU_FLASH_ALLOW_VOLATILE_REDIS", TESTING)
 # Absolute URL WeChat Pay calls back (…/hooks/pay/wechat/); default: built from the request's host.
 SIYU_PAYMENT_NOTIFY_URL = os.environ.get("SIYU_PAYMENT_NOTIFY_URL", "")
 # The address members reach Siyu at (e.g. https://siyu.example.com): links the robot posts into WeCom and

@@ -70,6 +70,12 @@ class SaleUnavailable(ChannelUnavailable):
     code = "unavailable"
 
 
+class VolatileRedis(Conflict):
+    """The flash-sale Redis has no append-only file: admitted purchases would be lost if it restarted."""
+
+    code = "redis_not_persistent"
+
+
 @dataclass(frozen=True)
 class Admission:
     key: str
@@ -225,15 +231,40 @@ def _write_counters(client: Any, keys: fc.Keys, config: fc.SaleConfig) -> None:
     client.sadd(fc.sales_key(), cid)  # the writer's work list (another slot: outside the MULTI)
 
 
+def check_redis_durable() -> None:
+    """VolatileRedis unless the flash-sale Redis keeps admitted purchases across a restart (AOF on) or
+    ``SIYU_FLASH_ALLOW_VOLATILE_REDIS`` accepts the risk; SaleUnavailable when Redis cannot be asked."""
+    if fc.volatile_redis_allowed():
+        return
+    try:
+        durable = fc.redis_is_durable()
+    except Exception as exc:
+        logger.warning("flash sales: could not ask Redis about persistence: %s", exc)
+        raise SaleUnavailable(_("Redis cannot be reached; try again in a moment.")) from exc
+    if not durable:
+        raise VolatileRedis(
+            _(
+                "Redis has no persistence (AOF is off): purchases admitted during the sale would be lost if "
+                "Redis restarted, so the sale cannot start. Turn on appendonly in Redis, or set "
+                "SIYU_FLASH_ALLOW_VOLATILE_REDIS=1 to accept that risk."
+            ),
+            field="status",
+        )
+
+
 def open_sale(campaign: Campaign) -> None:
     """Prepare a flash sale for admission; call when it is published, and again whenever needed.
 
-    Fixes ``campaign.admission_backend`` once ("redis" when REDIS_URL is set, else "database"). On Redis it
+    Fixes ``campaign.admission_backend`` once ("redis" when REDIS_URL is set, else "database"); a sale
+    about to use Redis is refused (VolatileRedis) when Redis has no AOF, unless
+    ``SIYU_FLASH_ALLOW_VOLATILE_REDIS`` is set (``check_redis_durable``). On Redis it
     (re)loads the counters from the database (``rebuild_counters``), e.g. after stock edits or after Redis
     lost its data; SaleUnavailable if Redis cannot be reached. Idempotent."""
     if campaign.kind != CampaignKind.FLASH_SALE:
         return
     if not campaign.admission_backend:
+        if fc.redis_url():
+            check_redis_durable()
         campaign.admission_backend = _fix_backend(campaign.pk)
     fc.invalidate(campaign.pk)
     if campaign.admission_backend == "redis":

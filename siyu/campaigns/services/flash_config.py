@@ -273,6 +273,20 @@ def redis_client() -> Any:
     return client
 
 
+def redis_is_durable() -> bool:
+    """Whether the flash-sale Redis keeps what it admitted across a restart: the append-only file (AOF) is
+    on (``INFO persistence`` → ``aof_enabled:1``; every node's, on a cluster). RDB snapshots alone do not
+    count: a restart loses everything since the last snapshot."""
+    info = redis_client().info("persistence")
+    nodes = list(info.values()) if info and all(isinstance(v, dict) for v in info.values()) else [info]
+    return bool(nodes) and all(str(node.get("aof_enabled", "0")) == "1" for node in nodes)
+
+
+def volatile_redis_allowed() -> bool:
+    """``SIYU_FLASH_ALLOW_VOLATILE_REDIS``: open flash sales on a Redis without AOF anyway (tests)."""
+    return bool(getattr(settings, "SIYU_FLASH_ALLOW_VOLATILE_REDIS", False))
+
+
 class Keys:
     """The Redis key names of one sale (all with the hash tag ``{<cid>}``: one Redis Cluster slot)."""
 
