@@ -7,7 +7,7 @@ the database's 64-bit range so that an absurd number is a 400, never a database 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.db.models import QuerySet
 from ninja import Field, Schema
@@ -19,6 +19,8 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
 Id = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+# The channels groups live on (``ChannelKind`` values); anything else is a 400 on ``channel``.
+ChannelName = Literal["web", "wecom", "telegram"]
 
 
 class In(Schema):
@@ -496,7 +498,7 @@ class LiveCodeCreateIn(In):
     store_id: Id
     template_id: Id
     staff_id: Id | None = Field(None, description="A staff member of the store, for a personal code.")
-    channel: str = Field("web", max_length=16, description="web, wecom or telegram.")
+    channel: ChannelName = Field("web", description="web, wecom or telegram.")
     connector_id: Id | None = Field(None, description="The channel account, for wecom and telegram.")
 
 
@@ -589,8 +591,8 @@ class GroupPlanOut(Schema):
 
 class GroupPlanAcceptIn(In):
     template_id: Id
-    channel: str = Field("web", max_length=16)
-    connector_id: Id | None = None
+    channel: ChannelName = Field("web", description="web, wecom or telegram.")
+    connector_id: Id | None = Field(None, description="The channel account, for wecom and telegram.")
 
 
 class GroupPlanAcceptOut(Schema):
