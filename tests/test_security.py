@@ -125,3 +125,76 @@ def test_plan_accept_service_refuses_an_unknown_channel(manager_a, store_a, temp
     with pytest.raises(ValidationFailed) as caught:
         matrix.accept_plan(manager_a, store_a.pk, template.pk, channel="sms")
     assert caught.value.field == "channel"
+
+
+# --- JSON on every /api/v1 answer -----------------------------------------------------------------
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+UNKNOWN_PATHS = [
+    "/api/v1",
+    "/api/v1/",
+    "/api/v1/nope",
+    "/api/v1/stores/",
+    "/api/v1/stores/abc",
+    "/api/v1/members/1/nothing",
+    "/api/v1/docs/assets/evil.js",
+    "/api/v1/openapi.json/x",
+    "/api/v1/%FF%FE",
+]
+KNOWN_PATHS = ["/api/v1/stores", "/api/v1/members", "/api/v1/tokens", "/api/v1/openapi.json", "/api/v1/docs"]
+# The pages a browser reads are HTML (or the file itself) for GET and HEAD: they are not API answers.
+BROWSER_PAGES = {("GET", "/api/v1/docs"), ("HEAD", "/api/v1/docs")}
+
+
+def _assert_house_json(response, method: str, path: str) -> None:
+    where = (method, path, response.status_code)
+    assert response["Content-Type"].startswith("application/json"), (*where, response["Content-Type"])
+    if method == "HEAD":
+        return
+    body = response.json()
+    if response.status_code >= 400:
+        assert set(body) == {"code", "message", "field"}, (*where, body)
+        assert isinstance(body["message"], str) and body["message"]
+
+
+@pytest.fixture
+def csrf_clients(hq_admin):
+    """Callers that meet Django's CSRF checks: a signed-in browser session without the token, a bearer
+    token, and nobody."""
+    from django.test import Client
+
+    from tests.api_support import ApiClient
+
+    session = Client(enforce_csrf_checks=True)
+    session.force_login(hq_admin)
+    token = ApiClient(hq_admin).token
+    bearer = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {token}")
+    return {"session": session, "bearer": bearer, "anonymous": Client(enforce_csrf_checks=True)}
+
+
+@pytest.mark.parametrize("who", ["session", "bearer", "anonymous"])
+def test_every_api_answer_is_json_for_every_method_and_path(csrf_clients, who):
+    client = csrf_clients[who]
+    for path in UNKNOWN_PATHS + KNOWN_PATHS:
+        for method in METHODS:
+            if (method, path) in BROWSER_PAGES:
+                continue
+            for body in (b"{}", b"<html>", b""):
+                response = client.generic(method, path, body, content_type="application/json")
+                assert response.status_code < 500, (method, path, response.status_code)
+                _assert_house_json(response, method, path)
+                if path in UNKNOWN_PATHS and not path.startswith("/api/v1/docs/assets"):
+                    assert response.status_code == 404, (method, path, response.status_code)
+
+
+def test_wrong_methods_are_json_405(csrf_clients):
+    client = csrf_clients["bearer"]
+    for method, path in [("PUT", "/api/v1/stores"), ("DELETE", "/api/v1/openapi.json"), ("POST", "/api/v1/docs")]:
+        response = client.generic(method, path, b"{}", content_type="application/json")
+        assert_error(response, 405, "method_not_allowed")
+
+
+def test_csrf_failure_of_a_session_caller_is_json_403(csrf_clients):
+    response = csrf_clients["session"].post("/api/v1/tags", {"name": "x"}, content_type="application/json")
+    body = assert_error(response, 403, "csrf_failed")
+    assert "CSRF" in body["message"]
