@@ -189,7 +189,11 @@ def test_every_api_answer_is_json_for_every_method_and_path(csrf_clients, who):
 
 def test_wrong_methods_are_json_405(csrf_clients):
     client = csrf_clients["bearer"]
-    for method, path in [("PUT", "/api/v1/stores"), ("DELETE", "/api/v1/openapi.json"), ("POST", "/api/v1/docs")]:
+    for method, path in [
+        ("PUT", "/api/v1/stores"),
+        ("DELETE", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/docs"),
+    ]:
         response = client.generic(method, path, b"{}", content_type="application/json")
         assert_error(response, 405, "method_not_allowed")
 
@@ -198,3 +202,143 @@ def test_csrf_failure_of_a_session_caller_is_json_403(csrf_clients):
     response = csrf_clients["session"].post("/api/v1/tags", {"name": "x"}, content_type="application/json")
     body = assert_error(response, 403, "csrf_failed")
     assert "CSRF" in body["message"]
+
+
+# --- XLSX bombs -------------------------------------------------------------------------------------
+
+_SHEET_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
+
+
+def _xlsx(parts: dict[str, Any], *, level: int = 9) -> bytes:
+    """A workbook made by hand: ``parts`` maps a zip entry to bytes or to an iterable of byte chunks
+    (written streaming, so a test can pack a huge part without holding it)."""
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    base = io.BytesIO()
+    book = Workbook()
+    book.active.append(["mobile", "name"])
+    book.active.append(["13800000000", "张三"])
+    book.save(base)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(base) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as dst,
+    ):
+        for info in src.infolist():
+            if info.filename not in parts:
+                dst.writestr(info.filename, src.read(info.filename))
+        for name, data in parts.items():
+            with dst.open(name, "w", force_zip64=True) as f:
+                for chunk in [data] if isinstance(data, bytes) else data:
+                    f.write(chunk)
+    return out.getvalue()
+
+
+def _huge_shared_string(mb: int = 190) -> Any:
+    """The issue's bomb: one shared string of ``mb`` MB of "A" (compresses about a thousand times)."""
+    yield b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>'
+    for _i in range(mb):
+        yield b"A" * (1024 * 1024)
+    yield b"</t></si></sst>"
+
+
+def _sheet_with_a_huge_cell(mb: int = 60) -> Any:
+    """A sheet whose one inline string is ``mb`` MB, compressed only ~40 times (some noise in every
+    64 KB) so that neither the size nor the ratio of the part gives it away."""
+    import random
+
+    rng = random.Random(9)
+    yield _SHEET_HEAD + b'<row r="1"><c r="A1" t="inlineStr"><is><t>'
+    for _i in range(mb * 16):
+        noise = bytes(rng.choice(b"BCDEFGHIJKLMNOPQRSTUVWXYZ") for _j in range(1500))
+        yield noise + b"A" * (64 * 1024 - 1500)
+    yield b"</t></is></c></row></sheetData></worksheet>"
+
+
+def _row_with_many_cells(cells: int = 400_000) -> Any:
+    yield _SHEET_HEAD + b'<row r="1">'
+    for i in range(cells):
+        yield b'<c t="inlineStr"><is><t>%d</t></is></c>' % i
+    yield b"</row></sheetData></worksheet>"
+
+
+BOMBS = {
+    "huge-shared-string": lambda: _xlsx({"xl/sharedStrings.xml": _huge_shared_string()}),
+    "huge-cell-low-ratio": lambda: _xlsx({"xl/worksheets/sheet1.xml": _sheet_with_a_huge_cell()}, level=1),
+    "wide-row": lambda: _xlsx({"xl/worksheets/sheet1.xml": _row_with_many_cells()}),
+    "entities": lambda: _xlsx(
+        {
+            "xl/sharedStrings.xml": b'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><sst><si><t>&b;</t></si></sst>'
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BOMBS))
+def test_xlsx_bombs_are_refused_with_a_clear_error(kind):
+    from siyu.members.services.import_files import read_rows
+
+    content = BOMBS[kind]()
+    assert len(content) < 10 * 1024 * 1024, len(
+        content
+    )  # under the upload limit: only the bomb checks stop it
+    with pytest.raises(ValidationFailed) as caught:
+        list(read_rows("members.xlsx", content))
+    assert caught.value.field == "file"
+    if kind != "entities":
+        assert "too much data" in str(caught.value.message)
+
+
+def test_a_normal_xlsx_still_reads():
+    from siyu.members.services.import_files import read_rows
+
+    rows = [row[:2] for row in read_rows("members.xlsx", _xlsx({}))]
+    assert rows == [["mobile", "name"], ["13800000000", "张三"]]
+
+
+MEMORY_PROBE = """
+import resource, sys
+import django
+django.setup()
+import openpyxl  # noqa: F401  (imported before the baseline: its code is not the file's cost)
+from siyu.common.errors import ValidationFailed
+from siyu.members.services.import_files import read_rows
+content = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    for _row in read_rows("members.xlsx", content):
+        pass
+    outcome = "read"
+except ValidationFailed:
+    outcome = "refused"
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(outcome, (after - before) // 1024)
+"""
+
+# The most a worker may grow while refusing any of the bombs above (the original one reached 692 MB).
+MEMORY_BOUND_MB = 100
+
+
+@pytest.mark.parametrize("kind", sorted(BOMBS))
+def test_refusing_an_xlsx_bomb_keeps_the_worker_small(kind, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(BOMBS[kind]())
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome, grown_mb = done.stdout.split()
+    assert int(grown_mb) < MEMORY_BOUND_MB, f"{kind}: grew {grown_mb} MB"
+    assert outcome == "refused"

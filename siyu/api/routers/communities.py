@@ -89,7 +89,9 @@ class StoreParams(Schema):
 
 
 class PlanParams(Schema):
-    channel: ChannelName = Field("web", description="Plan for groups on this channel: web, wecom or telegram.")
+    channel: ChannelName = Field(
+        "web", description="Plan for groups on this channel: web, wecom or telegram."
+    )
 
 
 def _page(items: list[Any], page: PageParams) -> tuple[int, list[Any]]:
