@@ -3,6 +3,7 @@ mobile exists elsewhere (ADR 0010)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, get_args
 
@@ -342,3 +343,81 @@ def test_refusing_an_xlsx_bomb_keeps_the_worker_small(kind, tmp_path):
     outcome, grown_mb = done.stdout.split()
     assert int(grown_mb) < MEMORY_BOUND_MB, f"{kind}: grew {grown_mb} MB"
     assert outcome == "refused"
+
+
+# --- a mobile that belongs to another store (ADR 0010) -------------------------------------------
+
+
+def _import_csv(rows: list[list[str]]) -> bytes:
+    lines = ["mobile,name,gender,birthday,store_code,tags", *(",".join(r) for r in rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_api_create_answers_the_same_for_own_and_other_stores_mobiles(as_clerk, as_admin, member_a, member_b):
+    from siyu.members.models import Member
+
+    own = as_clerk.post("/members", {"mobile": member_a.mobile, "home_store": "A001"})
+    other = as_clerk.post("/members", {"mobile": member_b.mobile, "home_store": "A001"})
+    assert_error(own, 409, "conflict", "mobile")
+    assert own.json() == assert_error(other, 409, "conflict", "mobile")
+    assert "store" not in own.json()["message"].replace("head office", "")
+    assert Member.objects.filter(mobile=member_b.mobile).get().home_store_id == member_b.home_store_id
+    # Head office sees the whole chain and is told plainly.
+    body = assert_error(as_admin.post("/members", {"mobile": member_b.mobile}), 409, "conflict", "mobile")
+    assert "already exists" in body["message"]
+
+
+def test_console_create_answers_the_same_for_own_and_other_stores_mobiles(
+    client, clerk_a, member_a, member_b
+):
+    from django.urls import reverse
+
+    client.force_login(clerk_a)
+    url = reverse("console:member_new")
+    answers = []
+    for mobile in (member_a.mobile, member_b.mobile):
+        response = client.post(
+            url, {"mobile": mobile, "gender": "f", "home_store": clerk_a.stores.first().pk}
+        )
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "cannot be added here" in html and "another store" not in html
+        answers.append(
+            re.sub(r"[A-Za-z0-9]{64}", "TOKEN", html.replace(mobile, "MOBILE"))
+        )  # CSRF tokens differ
+    assert answers[0] == answers[1]
+
+
+def test_api_import_names_no_other_store(manager_a, member_b):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.api_support import ApiClient
+
+    client = ApiClient(manager_a)
+    content = _import_csv([[member_b.mobile, "改名", "", "", "", ""]])
+    response = client.client.post(
+        "/api/v1/imports/members",
+        {"file": SimpleUploadedFile("m.csv", content)},
+        HTTP_AUTHORIZATION=f"Bearer {client.token}",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "rejected"
+    assert body["errors"] == [
+        {"row": 2, "column": "mobile", "reason": "This mobile number cannot be added here."}
+    ]
+
+
+def test_console_import_names_no_other_store(client, manager_a, member_b):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    client.force_login(manager_a)
+    content = _import_csv([[member_b.mobile, "改名", "", "", "", ""]])
+    response = client.post(
+        reverse("console:imports"), {"file": SimpleUploadedFile("m.csv", content)}, follow=True
+    )
+    html = response.content.decode()
+    assert "This mobile number cannot be added here." in html and "another store" not in html
+    member_b.refresh_from_db()
+    assert member_b.name != "改名"
