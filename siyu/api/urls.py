@@ -13,7 +13,6 @@ from siyu.api.api import api
 from siyu.api.docs import docs_asset
 from siyu.api.errors import json_errors, not_found_view
 
-
 # The HTML pages under /api/v1 (Swagger UI and the OpenAPI document): GET and HEAD only, other methods 405.
 _DOCS_VIEWS = {"openapi-json", "openapi-view"}
 
