@@ -21,6 +21,10 @@ MAX_OFFSET = 1_000_000_000
 Id = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 # The channels groups live on (``ChannelKind`` values); anything else is a 400 on ``channel``.
 ChannelName = Literal["web", "wecom", "telegram"]
+# ``Store.Status``, ``Role`` and ``Gender`` values (tests check they agree).
+StoreStatus = Literal["preparing", "open", "suspended", "closed"]
+RoleName = Literal["hq_admin", "hq_operator", "store_manager", "clerk"]
+GenderName = Literal["m", "f", "u"]
 
 
 class In(Schema):
@@ -68,31 +72,31 @@ class StorePage(Schema):
 
 
 class StoreCreateIn(In):
-    code: str
-    name: str
+    code: str = Field(max_length=32)
+    name: str = Field(max_length=100)
     region: int | str | None = None
-    city: str = ""
-    district: str = ""
-    address: str = ""
-    latitude: float | None = Field(None, allow_inf_nan=False)
-    longitude: float | None = Field(None, allow_inf_nan=False)
-    opening_hours: str = ""
-    phone: str = ""
-    status: str = "open"
+    city: str = Field("", max_length=50)
+    district: str = Field("", max_length=50)
+    address: str = Field("", max_length=255)
+    latitude: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    opening_hours: str = Field("", max_length=100)
+    phone: str = Field("", max_length=32)
+    status: StoreStatus = "open"
 
 
 class StoreUpdateIn(In):
-    code: str | None = None
-    name: str | None = None
+    code: str | None = Field(None, max_length=32)
+    name: str | None = Field(None, max_length=100)
     region: int | str | None = None
-    city: str | None = None
-    district: str | None = None
-    address: str | None = None
-    latitude: float | None = Field(None, allow_inf_nan=False)
-    longitude: float | None = Field(None, allow_inf_nan=False)
-    opening_hours: str | None = None
-    phone: str | None = None
-    status: str | None = None
+    city: str | None = Field(None, max_length=50)
+    district: str | None = Field(None, max_length=50)
+    address: str | None = Field(None, max_length=255)
+    latitude: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    opening_hours: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=32)
+    status: StoreStatus | None = None
 
 
 # --- staff -----------------------------------------------------------------------------------
@@ -122,21 +126,21 @@ class StaffPage(Schema):
 
 
 class StaffCreateIn(In):
-    username: str
-    password: str
-    display_name: str = ""
-    role: str = "clerk"
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=128)
+    display_name: str = Field("", max_length=50)
+    role: RoleName = "clerk"
     store_ids: list[Id] = []
     can_reveal_mobile: bool = False
 
 
 class StaffUpdateIn(In):
-    display_name: str | None = None
-    role: str | None = None
+    display_name: str | None = Field(None, max_length=50)
+    role: RoleName | None = None
     store_ids: list[Id] | None = None
     is_active: bool | None = None
     can_reveal_mobile: bool | None = None
-    password: str | None = None
+    password: str | None = Field(None, max_length=128)
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -191,22 +195,22 @@ class MemberPage(Schema):
 
 
 class MemberCreateIn(In):
-    mobile: str
-    name: str = ""
-    gender: str = "u"
+    mobile: str = Field(max_length=32)
+    name: str = Field("", max_length=50)
+    gender: GenderName = "u"
     birthday: date | None = None
-    occupation: str = ""
-    district: str = ""
+    occupation: str = Field("", max_length=50)
+    district: str = Field("", max_length=50)
     home_store: Id | str | None = Field(None, description="Store id or store code.")
     source: str = "api"
 
 
 class MemberUpdateIn(In):
-    name: str | None = None
-    gender: str | None = None
+    name: str | None = Field(None, max_length=50)
+    gender: GenderName | None = None
     birthday: date | None = None
-    occupation: str | None = None
-    district: str | None = None
+    occupation: str | None = Field(None, max_length=50)
+    district: str | None = Field(None, max_length=50)
     home_store: Id | str | None = Field(None, description="Store id or store code.")
 
 
@@ -234,7 +238,7 @@ class ConsentOut(Schema):
 
 
 class NoteIn(In):
-    text: str
+    text: str = Field(max_length=2000)
 
 
 class EventOut(Schema):
@@ -269,8 +273,8 @@ class TagPage(Schema):
 
 
 class TagCreateIn(In):
-    group: str
-    name: str
+    group: str = Field(max_length=50)
+    name: str = Field(max_length=50)
     rule: dict[str, Any] | None = None
 
 
@@ -317,7 +321,7 @@ class TokenPage(Schema):
 
 
 class TokenCreateIn(In):
-    name: str
+    name: str = Field(max_length=100)
 
 
 class TokenCreatedOut(TokenOut):
