@@ -306,7 +306,7 @@ def test_store_role_imports_only_into_its_own_stores(manager_a, store_a, store_b
     )
     assert record.status == "rejected"
     assert error_cells(record) == [(3, "store_code"), (4, "mobile"), (5, "store_code"), (6, "store_code")]
-    assert record.errors[1]["reason"] == "This member belongs to another store."
+    assert record.errors[1]["reason"] == "This mobile number cannot be added here."  # ADR 0010
     member_b.refresh_from_db()
     assert member_b.name == "李小红"
     assert not Member.objects.filter(mobile="13800138000").exists()

@@ -397,10 +397,13 @@ def accept_plan(
 ) -> list[Community]:
     """Open the groups the planner proposes for one template at one store (none if it proposes none).
 
-    Guarantees: the plan is recomputed at acceptance, so accepting twice does not open twice the groups;
-    then as ``instantiate_template``.
+    Guarantees: an unknown ``channel`` is ValidationFailed(field="channel") before anything is read; the plan
+    is recomputed at acceptance, so accepting twice does not open twice the groups; then as
+    ``instantiate_template``.
     """
     require_staff(staff)
+    if channel not in ChannelKind.values:
+        raise ValidationFailed(_("Unknown channel."), field="channel")
     with transaction.atomic():
         store = get_store(staff, store_id)
         template = get_template(template_id, brand_id=store.brand_id)
