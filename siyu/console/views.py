@@ -106,9 +106,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """HQ roles get the chain's figures; store roles (on a phone, mostly) get their day: today's pickups,
     join requests waiting and open to-dos."""
     staff = current_staff(request)
-    if not is_chain_wide(staff):
-        return render(request, "console/home_store.html", {"home": queries.staff_home(staff)})
     stats = queries.dashboard_stats(staff)
+    if not is_chain_wide(staff):
+        context = {"home": queries.staff_home(staff), "stats": stats}
+        return render(request, "console/home_store.html", context)
     chart = {"days": stats.days, "counts": stats.joined_per_day}
     return render(request, "console/dashboard.html", {"stats": stats, "chart": chart})
 
