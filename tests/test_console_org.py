@@ -1,5 +1,5 @@
-"""Issue 9, console a chain runs without the API: stores and staff screens, the staff home of store roles, group
-template audiences as a form, the "post to groups" picker, chat opening at the newest message; and words a
+"""Issue 9, console a chain runs without the API: stores and staff screens, the staff home of store roles,
+group template audiences as a form, the "post to groups" picker, chat opening at the newest message; and words a
 person reads: event and audit sentences, import errors under the file's own headers, slips fixed."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from siyu.org.models import AuditEntry, Staff, Store
 from siyu.org.services import staff_admin
 from siyu.org.services.audit_descriptions import describe_action
 from tests import test_orders as orders_support
-from tests.factories import MemberFactory, StaffFactory, TagFactory
+from tests.factories import StaffFactory, TagFactory
 
 listings = orders_support.listings
 pytestmark = pytest.mark.django_db
