@@ -1,6 +1,6 @@
 """Issue 9, console a chain runs without the API: stores and staff screens, the staff home of store roles,
-group template audiences as a form, the "post to groups" picker, chat opening at the newest message; and words a
-person reads: event and audit sentences, import errors under the file's own headers, slips fixed."""
+group template audiences as a form, the "post to groups" picker, chat opening at the newest message; and words
+a person reads: event and audit sentences, import errors under the file's own headers, slips fixed."""
 
 from __future__ import annotations
 
