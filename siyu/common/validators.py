@@ -43,10 +43,13 @@ def parse_id(value: Any, field: str, message: str | None = None) -> int:
     return pk
 
 
-def optional_id(value: Any) -> int | None:
+def optional_id(value: Any, *, ints_only: bool = False) -> int | None:
     """An optional id or cursor from a query string or header: ``parse_id``'s value, or None when the value
-    is absent or junk (a filter naming nothing is simply not applied)."""
+    is absent or junk (a filter naming nothing is simply not applied). With ``ints_only`` only a real int
+    counts (JSON numbers and service arguments: ``"1"`` is junk there)."""
     if value is None or value == "":
+        return None
+    if ints_only and (isinstance(value, bool) or not isinstance(value, int)):
         return None
     try:
         return parse_id(value, "id")
