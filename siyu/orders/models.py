@@ -77,7 +77,8 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["member", "idempotency_key"], name="order_member_key_unique"),
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
             models.CheckConstraint(
-                condition=Q(pickup_window_end__gt=F("pickup_window_start")), name="order_pickup_window_ordered"
+                condition=Q(pickup_window_end__gt=F("pickup_window_start")),
+                name="order_pickup_window_ordered",
             ),
         ]
         indexes = [

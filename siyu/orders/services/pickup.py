@@ -27,9 +27,9 @@ from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.orders import hooks
 from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod, PickupCode
 from siyu.orders.services import pickup_limits
+from siyu.orders.services.pickup_codes import PickupDisplay as PickupDisplay
 from siyu.orders.services.pickup_codes import code_hash, normalise_short_code, signer
 from siyu.orders.services.pickup_codes import pickup_code_for as pickup_code_for
-from siyu.orders.services.pickup_codes import PickupDisplay as PickupDisplay
 from siyu.orders.services.pickup_codes import pickup_display as pickup_display
 from siyu.orders.services.transitions import mark_paid, transition
 from siyu.org.models import Staff

@@ -12,5 +12,5 @@ register = template.Library()
 
 @register.filter
 def pickup_window(order: Order, style: str = "") -> str:
-    """The order's pickup window in local time, with the end date when it differs (``siyu.orders.windows``)."""
+    """The order's pickup window in local time, the end date shown when it differs (``orders.windows``)."""
     return format_window(order.pickup_window_start, order.pickup_window_end, short=style == "short")
