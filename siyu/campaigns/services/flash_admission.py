@@ -270,21 +270,23 @@ def admit(
     page issues only to a signed-in member of the sale's brand — the member lookup is skipped, so the hot
     path reads nothing from the database. (A member erased during the ticket's life can still buy.)"""
     now = now or timezone.now()
-    cid = optional_id(campaign_id)
+    cid = optional_id(campaign_id, ints_only=True)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
         raise _not_running()
     key = clean_idempotency_key(key, "key")
-    mid = optional_id(member_id)
+    mid = optional_id(member_id, ints_only=True)
     if mid is None or (not ticket_checked and fc.member_brand(mid) != config.brand_id):
         raise NotFound(_("No such member."), field="member")
     if not config.running(now):
         again = _previous(config, config.backend, mid, key)
         if again is not None:
-            return _check_same(again, optional_id(item_id), quantity, optional_id(store_id))
+            return _check_same(
+                again, optional_id(item_id, ints_only=True), quantity, optional_id(store_id, ints_only=True)
+            )
         raise _not_running()
     backend = config.backend or _fix_backend(config.id)  # published without open_sale: fixed now
-    iid = optional_id(item_id)
+    iid = optional_id(item_id, ints_only=True)
     item = config.items.get(iid) if iid else None
     if item is None:
         raise NotFound(_("No such item in this sale."), field="item")
@@ -292,7 +294,7 @@ def admit(
         raise ValidationFailed(_("Buy at least one."), field="quantity")
     if quantity > item.limit:
         raise LimitReached(_("At most %(n)s per member.") % {"n": item.limit}, field="quantity")
-    sid = optional_id(store_id)
+    sid = optional_id(store_id, ints_only=True)
     if sid is None or sid not in item.store_ids:
         raise NotFound(_("No such pickup store for this item."), field="store")
     entry = flash_writer.Entry(
@@ -447,7 +449,7 @@ def _admit_database(entry: flash_writer.Entry) -> Admission:
 def written_order_id(campaign_id: int, member_id: int, key: str) -> int | None:
     """The id of the order written for this admission, or None while it waits for the writer (or when
     there is no such admission). On Redis, answers from Redis while the entry is still in the stream."""
-    cid, mid = optional_id(campaign_id), optional_id(member_id)
+    cid, mid = optional_id(campaign_id, ints_only=True), optional_id(member_id, ints_only=True)
     if cid is None or mid is None or not isinstance(key, str) or not key.strip():
         return None
     key = key.strip()
@@ -483,7 +485,7 @@ def remaining_units(campaign_id: int) -> dict[int, int]:
     """Units left to admit per item id, each within [0, stock] ({} for an unknown campaign or one that is
     not a flash sale). On Redis read from the counters (rebuilt first if Redis lost them while the sale
     runs); on the database ``stock - sold``. Raises SaleUnavailable when Redis cannot be read."""
-    cid = optional_id(campaign_id)
+    cid = optional_id(campaign_id, ints_only=True)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
         return {}
@@ -519,7 +521,7 @@ def sale_status(campaign_id: Any) -> dict[str, Any]:
     "remaining"}]}`` (items by id). NotFound for an unknown id, a draft or another kind of campaign;
     SaleUnavailable when Redis cannot be read. Built from the cached sale configuration and
     ``remaining_units``, and cached a further second per process: no database query on most polls."""
-    cid = optional_id(campaign_id)
+    cid = optional_id(campaign_id, ints_only=True)
     config = fc.sale_config(cid) if cid else None
     if cid is None or config is None or not config.is_flash_sale or config.status == CampaignStatus.DRAFT:
         raise NotFound(_("No such sale."), field="campaign")
