@@ -81,7 +81,11 @@ def _validation_message(error: dict[str, Any]) -> str:
 
 
 def _service_error(request: HttpRequest, exc: Any) -> HttpResponse:
-    return JsonResponse(exc.as_dict(), status=exc.status)
+    response = JsonResponse(exc.as_dict(), status=exc.status)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:  # a RateLimited that knows when the caller may try again
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _validation_error(request: HttpRequest, exc: Any) -> HttpResponse:

@@ -19,10 +19,11 @@ from siyu.orders.models import Order, OrderSource
 
 
 def group_buy_pickup_guard(order: Order) -> hooks.PickupRefusal | None:
-    """A group-buy order is handed over only once its team formed."""
+    """A group-buy order is handed over only once its team formed (the member's order page shows this
+    reason instead of the pickup code until then)."""
     if team_formed_for(order):
         return None
-    return hooks.PickupRefusal("group_buy_not_formed", _("This group buy has not formed yet."))
+    return hooks.PickupRefusal("group_buy_not_formed", _("You can pick up once the group buy team forms."))
 
 
 def register() -> None:

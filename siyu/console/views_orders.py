@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from siyu.common.errors import NotFound, ServiceError, ValidationFailed
+from siyu.common.errors import NotFound, RateLimited, ServiceError, ValidationFailed
 from siyu.common.validators import fen_to_yuan as yuan
 from siyu.orders.models import Order, OrderStatus, PaymentMethod
 from siyu.orders.services import pickup as pickup_services
@@ -108,8 +108,40 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "can_ready": order.status == OrderStatus.PAID,
         "can_refund": order.paid_online and active and not any(r["line"].picked_quantity for r in rows),
         "can_cancel": order.status == OrderStatus.PENDING_PAYMENT,
+        "can_hand_over": _can_hand_over(staff, order),
     }
     return render(request, "console/orders/detail.html", context)
+
+
+def _can_hand_over(staff: Any, order: Order) -> bool:
+    """Offer the hand-over form to staff serving the pickup store while something is still due."""
+    due = order.status in (OrderStatus.PAID, OrderStatus.READY) or (
+        order.status == OrderStatus.PENDING_PAYMENT and order.payment_method == PaymentMethod.PAY_AT_PICKUP
+    )
+    return due and staff.stores.filter(pk=order.store_id).exists()
+
+
+@require_POST
+@console_view()
+def order_hand_over(request: HttpRequest, order_id: int) -> HttpResponse:
+    """Hand over from the order's page: the member's pickup code (short or long) must be this order's;
+    ``qty-<line id>`` are the quantities handed over now. The service decides everything."""
+    staff = current_staff(request)
+    order = queries.get_order(staff, order_id)
+    code = (request.POST.get("code") or "").strip()[: MAX_CODE_LENGTH + 1]
+    try:
+        lines = _lines_from_post(request, order)
+        result = pickup_services.verify_pickup(
+            staff, code, lines=lines, ip=request_ip(request), order_id=order.pk
+        )
+    except ServiceError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("console:order_detail", order_id=order.pk)
+    if result.completed:
+        messages.success(request, _("Picked up. All items handed over."))
+    else:
+        messages.success(request, _("Partly picked up."))
+    return redirect("console:order_detail", order_id=order.pk)
 
 
 @require_POST
@@ -209,8 +241,14 @@ def pickup_verify(request: HttpRequest) -> HttpResponse:
         lines = _lines_from_post(request, queries.get_order(staff, order_found.pk))
         result = pickup_services.verify_pickup(staff, code, lines=lines, ip=request_ip(request))
     except ServiceError as exc:
-        status = 404 if isinstance(exc, NotFound) else 400
-        return _pickup_response(request, {"step": "refused", "error": str(exc.message), "code": ""}, status)
+        status = 404 if isinstance(exc, NotFound) else 429 if isinstance(exc, RateLimited) else 400
+        response = _pickup_response(
+            request, {"step": "refused", "error": str(exc.message), "code": ""}, status
+        )
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
+        return response
     order = result.order
     picked = [
         {"line": line, "now": result.picked.get(line.pk, 0), "remaining": line.remaining}

@@ -40,7 +40,7 @@ from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from siyu.orders.services import transitions
 from siyu.orders.services.checkout import MAX_QUANTITY, create_order
 from siyu.orders.services.payments import apply_payment_notice, start_payment
-from siyu.orders.services.pickup import pickup_code_for
+from siyu.orders.services.pickup import PickupDisplay, pickup_display
 from siyu.orders.services.queries import member_order, member_orders, pickup_store, pickup_stores
 from siyu.org.models import Store
 from siyu.org.services.brand import brand_name
@@ -423,11 +423,9 @@ def _my_order(member: Member, order_id: int) -> Order:
         raise Http404 from None
 
 
-def _pickup_code(order: Order) -> str:
-    try:
-        return pickup_code_for(order)
-    except ServiceError:
-        return ""
+def _pickup(order: Order) -> PickupDisplay:
+    """The QR, short code, or why none is shown yet (a pickup guard's reason, e.g. a forming group buy)."""
+    return pickup_display(order)
 
 
 @never_cache
@@ -461,7 +459,7 @@ def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBa
                 for line in lines
             ],
             "total": fen_to_yuan(found.total_fen),
-            "pickup_code": _pickup_code(found),
+            "pickup": _pickup(found),
             "can_cancel": pending,
             "can_pay": pending and found.payment_method != PaymentMethod.PAY_AT_PICKUP,
         },
@@ -473,7 +471,7 @@ def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBa
 @_member_view
 def order_qr(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBase:
     """The pickup code as a PNG QR (the member's own order, while it has a usable code; else 404)."""
-    code = _pickup_code(_my_order(member, order_id))
+    code = _pickup(_my_order(member, order_id)).code
     if not code:
         raise Http404
     response = HttpResponse(qr_png(code), content_type="image/png")

@@ -76,6 +76,10 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member", "idempotency_key"], name="order_member_key_unique"),
             models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(pickup_window_end__gt=F("pickup_window_start")),
+                name="order_pickup_window_ordered",
+            ),
         ]
         indexes = [
             models.Index(fields=["store", "created_at"], name="order_store_created_idx"),
@@ -162,15 +166,55 @@ class OrderTransition(models.Model):
 
 
 class PickupCode(models.Model):
-    """The order's pickup code. Only a SHA-256 of the code is stored."""
+    """The order's pickup codes: the long signed code in the QR (only its SHA-256 is stored) and the short
+    code a person reads aloud and types (``short_code``, 8 characters of ``pickup_codes.ALPHABET``, random
+    from a CSPRNG; ADR 0010). A code is *open* until it is used or its order ends (``closed_at``); an open
+    short code is unique within its store (partial unique index), so the counter finds one order by it."""
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="pickup_code")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
     code_hash = models.CharField(max_length=64, unique=True)
+    short_code = models.CharField(max_length=8)
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "short_code"],
+                condition=Q(closed_at__isnull=True),
+                name="pickupcode_open_short_code_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"pickup code of {self.order_id}"
+
+
+class PickupAttemptCount(models.Model):
+    """Pickup-code attempts that found no open code, per staff member or store and minute
+    (``siyu.orders.services.pickup_limits``). Rows older than an hour are deleted as new ones come."""
+
+    class Scope(models.TextChoices):
+        STAFF = "staff", _("staff member")
+        STORE = "store", _("store")
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    subject_id = models.BigIntegerField()
+    window_start = models.DateTimeField()
+    misses = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "subject_id", "window_start"], name="pickupattempt_window_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["window_start"], name="pickupattempt_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.subject_id} {self.window_start:%H:%M} {self.misses}"
 
 
 class PaymentNotification(models.Model):

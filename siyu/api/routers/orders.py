@@ -61,7 +61,10 @@ class RefundIn(In):
 
 
 class PickupIn(In):
-    code: str = Field(max_length=200)
+    code: str = Field(
+        max_length=200,
+        description="The QR's content, or the short code such as K7Q4-9XMP (case-insensitive).",
+    )
     lines: dict[Id, int] | None = Field(
         None, description="Line id → quantity handed over now; omit to hand over everything still due."
     )
@@ -142,8 +145,10 @@ def refund_order(request: HttpRequest, order_id: Path[Id], payload: RefundIn) ->
 
 @router.post("/pickup/verify", response=PickupOut)
 def verify_pickup(request: HttpRequest, payload: PickupIn) -> dict[str, Any]:
-    """Verify a member's pickup code at the counter. Only staff of the pickup store (others: 404). A code
-    already used, or lost to a simultaneous scan, is 409."""
+    """Verify a member's pickup code at the counter: the QR's long code or the 8-character short code
+    (any case; spaces and dashes ignored). Only staff of the pickup store (others: 404). A code already
+    used, or lost to a simultaneous scan, is 409. Too many codes that matched nothing (per staff member
+    and per store, each minute): 429 with ``Retry-After``."""
     staff = current_staff(request)
     result = pickup.verify_pickup(
         staff,

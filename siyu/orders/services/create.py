@@ -36,7 +36,7 @@ from siyu.channels.payments import get_payment_provider
 from siyu.common.idempotency import system_key
 from siyu.orders import hooks, pricing
 from siyu.orders.models import Order, OrderAdjustment, OrderLine, OrderStatus, PaymentMethod, PickupCode
-from siyu.orders.services.pickup_codes import issue_pickup_code, new_pickup_code
+from siyu.orders.services.pickup_codes import issue_pickup_code, new_pickup_codes
 
 # How long an online order may stay unpaid before ``expire_due`` gives its stock back.
 PAYMENT_TIMEOUT = timedelta(minutes=15)
@@ -98,6 +98,10 @@ def _check(request: OrderRequest) -> None:
     listing_ids = [line.listing_id for line in request.lines]
     if not listing_ids or len(set(listing_ids)) != len(listing_ids):
         raise ValueError("an order has at least one line and one line per listing")
+    start, end = request.pickup_window
+    if end <= start:
+        # A caller's bug (the constraint ``order_pickup_window_ordered`` would refuse it too).
+        raise ValueError(f"a pickup window ends after it starts: {start.isoformat()} – {end.isoformat()}")
 
 
 def _priced(request: OrderRequest) -> pricing.Priced:
@@ -249,7 +253,7 @@ def create_order_records(requests: Sequence[OrderRequest]) -> list[Order]:
             OrderAdjustment.objects.bulk_create(adjustments)
         if method == PaymentMethod.PAY_AT_PICKUP:
             # The same record issue_pickup_code makes, for the whole batch at once.
-            PickupCode.objects.bulk_create([new_pickup_code(order) for order in orders])
+            PickupCode.objects.bulk_create(new_pickup_codes(orders))
         for order in orders:
             if hooks.has_handlers("created", order.source):
                 hooks.fire("created", order)

@@ -1,7 +1,10 @@
 """Pickup verification (核销) at the store counter.
 
-The code in the member's QR is ``<out_trade_no>:<HMAC>`` signed with the secret key (salted), so it cannot be
-guessed from order data; only its SHA-256 is stored. Guarantees of ``verify_pickup``: only staff serving the
+The clerk scans the member's QR (``<out_trade_no>:<HMAC>`` signed with the secret key, so it cannot be guessed
+from order data; only its SHA-256 is stored) or types the short code shown beside it (``K7Q4-9XMP``, any case,
+spaces and dashes ignored; ADR 0010). A short code is looked up only among the open codes of the stores the
+clerk serves. Attempts that find nothing are limited per clerk and per store (``pickup_limits``: counted
+before the lookup, RateLimited with ``retry_after``). Guarantees of ``verify_pickup``: only staff serving the
 order's pickup store can use it (anyone else: NotFound, revealing nothing); every picked quantity is claimed
 with a conditional UPDATE (``picked_quantity + n <= quantity``), so two simultaneous scans of one code give
 exactly one success; a code stays usable until every line is picked up, then it is spent and the order is
@@ -23,8 +26,11 @@ from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.orders import hooks
 from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod, PickupCode
-from siyu.orders.services.pickup_codes import code_hash, signer
+from siyu.orders.services import pickup_limits
+from siyu.orders.services.pickup_codes import PickupDisplay as PickupDisplay
+from siyu.orders.services.pickup_codes import code_hash, normalise_short_code, signer
 from siyu.orders.services.pickup_codes import pickup_code_for as pickup_code_for
+from siyu.orders.services.pickup_codes import pickup_display as pickup_display
 from siyu.orders.services.transitions import mark_paid, transition
 from siyu.org.models import Staff
 from siyu.org.services.access import require_staff
@@ -41,31 +47,69 @@ class PickupResult:
     completed: bool = False  # every line is now picked up
 
 
-def _find(staff: Staff, code: Any, ip: str | None) -> PickupCode:
+def _find(staff: Staff, code: Any, ip: str | None, order_id: int | None = None) -> PickupCode:
     not_found = NotFound(_("No such pickup code."), field="code")
     if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE_LENGTH:
         raise not_found
-    code = code.strip()
+    store_ids = list(staff.stores.values_list("pk", flat=True))
+    # Counted before the lookup, so parallel guesses cannot outrun the limit; a hit gives its slot back.
+    reservation = pickup_limits.reserve(staff, store_ids)
+    short = normalise_short_code(code)
+    if short is not None:
+        row = _by_short_code(short, store_ids)
+        if row is None:
+            raise not_found
+    else:
+        row = _by_long_code(code.strip())
+        if row is None:
+            raise not_found
+        # Serving the store is required even of HQ: handing goods over is a counter action.
+        if row.order.store_id not in store_ids:
+            # A genuine code scanned at the wrong store: head office should see it, the clerk learns nothing.
+            record_audit(
+                staff,
+                "order.pickup_refused",
+                target_type="order",
+                target_id=row.order_id,
+                detail={"reason": "other_store"},
+                ip=ip,
+            )
+            raise not_found
+    if order_id is not None and row.order_id != order_id:
+        # Handing over from an order's page: the member's code must be this order's.
+        raise NotFound(_("This code belongs to another order."), field="code")
+    if row.closed_at is None:
+        pickup_limits.release(reservation)
+    return row
+
+
+def _by_short_code(short: str, store_ids: list[int]) -> PickupCode | None:
+    """The open pickup with this short code at one of ``store_ids``; else the latest used one (so a second
+    try says "already used"); else None. Two stores of one clerk with the same open code (odds ~10⁻⁹):
+    None — the QR still works."""
+    rows = list(
+        PickupCode.objects.select_related("order").filter(
+            short_code=short, store_id__in=store_ids, closed_at__isnull=True
+        )[:2]
+    )
+    if len(rows) == 1:
+        return rows[0]
+    if rows:
+        return None
+    return (
+        PickupCode.objects.select_related("order")
+        .filter(short_code=short, store_id__in=store_ids, used_at__isnull=False)
+        .order_by("-used_at", "-pk")
+        .first()
+    )
+
+
+def _by_long_code(code: str) -> PickupCode | None:
     try:
         signer().unsign(code)
     except signing.BadSignature:
-        raise not_found from None
-    row = PickupCode.objects.select_related("order").filter(code_hash=code_hash(code)).first()
-    if row is None:
-        raise not_found
-    # Serving the store is required even of HQ: handing goods over is a counter action.
-    if not staff.stores.filter(pk=row.order.store_id).exists():
-        # A genuine code scanned at the wrong store: head office should see it, the clerk learns nothing.
-        record_audit(
-            staff,
-            "order.pickup_refused",
-            target_type="order",
-            target_id=row.order_id,
-            detail={"reason": "other_store"},
-            ip=ip,
-        )
-        raise not_found
-    return row
+        return None
+    return PickupCode.objects.select_related("order").filter(code_hash=code_hash(code)).first()
 
 
 def _wanted(order: Order, lines: Any) -> dict[int, int]:
@@ -90,9 +134,16 @@ def _wanted(order: Order, lines: Any) -> dict[int, int]:
 
 
 def verify_pickup(
-    staff: Staff, code: Any, *, lines: dict[int, int] | None = None, ip: str | None = None
+    staff: Staff,
+    code: Any,
+    *,
+    lines: dict[int, int] | None = None,
+    ip: str | None = None,
+    order_id: int | None = None,
 ) -> PickupResult:
-    """Hand over ``lines`` ({line id: quantity}; None = everything still due) of the order behind ``code``.
+    """Hand over ``lines`` ({line id: quantity}; None = everything still due) of the order behind ``code``
+    (the QR's long code or the short code). With ``order_id`` (the console's order page) the code must be
+    that order's (NotFound otherwise). Too many attempts that found nothing: RateLimited (``pickup_limits``).
 
     Staff of another store: NotFound. The order must be paid or ready, or awaiting payment at pickup (then
     this also records the counter payment). A spent code, a cancelled/expired/refunded order, a refusal of a
@@ -100,7 +151,7 @@ def verify_pickup(
     Conflict, nothing changed. Completing the order runs the ``picked_up`` hooks. Audited as
     ``order.pickup``; refusals of a genuine code as ``order.pickup_refused``."""
     require_staff(staff)
-    row = _find(staff, code, ip)
+    row = _find(staff, code, ip, order_id)
     try:
         return _verify(staff, row, lines, ip)
     except (Conflict, ValidationFailed) as exc:
@@ -135,7 +186,9 @@ def find_pickup(staff: Staff, code: Any, *, ip: str | None = None) -> Order:
     """The order a pickup code belongs to, for the counter to show before handing anything over.
 
     Same checks as ``verify_pickup`` without claiming anything: NotFound for a bad code or another store's
-    order (audited), Conflict when it was already picked up or cannot be picked up now."""
+    order (audited), Conflict when it was already picked up or cannot be picked up now, RateLimited after
+    too many attempts that found nothing."""
+    require_staff(staff)
     row = _find(staff, code, ip)
     row = PickupCode.objects.select_related("order").get(pk=row.pk)
     _check_pickable(row)

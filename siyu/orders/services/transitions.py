@@ -25,7 +25,7 @@ from siyu.common.idempotency import system_key
 from siyu.members.models import Member
 from siyu.orders import hooks
 from siyu.orders.models import Order, OrderStatus, OrderTransition
-from siyu.orders.services.pickup_codes import issue_pickup_code
+from siyu.orders.services.pickup_codes import CLOSING_STATUSES, close_pickup_code, issue_pickup_code
 from siyu.orders.services.queries import get_order
 from siyu.orders.services.refund_provider import refund_through_provider
 from siyu.org.models import Staff
@@ -76,6 +76,8 @@ def transition(
         OrderTransition.objects.create(
             order=order, from_status=current, to_status=to, actor=actor, reason=reason[:MAX_REASON]
         )
+        if to in CLOSING_STATUSES:
+            close_pickup_code(order)  # the short code is free for another pickup of the store
         order.refresh_from_db()
     return order
 

@@ -1,12 +1,17 @@
 """``siyu demo``: migrate, compile translations, seed the demo chain if empty, print logins, serve.
 
-Serving replaces this process with gunicorn (the venv's own), so Ctrl-C stops the server directly.
+Serving replaces this process with gunicorn (the venv's own), so Ctrl-C stops the server directly. The demo
+server runs in debug mode with the SANDBOX payment provider (the labelled demo cashier, no money moves) unless
+``SIYU_PAYMENT_PROVIDER`` is set: a newcomer can follow a paid order to pickup. Production settings never
+default to it (``SIYU_PAYMENT_PROVIDER`` defaults to ``pay_at_pickup``; the sandbox refuses to load without
+debug).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 from django.core.management import call_command, get_commands
@@ -22,6 +27,15 @@ from siyu.tooling.serve import gunicorn_argv, gunicorn_path
 __all__ = ["Command", "gunicorn_argv", "gunicorn_path"]
 
 DEFAULT_ADDR = "127.0.0.1:8000"
+DEMO_PAYMENT_PROVIDER = "sandbox"
+
+
+def demo_environment(environ: MutableMapping[str, str]) -> None:
+    """What the demo server runs with, unless already set: debug mode (the console SMS delivery the member
+    sign-in relies on) and the SANDBOX payment provider (the demo cashier)."""
+    environ.setdefault("SIYU_DEBUG", "1")
+    environ.setdefault("SIYU_PAYMENT_PROVIDER", DEMO_PAYMENT_PROVIDER)
+    environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 
 
 class Command(BaseCommand):
@@ -91,15 +105,24 @@ class Command(BaseCommand):
             _("Member H5 pages: %(url)s (sign-in codes are printed in this console)")
             % {"url": f"{url}h5/login/"}
         )
+        provider = os.environ.get("SIYU_PAYMENT_PROVIDER", DEMO_PAYMENT_PROVIDER)
+        if provider == DEMO_PAYMENT_PROVIDER:
+            self.stdout.write(
+                _(
+                    "Online payment: the demo cashier (SANDBOX, no real money). Pay a mall order, then type "
+                    "its pickup code on %(url)s as a clerk."
+                )
+                % {"url": f"{url}pickup/"}
+            )
+        else:
+            self.stdout.write(_("Payment provider: %(name)s") % {"name": provider})
         self.stdout.write("")
 
         if options["no_serve"]:
             return
         executable = gunicorn_path()
         argv = gunicorn_argv(executable, addr)
-        # Debug mode turns on the console SMS delivery that the demo's member sign-in relies on.
-        os.environ.setdefault("SIYU_DEBUG", "1")
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+        demo_environment(os.environ)
         self.stdout.write(_("Serving with: %(command)s") % {"command": " ".join(argv)})
         self.stdout.flush()
         sys.stdout.flush()
