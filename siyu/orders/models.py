@@ -168,7 +168,7 @@ class OrderTransition(models.Model):
 class PickupCode(models.Model):
     """The order's pickup codes: the long signed code in the QR (only its SHA-256 is stored) and the short
     code a person reads aloud and types (``short_code``, 8 characters of ``pickup_codes.ALPHABET``, random
-    from a CSPRNG; ADR 0010). A code is *open* until it is used or its order ends (``closed_at``); an open
+    from a CSPRNG; ADR 0011). A code is *open* until it is used or its order ends (``closed_at``); an open
     short code is unique within its store (partial unique index), so the counter finds one order by it."""
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="pickup_code")

@@ -1,4 +1,4 @@
-"""Short pickup codes (ADR 0010): every pickup code gets a store and an 8-character short code; codes of
+"""Short pickup codes (ADR 0011): every pickup code gets a store and an 8-character short code; codes of
 orders already finished are closed; attempts that found no code are counted per staff member and store."""
 
 import secrets

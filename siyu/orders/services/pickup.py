@@ -2,7 +2,7 @@
 
 The clerk scans the member's QR (``<out_trade_no>:<HMAC>`` signed with the secret key, so it cannot be guessed
 from order data; only its SHA-256 is stored) or types the short code shown beside it (``K7Q4-9XMP``, any case,
-spaces and dashes ignored; ADR 0010). A short code is looked up only among the open codes of the stores the
+spaces and dashes ignored; ADR 0011). A short code is looked up only among the open codes of the stores the
 clerk serves. Attempts that find nothing are limited per clerk and per store (``pickup_limits``: counted
 before the lookup, RateLimited with ``retry_after``). Guarantees of ``verify_pickup``: only staff serving the
 order's pickup store can use it (anyone else: NotFound, revealing nothing); every picked quantity is claimed

@@ -2,7 +2,7 @@
 
 - The **long code** (the QR) is ``<out_trade_no>:<HMAC>`` signed with the secret key (salted), so it cannot be
   guessed from order data; only its SHA-256 is stored.
-- The **short code** (ADR 0010) is 8 characters of ``ALPHABET`` (Crockford's base 32 without 0 and 1: no
+- The **short code** (ADR 0011) is 8 characters of ``ALPHABET`` (Crockford's base 32 without 0 and 1: no
   0/O, 1/I/L, U), drawn from a CSPRNG (``secrets``): 30⁸ ≈ 6.6 × 10¹¹ codes. It is shown grouped
   (``K7Q4-9XMP``) and typed case-insensitively, spaces and dashes ignored (``normalise_short_code``). An open
   short code is unique within its store (partial unique index ``pickupcode_open_short_code_unique``); a code

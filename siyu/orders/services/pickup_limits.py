@@ -1,4 +1,4 @@
-"""Limits on pickup-code attempts at the counter (ADR 0010).
+"""Limits on pickup-code attempts at the counter (ADR 0011).
 
 An attempt that finds no open code of the clerk's stores is a *miss*. Misses are counted per staff member
 and per store (each store the clerk serves) in one-minute windows: ``SIYU_PICKUP_MISSES_PER_STAFF``
