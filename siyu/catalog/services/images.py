@@ -19,6 +19,7 @@ Guarantees of ``add_image`` (and ``attach_image``, its unchecked core for toolin
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 import warnings
@@ -95,9 +96,7 @@ def _decode(data: bytes) -> Image.Image:
             img = Image.open(io.BytesIO(data), formats=list(FORMATS))
         except UnidentifiedImageError:
             if data.startswith(_OTHER_PICTURES) or data[4:12] in (b"ftypheic", b"ftypavif", b"ftypmif1"):
-                raise _refuse(
-                    "unsupported_image_type", _("Upload a JPEG, PNG or WebP picture.")
-                ) from None
+                raise _refuse("unsupported_image_type", _("Upload a JPEG, PNG or WebP picture.")) from None
             raise _refuse("not_an_image", _("This file is not a picture.")) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels() from None
@@ -160,10 +159,8 @@ def _write_files(image: ProductImage, prepared: PreparedImage) -> None:
 
 def _delete_files(paths: list[str]) -> None:
     for path in paths:
-        try:
+        with contextlib.suppress(OSError):  # an orphan file is harmless; it must not fail the request
             default_storage.delete(path)
-        except OSError:
-            pass  # an orphan file is harmless; a failed delete must not fail the request
 
 
 def _locked_product(product_id: int) -> Product:
@@ -249,7 +246,11 @@ def delete_image(staff: Staff, image_id: Any) -> None:
     image.delete()
     _renumber(list(product.images.order_by("position", "id")))
     record_audit(
-        staff, "product.image_delete", target_type="product", target_id=product.pk, detail={"image": deleted_pk}
+        staff,
+        "product.image_delete",
+        target_type="product",
+        target_id=product.pk,
+        detail={"image": deleted_pk},
     )
     transaction.on_commit(lambda: _delete_files(paths))
 
