@@ -232,6 +232,15 @@ def test_api_refusals_have_the_api_error_shape(as_operator, as_clerk, product):
     assert_error(upload(as_operator, product.pk, big), 413, "too_large", "image")
     assert_error(upload(as_clerk, product.pk, picture()), 403, "forbidden")
     assert as_clerk.get(f"/products/{product.pk}/images").status_code == 200  # reading is fine
+    assert_error(
+        as_operator.post(f"/products/{product.pk}/images", {"file": "x"}), 415, "unsupported_media_type"
+    )
+    assert_error(upload(as_operator, product.pk, picture(), main="maybe"), 400, "invalid", "main")
+    no_file = as_operator.client.post(
+        f"{API}/products/{product.pk}/images", {"main": "true"}, **as_operator._headers(None)
+    )
+    assert_error(no_file, 400, "invalid", "file")
+    assert_error(upload(as_operator, 999_999, picture()), 404, "not_found")
     assert not ProductImage.objects.exists()
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, File, Form, Header, Path, Query, Router, Schema
-from ninja.files import UploadedFile
+from ninja import Field, Header, Path, Query, Router, Schema
 from ninja.responses import Status
 
 from siyu.api import idempotency
 from siyu.api.auth import current_staff
+from siyu.api.errors import UnsupportedMediaType
 from siyu.api.presenters import store_ref
 from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
 from siyu.catalog.models import Product, ProductImage, Publication, Sku, StockMovement, StoreListing
@@ -356,18 +356,50 @@ def list_images(request: HttpRequest, product_id: Path[Id]) -> list[dict[str, An
     return [image_out(i) for i in image_services.product_images(current_staff(request), product_id)]
 
 
-@router.post("/products/{int:product_id}/images", response={201: ImageOut})
-def upload_image(
-    request: HttpRequest,
-    product_id: Path[Id],
-    file: File[UploadedFile],
-    main: Form[bool] = False,
-) -> Status:
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP."},
+                        "main": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Make it the main picture.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+_TRUE = ("true", "1", "on")
+_FALSE = ("false", "0", "off", "")
+
+
+@router.post("/products/{int:product_id}/images", response={201: ImageOut}, openapi_extra=_UPLOAD_BODY)
+def upload_image(request: HttpRequest, product_id: Path[Id]) -> Status:
     """Upload a picture (``catalog.manage``; multipart field ``file``): JPEG, PNG or WebP, at most 5 MB and
     40 megapixels. It is checked, stripped of metadata and resized (thumb 360 px square, large 960 px,
     WebP), served from this site. ``main=true`` makes it the main picture. 413 ``too_large``; 400
-    ``unsupported_image_type``, ``not_an_image``, ``image_too_big`` (pixels) or ``too_many_images`` (10)."""
-    image = image_services.add_image(current_staff(request), product_id, file, size=file.size, main=main)
+    ``unsupported_image_type``, ``not_an_image``, ``image_too_big`` (pixels) or ``too_many_images`` (10);
+    415 when the body is not multipart."""
+    staff = current_staff(request)
+    product_services.check_can_manage(staff)
+    product = product_services.get_product(staff, product_id)  # 404 before anything about the body
+    if not (request.content_type or "").startswith("multipart/form-data"):
+        raise UnsupportedMediaType(_("Upload the file as multipart/form-data."), field="Content-Type")
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ValidationFailed(_("This field is required."), field="file")
+    main = (request.POST.get("main") or "").strip().lower()
+    if main not in _TRUE + _FALSE:
+        raise ValidationFailed(_("Expected true or false."), field="main")
+    image = image_services.add_image(staff, product.pk, upload, size=upload.size, main=main in _TRUE)
     return Status(201, image_out(image))
 
 
