@@ -204,3 +204,95 @@ def test_junk_uploads(world):
         )
     )
     _check(client.client.generic("POST", url, bad, content_type="multipart/form-data", **headers))
+
+
+# --- the schema says what the service accepts -------------------------------------------------------
+
+
+def _body_schema(op: dict[str, Any]) -> dict[str, Any]:
+    schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref", "")
+    return SCHEMA["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else {}
+
+
+def _variants(prop: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+
+
+def _beyond(prop: dict[str, Any]) -> list[Any]:
+    """Values the schema itself rules out for this property: one past each length or range limit, and a
+    value outside an enumeration."""
+    values: list[Any] = []
+    variants = _variants(prop)
+    for p in variants:
+        if p.get("type") == "string" and "maxLength" in p and len(variants) == 1:
+            values.append("字" * (p["maxLength"] + 1))
+        if p.get("type") in ("integer", "number") and len(variants) == 1:
+            if "maximum" in p:
+                values.append(p["maximum"] + 1)
+            if "minimum" in p:
+                values.append(p["minimum"] - 1)
+        if "enum" in p:
+            values.append("not-one-of-them")
+    return values
+
+
+BOUNDED = [
+    (m, path, name, value)
+    for m, path, op in OPERATIONS
+    for name, prop in _body_schema(op).get("properties", {}).items()
+    for value in _beyond(prop)
+]
+
+
+def test_the_schema_declares_limits():
+    """The body fields of the main resources carry their limits in the OpenAPI document."""
+    assert len(BOUNDED) >= 40, len(BOUNDED)
+    members = _body_schema(next(op for m, p, op in OPERATIONS if (m, p) == ("POST", "/members")))
+    assert _variants(members["properties"]["name"])[0]["maxLength"] == 50
+    assert set(_variants(members["properties"]["gender"])[0]["enum"]) == {"m", "f", "u"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "name", "value"),
+    BOUNDED,
+    ids=[f"{m} {p} {n}={str(v)[:12]}" for m, p, n, v in BOUNDED],
+)
+def test_values_beyond_the_schema_are_400_on_that_field(world, method, path, name, value):
+    response = world["client"].send(method, _fill(path, world["ids"]), {name: value})
+    body = assert_error(response, 400)
+    # The first problem reported may be another (required) field; never a 500, never accepted.
+    assert body["code"] in ("invalid", "malformed_json"), body
+
+
+def test_schema_enumerations_match_the_models():
+    from typing import get_args
+
+    from siyu.api.schemas import GenderName, RoleName, StoreStatus
+    from siyu.members.models import Gender
+    from siyu.org.models import Role, Store
+
+    assert set(get_args(StoreStatus)) == set(Store.Status.values)
+    assert set(get_args(RoleName)) == set(Role.values)
+    assert set(get_args(GenderName)) == set(Gender.values)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/stores", {"code": "X" * 32, "name": "店" * 100, "status": "preparing", "latitude": 90}, None),
+        ("/stores", {"code": "X" * 33, "name": "店"}, "code"),
+        ("/stores", {"code": "Y1", "name": "店" * 101}, "name"),
+        ("/stores", {"code": "Y2", "name": "店", "latitude": 90.0001}, "latitude"),
+        ("/members", {"mobile": "13700000001", "name": "名" * 50, "home_store": "A001"}, None),
+        ("/members", {"mobile": "13700000002", "name": "名" * 51, "home_store": "A001"}, "name"),
+        ("/tags", {"group": "组" * 50, "name": "签" * 50}, None),
+        ("/tags", {"group": "组", "name": "签" * 51}, "name"),
+    ],
+)
+def test_boundary_values_from_the_schema(as_admin, store_a, path, body, field):
+    response = as_admin.post(path, body)
+    if field is None:
+        assert response.status_code == 201, response.content
+    else:
+        assert_error(response, 400, "invalid", field)

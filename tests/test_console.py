@@ -378,7 +378,7 @@ def test_create_member(client, clerk_a, hq_admin, store_a, store_b, member_a):
     response = client.post(url, {"mobile": "13912345679", "gender": "f", "home_store": store_b.pk})
     assert response.status_code == 200 and not Member.objects.filter(mobile="13912345679").exists()
     response = client.post(url, {"mobile": "13812341234", "gender": "f", "home_store": store_a.pk})
-    assert "already exists" in response.content.decode()
+    assert "cannot be added here" in response.content.decode()  # ADR 0010: the same answer as another store's
     response = client.post(url, {"mobile": "12345", "gender": "f", "home_store": store_a.pk})
     assert "Not a valid mainland China mobile number." in response.content.decode()
     client.force_login(hq_admin)

@@ -14,6 +14,7 @@ from siyu.channels.models import ChannelKind, Connector, OutboxMessage
 from siyu.communities.models import (
     Community,
     CommunityMembership,
+    GroupTemplate,
     JoinRequest,
     LiveCode,
     Message,
@@ -216,9 +217,11 @@ def test_hq_creates_template_clerk_cannot(hq_client, client, clerk_a):
     assert _html(hq_client.get(reverse("console:group_templates"))).count("健康群") >= 1
     bad = hq_client.post(
         reverse("console:group_templates"),
-        {"name": "坏", "theme": "general", "recommended_size": 150, "threshold": "none", "audience": "{nope"},
+        {"name": "坏", "theme": "general", "recommended_size": 150, "threshold": "none", "aud_gender": "x"},
     )
-    assert bad.status_code == 200 and "JSON" in bad.content.decode()
+    # The audience is a form now (issue 9): a bad choice is a field error and nothing is created.
+    assert bad.status_code == 400 and "field-error" in bad.content.decode()
+    assert not GroupTemplate.objects.filter(name="坏").exists()
     client.force_login(clerk_a)
     assert client.post(reverse("console:group_templates"), {"name": "x"}).status_code == 403
 

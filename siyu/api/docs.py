@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ninja
 from django.http import FileResponse, HttpRequest, HttpResponseBase
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from siyu.api.errors import error_response
 
@@ -17,7 +17,7 @@ NINJA_STATIC = Path(ninja.__file__).resolve().parent / "static" / "ninja"
 DOCS_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-init.js", "favicon.png")
 
 
-@require_GET
+@require_safe
 def docs_asset(request: HttpRequest, name: str) -> HttpResponseBase:
     if name not in DOCS_ASSETS or not (NINJA_STATIC / name).is_file():
         return error_response(404, "not_found", "Not found.")

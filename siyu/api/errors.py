@@ -19,6 +19,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooMa
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 
@@ -139,8 +140,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
 def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Wrap a URL view so the answers ninja gives outside its handlers (405, the API root's 404)
-    are JSON too."""
+    are JSON too.
 
+    The wrapped view is exempt from Django's CSRF middleware, whose refusal is an HTML page: ninja checks
+    CSRF itself for session-cookie callers (a JSON 403) and bearer tokens need none; the views that are
+    not ninja operations (unknown paths, the docs) change nothing."""
+
+    @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
@@ -159,6 +165,8 @@ def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return wrapper
 
 
+@csrf_exempt
 def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """Any path under the API that matches no endpoint."""
+    """Any path under the API that matches no endpoint, whatever the method (JSON 404, never Django's
+    HTML CSRF page: a POST to a path that does not exist has nothing to protect)."""
     return error_response(404, "not_found", _("No such API endpoint."))

@@ -7,7 +7,7 @@ the database's 64-bit range so that an absurd number is a 400, never a database 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.db.models import QuerySet
 from ninja import Field, Schema
@@ -19,6 +19,12 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000_000
 
 Id = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+# The channels groups live on (``ChannelKind`` values); anything else is a 400 on ``channel``.
+ChannelName = Literal["web", "wecom", "telegram"]
+# ``Store.Status``, ``Role`` and ``Gender`` values (tests check they agree).
+StoreStatus = Literal["preparing", "open", "suspended", "closed"]
+RoleName = Literal["hq_admin", "hq_operator", "store_manager", "clerk"]
+GenderName = Literal["m", "f", "u"]
 
 
 class In(Schema):
@@ -66,31 +72,31 @@ class StorePage(Schema):
 
 
 class StoreCreateIn(In):
-    code: str
-    name: str
+    code: str = Field(max_length=32)
+    name: str = Field(max_length=100)
     region: int | str | None = None
-    city: str = ""
-    district: str = ""
-    address: str = ""
-    latitude: float | None = Field(None, allow_inf_nan=False)
-    longitude: float | None = Field(None, allow_inf_nan=False)
-    opening_hours: str = ""
-    phone: str = ""
-    status: str = "open"
+    city: str = Field("", max_length=50)
+    district: str = Field("", max_length=50)
+    address: str = Field("", max_length=255)
+    latitude: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    opening_hours: str = Field("", max_length=100)
+    phone: str = Field("", max_length=32)
+    status: StoreStatus = "open"
 
 
 class StoreUpdateIn(In):
-    code: str | None = None
-    name: str | None = None
+    code: str | None = Field(None, max_length=32)
+    name: str | None = Field(None, max_length=100)
     region: int | str | None = None
-    city: str | None = None
-    district: str | None = None
-    address: str | None = None
-    latitude: float | None = Field(None, allow_inf_nan=False)
-    longitude: float | None = Field(None, allow_inf_nan=False)
-    opening_hours: str | None = None
-    phone: str | None = None
-    status: str | None = None
+    city: str | None = Field(None, max_length=50)
+    district: str | None = Field(None, max_length=50)
+    address: str | None = Field(None, max_length=255)
+    latitude: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    opening_hours: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=32)
+    status: StoreStatus | None = None
 
 
 # --- staff -----------------------------------------------------------------------------------
@@ -120,21 +126,21 @@ class StaffPage(Schema):
 
 
 class StaffCreateIn(In):
-    username: str
-    password: str
-    display_name: str = ""
-    role: str = "clerk"
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=128)
+    display_name: str = Field("", max_length=50)
+    role: RoleName = "clerk"
     store_ids: list[Id] = []
     can_reveal_mobile: bool = False
 
 
 class StaffUpdateIn(In):
-    display_name: str | None = None
-    role: str | None = None
+    display_name: str | None = Field(None, max_length=50)
+    role: RoleName | None = None
     store_ids: list[Id] | None = None
     is_active: bool | None = None
     can_reveal_mobile: bool | None = None
-    password: str | None = None
+    password: str | None = Field(None, max_length=128)
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -189,22 +195,22 @@ class MemberPage(Schema):
 
 
 class MemberCreateIn(In):
-    mobile: str
-    name: str = ""
-    gender: str = "u"
+    mobile: str = Field(max_length=32)
+    name: str = Field("", max_length=50)
+    gender: GenderName = "u"
     birthday: date | None = None
-    occupation: str = ""
-    district: str = ""
+    occupation: str = Field("", max_length=50)
+    district: str = Field("", max_length=50)
     home_store: Id | str | None = Field(None, description="Store id or store code.")
     source: str = "api"
 
 
 class MemberUpdateIn(In):
-    name: str | None = None
-    gender: str | None = None
+    name: str | None = Field(None, max_length=50)
+    gender: GenderName | None = None
     birthday: date | None = None
-    occupation: str | None = None
-    district: str | None = None
+    occupation: str | None = Field(None, max_length=50)
+    district: str | None = Field(None, max_length=50)
     home_store: Id | str | None = Field(None, description="Store id or store code.")
 
 
@@ -232,7 +238,7 @@ class ConsentOut(Schema):
 
 
 class NoteIn(In):
-    text: str
+    text: str = Field(max_length=2000)
 
 
 class EventOut(Schema):
@@ -267,8 +273,8 @@ class TagPage(Schema):
 
 
 class TagCreateIn(In):
-    group: str
-    name: str
+    group: str = Field(max_length=50)
+    name: str = Field(max_length=50)
     rule: dict[str, Any] | None = None
 
 
@@ -315,7 +321,7 @@ class TokenPage(Schema):
 
 
 class TokenCreateIn(In):
-    name: str
+    name: str = Field(max_length=100)
 
 
 class TokenCreatedOut(TokenOut):
@@ -496,7 +502,7 @@ class LiveCodeCreateIn(In):
     store_id: Id
     template_id: Id
     staff_id: Id | None = Field(None, description="A staff member of the store, for a personal code.")
-    channel: str = Field("web", max_length=16, description="web, wecom or telegram.")
+    channel: ChannelName = Field("web", description="web, wecom or telegram.")
     connector_id: Id | None = Field(None, description="The channel account, for wecom and telegram.")
 
 
@@ -589,8 +595,8 @@ class GroupPlanOut(Schema):
 
 class GroupPlanAcceptIn(In):
     template_id: Id
-    channel: str = Field("web", max_length=16)
-    connector_id: Id | None = None
+    channel: ChannelName = Field("web", description="web, wecom or telegram.")
+    connector_id: Id | None = Field(None, description="The channel account, for wecom and telegram.")
 
 
 class GroupPlanAcceptOut(Schema):

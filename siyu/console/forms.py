@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.common.errors import ValidationFailed
 from siyu.common.validators import fen_to_yuan, yuan_to_fen
@@ -103,7 +104,7 @@ class MemberForm(forms.Form):
     """Profile fields; ``with_mobile`` adds the mobile number for creation."""
 
     mobile = forms.CharField(label=_("Mobile"), max_length=20)
-    name = forms.CharField(label=_("Name"), max_length=50, required=False)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=50, required=False)
     gender = forms.ChoiceField(label=_("Gender"), choices=Gender.choices, initial=Gender.UNKNOWN)
     birthday = forms.DateField(
         label=_("Birthday"), required=False, widget=forms.DateInput(attrs={"type": "date"})

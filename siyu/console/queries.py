@@ -13,9 +13,14 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from siyu.communities.models import JoinRequest, StaffTask
+from siyu.communities.services.queries import pending_join_requests
+from siyu.communities.services.staff_todos import open_tasks
 from siyu.members.models import Member, MemberImport, MemberTag, Tag
 from siyu.members.services.imports import visible_imports
 from siyu.members.services.profiles import scoped_members
+from siyu.orders.models import Order, OrderStatus
+from siyu.orders.services.queries import scoped_orders
 from siyu.org.models import ApiToken, AuditEntry, Staff, Store
 from siyu.org.services.access import check_capability, visible_stores
 
@@ -52,6 +57,47 @@ def dashboard_stats(staff: Staff, *, days: int = 30) -> DashboardStats:
         joined_30d=sum(counts[-30:]),
         days=[d.isoformat() for d in series],
         joined_per_day=counts,
+    )
+
+
+HOME_LIST_LIMIT = 30
+
+
+@dataclass
+class StaffHome:
+    pickups: list[Order]
+    pickup_count: int
+    join_requests: list[JoinRequest]
+    join_request_count: int
+    tasks: list[StaffTask]
+    task_count: int
+
+
+def staff_home(staff: Staff, *, limit: int = HOME_LIST_LIMIT) -> StaffHome:
+    """A store role's day: orders to hand over today (paid or ready, pickup window open by the end of the
+    local day and not closed before it started), pending join requests and open staff to-dos — each in
+    ``staff``'s store scope, oldest first, at most ``limit`` of each with the full counts."""
+    today = timezone.localdate()
+    day_start = timezone.make_aware(datetime.combine(today, time.min))
+    day_end = day_start + timedelta(days=1)
+    pickups = (
+        scoped_orders(staff)
+        .filter(
+            status__in=[OrderStatus.READY, OrderStatus.PAID],
+            pickup_window_start__lt=day_end,
+            pickup_window_end__gte=day_start,
+        )
+        .order_by("pickup_window_start", "id")
+    )
+    requests = pending_join_requests(staff)
+    tasks = open_tasks(staff).select_related("store", "community")
+    return StaffHome(
+        pickups=list(pickups[:limit]),
+        pickup_count=pickups.count(),
+        join_requests=list(requests[:limit]),
+        join_request_count=requests.count(),
+        tasks=list(tasks[:limit]),
+        task_count=tasks.count(),
     )
 
 

@@ -6,7 +6,9 @@ from siyu.console import (
     views_catalog,
     views_communities,
     views_moderation,
+    views_ops,
     views_orders,
+    views_org,
 )
 
 from . import views
@@ -16,7 +18,15 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
-    path("stores/", views.stores, name="stores"),
+    path("stores/", views_org.stores, name="stores"),
+    path("stores/new/", views_org.store_new, name="store_new"),
+    path("stores/<int:store_id>/", views_org.store_edit, name="store_edit"),
+    path("staff/", views_org.staff_list, name="staff"),
+    path("staff/new/", views_org.staff_new, name="staff_new"),
+    path("staff/<int:staff_id>/", views_org.staff_edit, name="staff_edit"),
+    path("staff/<int:staff_id>/password/", views_org.staff_password, name="staff_password"),
+    path("staff/<int:staff_id>/active/", views_org.staff_active, name="staff_active"),
+    path("background/", views_ops.background_work, name="background_work"),
     path("members/", views.members, name="members"),
     path("members/export/", views.members_export, name="members_export"),
     path("members/new/", views.member_new, name="member_new"),
@@ -84,6 +94,11 @@ urlpatterns = [
         name="live_code_poster",
     ),
     path("group-templates/", views_communities.group_templates, name="group_templates"),
+    path(
+        "group-templates/<int:template_id>/",
+        views_communities.group_template_edit,
+        name="group_template_edit",
+    ),
     path("tasks/", views_communities.staff_tasks, name="staff_tasks"),
     path("tasks/<int:task_id>/done/", views_communities.task_done, name="task_done"),
     path("outbox/", views_communities.failed_outbox, name="failed_outbox"),

@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from siyu.analytics.services.descriptions import describe_event
 from siyu.analytics.services.events import member_timeline
 from siyu.common.errors import NotAuthenticated, NotFound, RateLimited, ServiceError, ValidationFailed
 from siyu.members.models import Member
@@ -36,7 +36,8 @@ from siyu.members.services.profiles import (
 )
 from siyu.members.services.tags import tag_member, untag_member
 from siyu.org.models import Staff
-from siyu.org.services.access import can_reveal_mobile, has_capability
+from siyu.org.services.access import can_reveal_mobile, has_capability, is_chain_wide
+from siyu.org.services.audit_descriptions import describe_entry
 from siyu.org.services.login import staff_login
 from siyu.org.services.tokens import create_token, revoke_token
 
@@ -102,17 +103,15 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @console_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """HQ roles get the chain's figures; store roles (on a phone, mostly) get their day: today's pickups,
+    join requests waiting and open to-dos."""
     staff = current_staff(request)
     stats = queries.dashboard_stats(staff)
+    if not is_chain_wide(staff):
+        context = {"home": queries.staff_home(staff), "stats": stats}
+        return render(request, "console/home_store.html", context)
     chart = {"days": stats.days, "counts": stats.joined_per_day}
     return render(request, "console/dashboard.html", {"stats": stats, "chart": chart})
-
-
-@require_GET
-@console_view()
-def stores(request: HttpRequest) -> HttpResponse:
-    staff = current_staff(request)
-    return render(request, "console/stores.html", {"stores": queries.stores_with_member_counts(staff)})
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -167,22 +166,8 @@ def member_new(request: HttpRequest) -> HttpResponse:
     return render(request, "console/members/new.html", {"form": form})
 
 
-# Lazy: this table is built at import time but must be shown in each request's language.
-TIMELINE_LABELS = {
-    "member.created": gettext_lazy("Joined"),
-    "member.updated": gettext_lazy("Profile updated"),
-    "member.tagged": gettext_lazy("Tagged"),
-    "member.untagged": gettext_lazy("Tag removed"),
-    "member.erased": gettext_lazy("Data erased"),
-    "consent.granted": gettext_lazy("Consent granted"),
-    "consent.withdrawn": gettext_lazy("Consent withdrawn"),
-    "member.signed_in": gettext_lazy("Signed in to the member centre"),
-    "member.identity_linked": gettext_lazy("Linked a WeChat account"),
-}
-
-
 def _detail_context(request: HttpRequest, staff: Staff, member: Member, **extra: Any) -> dict[str, Any]:
-    timeline = [(e, TIMELINE_LABELS.get(e.type, e.type)) for e in member_timeline(member.pk, limit=50)]
+    timeline = [(e, describe_event(e.type, e.payload)) for e in member_timeline(member.pk, limit=50)]
     context = {
         "member": member,
         "masked_mobile": display_mobile(staff, member),
@@ -421,4 +406,5 @@ def audit(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data if form.is_valid() else {}
     qs = queries.audit_entries(staff, action=data.get("action") or None, actor_id=data.get("actor"))
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "console/audit.html", {"form": form, "page": page})
+    rows = [(entry, describe_entry(entry)) for entry in page.object_list]
+    return render(request, "console/audit.html", {"form": form, "page": page, "rows": rows})

@@ -7,7 +7,7 @@ store's group is a 404), changes through the communities and channels services, 
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -39,11 +39,13 @@ from siyu.communities.services import (
     robot,
     staff_todos,
 )
-from siyu.org.models import Staff
+from siyu.members.models import AgeBand, Gender, Tag
+from siyu.org.models import Staff, Store
 from siyu.org.services.access import has_capability, store_scope, visible_stores
+from siyu.org.services.brand import current_brand_id
 from siyu.org.services.stores import get_store
 
-from .helpers import console_view, current_staff, error_page, form_error, request_ip
+from .helpers import console_view, current_staff, error_page, form_error, request_ip, safe_back_url
 
 PAGE_SIZE = 50
 RECENT_MESSAGES = 50
@@ -166,20 +168,60 @@ class LiveCodeForm(forms.Form):
         ]
 
 
+CONSENT_CHOICES = (
+    ("", gettext_lazy("Any")),
+    ("yes", gettext_lazy("Agreed to marketing messages")),
+    ("no", gettext_lazy("Not agreed")),
+)
+
+
 class TemplateForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=60)
+    """A group template; its audience (``siyu.members.services.tags.validate_rule``) is edited field by field:
+    each audience field left empty puts no condition, all empty means everyone."""
+
+    name = forms.CharField(label=gettext_lazy("Template name"), max_length=60)
     base_name = forms.CharField(label=gettext_lazy("Group base name"), max_length=30, required=False)
     theme = forms.ChoiceField(label=gettext_lazy("Theme"), choices=Theme.choices, initial=Theme.GENERAL)
-    recommended_size = forms.IntegerField(label=gettext_lazy("Recommended size"), initial=200, min_value=2)
+    recommended_size = forms.IntegerField(
+        label=gettext_lazy("Recommended size"),
+        initial=200,
+        min_value=2,
+        max_value=matrix.MAX_RECOMMENDED_SIZE,
+    )
     threshold = forms.ChoiceField(
         label=gettext_lazy("Entry threshold"),
         choices=GroupTemplate.Threshold.choices,
         initial=GroupTemplate.Threshold.NONE,
     )
-    audience = forms.CharField(
-        label=gettext_lazy("Audience (JSON rule, empty for everyone)"),
+    aud_age_band = forms.MultipleChoiceField(
+        label=gettext_lazy("Age bands"),
+        choices=AgeBand.choices,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"gender": "f", "age_band": ["25-34"]}'}),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    aud_gender = forms.ChoiceField(
+        label=gettext_lazy("Gender"), choices=[("", gettext_lazy("Any")), *Gender.choices], required=False
+    )
+    aud_has_tag = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Has all of these tags (interests, spending power…)"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    aud_home_store_code = forms.MultipleChoiceField(
+        label=gettext_lazy("Home stores"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    aud_district = forms.CharField(
+        label=gettext_lazy("Districts (separate with commas)"),
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "朝阳区, 海淀区"}),
+    )
+    aud_joined_within_days = forms.IntegerField(
+        label=gettext_lazy("Joined within the last … days"), min_value=1, max_value=36500, required=False
+    )
+    aud_consent = forms.ChoiceField(
+        label=gettext_lazy("Marketing consent"), choices=CONSENT_CHOICES, required=False
     )
     questionnaire = forms.CharField(
         label=gettext_lazy("Questionnaire (one question per line)"),
@@ -192,22 +234,105 @@ class TemplateForm(forms.Form):
     welcome_template = forms.CharField(
         label=gettext_lazy("Welcome message"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+    active = forms.BooleanField(label=gettext_lazy("Active (stores open groups from it)"), required=False)
 
-    def clean_audience(self) -> Any:
-        raw = (self.cleaned_data.get("audience") or "").strip()
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise forms.ValidationError(_("Write the audience as a JSON object.")) from None
+    AUDIENCE_FIELDS = (
+        "aud_age_band",
+        "aud_gender",
+        "aud_has_tag",
+        "aud_home_store_code",
+        "aud_district",
+        "aud_joined_within_days",
+        "aud_consent",
+    )
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields: Any = self.fields
+        tags = Tag.objects.select_related("group").order_by("group__name", "name")
+        fields["aud_has_tag"].choices = [(t.pk, f"{t.group.name} / {t.name}") for t in tags]
+        stores = Store.objects.order_by("code")
+        fields["aud_home_store_code"].choices = [(st.code, f"{st.code} {st.name}") for st in stores]
+        if not editing:
+            del fields["active"]
+
+    def audience_fields(self) -> list[Any]:
+        return [self[name] for name in self.AUDIENCE_FIELDS]
+
+    @staticmethod
+    def initial_for(template: GroupTemplate) -> dict[str, Any]:
+        rule = template.audience or {}
+        consent = rule.get("consent")
+        return {
+            "name": template.name,
+            "base_name": template.base_name,
+            "theme": template.theme,
+            "recommended_size": template.recommended_size,
+            "threshold": template.threshold,
+            "aud_age_band": rule.get("age_band", []),
+            "aud_gender": rule.get("gender", ""),
+            "aud_has_tag": rule.get("has_tag", []),
+            "aud_home_store_code": rule.get("home_store_code", []),
+            "aud_district": ", ".join(rule.get("district", [])),
+            "aud_joined_within_days": rule.get("joined_within_days"),
+            "aud_consent": "" if consent is None else ("yes" if consent else "no"),
+            "questionnaire": "\n".join(q.get("question", "") for q in template.questionnaire or []),
+            "rules_text": template.rules_text,
+            "welcome_template": template.welcome_template,
+            "active": template.active,
+        }
+
+    def audience(self) -> dict[str, Any] | None:
+        data = self.cleaned_data
+        rule: dict[str, Any] = {}
+        if data.get("aud_age_band"):
+            rule["age_band"] = list(data["aud_age_band"])
+        if data.get("aud_gender"):
+            rule["gender"] = data["aud_gender"]
+        if data.get("aud_has_tag"):
+            rule["has_tag"] = list(data["aud_has_tag"])
+        if data.get("aud_home_store_code"):
+            rule["home_store_code"] = list(data["aud_home_store_code"])
+        districts = [d.strip() for d in re.split(r"[,，、;；]", data.get("aud_district") or "") if d.strip()]
+        if districts:
+            rule["district"] = districts
+        if data.get("aud_joined_within_days"):
+            rule["joined_within_days"] = data["aud_joined_within_days"]
+        if data.get("aud_consent"):
+            rule["consent"] = data["aud_consent"] == "yes"
+        return rule or None
 
     def service_data(self) -> dict[str, Any]:
-        data = dict(self.cleaned_data)
+        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("aud_")}
+        data["audience"] = self.audience()
         data["questionnaire"] = [
             line.strip() for line in (data.get("questionnaire") or "").splitlines() if line.strip()
         ]
         return data
+
+
+def audience_summary(rule: dict[str, Any] | None) -> str:
+    """The audience rule in words, for the templates table."""
+    if not rule:
+        return str(_("everyone"))
+    parts: list[str] = []
+    bands = dict(AgeBand.choices)
+    if rule.get("age_band"):
+        parts.append(_("age %(bands)s") % {"bands": "/".join(str(bands.get(b, b)) for b in rule["age_band"])})
+    if rule.get("gender"):
+        parts.append(str(dict(Gender.choices).get(rule["gender"], rule["gender"])))
+    if rule.get("has_tag"):
+        names = dict(Tag.objects.filter(pk__in=rule["has_tag"]).values_list("pk", "name"))
+        parts.append(_("tags %(tags)s") % {"tags": "、".join(names.get(t, str(t)) for t in rule["has_tag"])})
+    if rule.get("home_store_code"):
+        parts.append(_("stores %(codes)s") % {"codes": ", ".join(rule["home_store_code"])})
+    if rule.get("district"):
+        parts.append("、".join(rule["district"]))
+    if rule.get("joined_within_days"):
+        parts.append(_("joined within %(n)s days") % {"n": rule["joined_within_days"]})
+    if "consent" in rule:
+        parts.append(str(_("agreed to marketing") if rule["consent"] else _("not agreed to marketing")))
+    return " · ".join(parts)
 
 
 # --- groups -----------------------------------------------------------------------------------
@@ -323,6 +448,8 @@ def join_request_review(request: HttpRequest, request_id: int) -> HttpResponse:
         messages.success(request, _("Request rejected."))
     else:
         messages.warning(request, _("No group has room yet; the request stays open until one does."))
+    if request.POST.get("next"):
+        return redirect(safe_back_url(request))
     target = reviewed.community_id or request.POST.get("community")
     if target and str(target).isdigit():
         return redirect("console:group_detail", community_id=int(target))
@@ -436,6 +563,7 @@ def live_code_poster(request: HttpRequest, live_code_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @console_view()
 def group_templates(request: HttpRequest) -> HttpResponse:
+    """The templates with their audiences in words; head office creates one with the form below."""
     staff = current_staff(request)
     can_manage = has_capability(staff, "communities.manage")
     form = TemplateForm(request.POST or None) if can_manage else None
@@ -450,8 +578,36 @@ def group_templates(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("Group template “%(name)s” created.") % {"name": template.name})
                 return redirect("console:group_templates")
-    context = {"form": form, "templates": queries.group_templates(), "can_manage": can_manage}
-    return render(request, "console/communities/templates.html", context)
+    rows = [(t, audience_summary(t.audience)) for t in queries.group_templates()]
+    context = {"form": form, "rows": rows, "can_manage": can_manage}
+    return render(
+        request, "console/communities/templates.html", context, status=400 if form and form.errors else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@console_view("communities.manage")
+def group_template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
+    staff = current_staff(request)
+    template = matrix.get_template(template_id, brand_id=current_brand_id(staff), active_only=False)
+    initial = TemplateForm.initial_for(template)
+    form = TemplateForm(request.POST or None, editing=True, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            matrix.update_group_template(staff, template.pk, form.service_data())
+        except ServiceError as exc:
+            if isinstance(exc, NotFound) and exc.field == "template":
+                raise
+            form_error(form, exc)
+        else:
+            messages.success(
+                request, _("Group template “%(name)s” saved.") % {"name": form.cleaned_data["name"]}
+            )
+            return redirect("console:group_templates")
+    status = 400 if form.errors else 200
+    return render(
+        request, "console/communities/template_edit.html", {"form": form, "template": template}, status=status
+    )
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -507,6 +663,8 @@ def staff_tasks(request: HttpRequest) -> HttpResponse:
 def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
     task = staff_todos.complete_task(current_staff(request), task_id, ip=request_ip(request))
     messages.success(request, _("Task “%(title)s” done.") % {"title": task.title})
+    if request.POST.get("next"):
+        return redirect(safe_back_url(request))
     return redirect("console:staff_tasks")
 
 

@@ -156,3 +156,13 @@ class LoginAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} {'ok' if self.succeeded else 'failed'}"
+
+
+class LoginThrottle(models.Model):
+    """One row per username (``user:…``) and client address (``ip:…``) that tried to sign in: the row an
+    attempt locks while it counts recent failures and reserves its password check (``services/login.py``)."""
+
+    key = models.CharField(max_length=200, unique=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -33,6 +33,7 @@ from siyu.api.presenters import (
     task_out,
 )
 from siyu.api.schemas import (
+    ChannelName,
     CommunityDetailOut,
     CommunityMemberPage,
     CommunityPage,
@@ -88,7 +89,9 @@ class StoreParams(Schema):
 
 
 class PlanParams(Schema):
-    channel: str = Field("web", max_length=16, description="Plan for groups on this channel.")
+    channel: ChannelName = Field(
+        "web", description="Plan for groups on this channel: web, wecom or telegram."
+    )
 
 
 def _page(items: list[Any], page: PageParams) -> tuple[int, list[Any]]:

@@ -44,7 +44,7 @@ class GroupBuy(models.Model):
 
 class GroupBuyTeam(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", pgettext_lazy("team status", "Open")
         FORMED = "formed", _("Formed")
         FAILED = "failed", _("Failed")
 

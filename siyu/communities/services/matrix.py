@@ -30,6 +30,7 @@ from siyu.org.services.stores import get_store
 MAX_RECOMMENDED_SIZE = CHANNEL_HARD_CAP[ChannelKind.WEB]
 MAX_GROUPS_PER_CALL = 20
 MAX_QUESTIONS = 10
+_AUDITED_VALUES = frozenset({"name", "audience", "theme", "active", "recommended_size", "threshold"})
 TEMPLATE_FIELDS = {
     "name",
     "theme",
@@ -116,20 +117,8 @@ def create_group_template(staff: Staff, data: dict[str, Any]) -> GroupTemplate:
     theme = data.get("theme") or Theme.GENERAL
     if theme not in Theme.values:
         raise ValidationFailed(_("Unknown theme."), field="theme")
-    try:
-        audience = validate_rule(data.get("audience"))
-    except ValidationFailed as exc:
-        raise ValidationFailed(exc.message, field="audience") from None
-    size_raw = data.get("recommended_size", DEFAULT_RECOMMENDED_SIZE)
-    try:
-        size = int(size_raw)
-    except (TypeError, ValueError):
-        raise ValidationFailed(_("Recommended size must be a number."), field="recommended_size") from None
-    if isinstance(size_raw, bool) or not 2 <= size <= MAX_RECOMMENDED_SIZE:
-        raise ValidationFailed(
-            _("Recommended size must be between 2 and %(max)s.") % {"max": MAX_RECOMMENDED_SIZE},
-            field="recommended_size",
-        )
+    audience = _clean_audience(data.get("audience"))
+    size = _clean_size(data.get("recommended_size", DEFAULT_RECOMMENDED_SIZE))
     threshold = data.get("threshold") or GroupTemplate.Threshold.NONE
     if threshold not in GroupTemplate.Threshold.values:
         raise ValidationFailed(_("Unknown entry threshold."), field="threshold")
@@ -158,6 +147,95 @@ def create_group_template(staff: Staff, data: dict[str, Any]) -> GroupTemplate:
         target_type="group_template",
         target_id=template.pk,
         detail={"name": name, "audience": audience, "recommended_size": size, "threshold": threshold},
+    )
+    return template
+
+
+def _clean_audience(raw: Any) -> dict[str, Any] | None:
+    try:
+        return validate_rule(raw)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, field="audience") from None
+
+
+def _clean_size(raw: Any) -> int:
+    try:
+        size = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(_("Recommended size must be a number."), field="recommended_size") from None
+    if isinstance(raw, bool) or not 2 <= size <= MAX_RECOMMENDED_SIZE:
+        raise ValidationFailed(
+            _("Recommended size must be between 2 and %(max)s.") % {"max": MAX_RECOMMENDED_SIZE},
+            field="recommended_size",
+        )
+    return size
+
+
+@transaction.atomic
+def update_group_template(staff: Staff, template_id: Any, data: dict[str, Any]) -> GroupTemplate:
+    """Change an HQ group template (head office roles only), with the same rules as
+    ``create_group_template`` for each field given. Existing groups keep their members; the new audience
+    applies to the plan and to who may join from now on. An unchanged request writes nothing; a change is
+    audited with the changed field names.
+    """
+    _require_hq(staff)
+    unknown = set(data) - TEMPLATE_FIELDS
+    if unknown:
+        raise ValidationFailed(_("Unknown field."), field=sorted(unknown)[0])
+    brand_id = current_brand_id(staff)
+    template = get_template(template_id, brand_id=brand_id, active_only=False)
+    template = GroupTemplate.objects.select_for_update().get(pk=template.pk)
+    clean: dict[str, Any] = {}
+    if "name" in data:
+        clean["name"] = _clean_text(data, "name", 60, required=True)
+        if (
+            GroupTemplate.objects.filter(brand_id=brand_id, name=clean["name"])
+            .exclude(pk=template.pk)
+            .exists()
+        ):
+            raise Conflict(_("A group template with this name already exists."), field="name")
+    if "base_name" in data:
+        clean["base_name"] = _clean_text(data, "base_name", 30) or str(clean.get("name", template.name))[:30]
+    if "theme" in data:
+        if data["theme"] not in Theme.values:
+            raise ValidationFailed(_("Unknown theme."), field="theme")
+        clean["theme"] = data["theme"]
+    if "audience" in data:
+        clean["audience"] = _clean_audience(data["audience"])
+    if "recommended_size" in data:
+        clean["recommended_size"] = _clean_size(data["recommended_size"])
+    if "rules_text" in data:
+        clean["rules_text"] = _clean_text(data, "rules_text", 2000)
+    if "welcome_template" in data:
+        clean["welcome_template"] = _clean_text(data, "welcome_template", 1000)
+    if "threshold" in data:
+        if data["threshold"] not in GroupTemplate.Threshold.values:
+            raise ValidationFailed(_("Unknown entry threshold."), field="threshold")
+        clean["threshold"] = data["threshold"]
+    if "questionnaire" in data:
+        clean["questionnaire"] = normalize_questionnaire(data["questionnaire"])
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            raise ValidationFailed(_("Must be true or false."), field="active")
+        clean["active"] = data["active"]
+    threshold = clean.get("threshold", template.threshold)
+    if threshold == GroupTemplate.Threshold.QUESTIONNAIRE and not clean.get(
+        "questionnaire", template.questionnaire
+    ):
+        raise ValidationFailed(_("Add at least one question."), field="questionnaire")
+    changed = {k: v for k, v in clean.items() if getattr(template, k) != v}
+    if not changed:
+        return template
+    for key, value in changed.items():
+        setattr(template, key, value)
+    template.save(update_fields=list(changed))
+    record_audit(
+        staff,
+        "group_template.update",
+        target_type="group_template",
+        target_id=template.pk,
+        # The audience and names are kept in full; long texts only as "changed".
+        detail={"changes": {k: changed[k] if k in _AUDITED_VALUES else True for k in sorted(changed)}},
     )
     return template
 
@@ -397,10 +475,13 @@ def accept_plan(
 ) -> list[Community]:
     """Open the groups the planner proposes for one template at one store (none if it proposes none).
 
-    Guarantees: the plan is recomputed at acceptance, so accepting twice does not open twice the groups;
-    then as ``instantiate_template``.
+    Guarantees: an unknown ``channel`` is ValidationFailed(field="channel") before anything is read; the plan
+    is recomputed at acceptance, so accepting twice does not open twice the groups; then as
+    ``instantiate_template``.
     """
     require_staff(staff)
+    if channel not in ChannelKind.values:
+        raise ValidationFailed(_("Unknown channel."), field="channel")
     with transaction.atomic():
         store = get_store(staff, store_id)
         template = get_template(template_id, brand_id=store.brand_id)

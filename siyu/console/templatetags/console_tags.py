@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 
 from siyu.common.mobile import mask_mobile
+from siyu.communities.models import Theme
 from siyu.org.models import Staff
 from siyu.org.services import brand
 from siyu.org.services.access import has_capability
@@ -43,3 +44,9 @@ def masked(mobile: str | None) -> str:
 def as_json(value: Any) -> str:
     """Compact JSON for showing stored detail (audit entries); autoescaped by the template."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.simple_tag
+def theme_choices() -> list[tuple[str, str]]:
+    """Group themes (value, label), for the group picker's theme filter."""
+    return [(str(value), str(label)) for value, label in Theme.choices]

@@ -82,7 +82,7 @@ def apply_rows(staff: Staff, brand_id: int, rows: list[ImportRow], errors: RowEr
                 errors.add(row.number, "store_code", _("You do not serve this store."))
         member = existing.get(row.mobile) if row.mobile else None
         if member is not None and scope is not None and member.home_store_id not in scope:
-            errors.add(row.number, "mobile", _("This member belongs to another store."))
+            errors.add(row.number, "mobile", _("This mobile number cannot be added here."))  # ADR 0010
         if member is None and row.mobile and not row.store_code and scope is not None:
             errors.add(row.number, "store_code", _("Give the code of one of your stores for a new member."))
     if errors:

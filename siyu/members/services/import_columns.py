@@ -41,7 +41,17 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "tags": ("tags", "tag", "标签"),
 }
 TEMPLATE_HEADERS = ("手机号", "姓名", "性别", "生日", "门店编码", "标签")
-TEMPLATE_EXAMPLE = ("13800138000", "张三", "女", "1990-05-01", "A001", "兴趣/咖啡;新客")
+# The sample row names the demo chain's first store and two of its tags, so it imports as is in the demo.
+TEMPLATE_EXAMPLE = ("13800138000", "张三", "女", "1990-05-01", "BJ001", "兴趣/美食;生命周期/新客")
+
+
+class ColumnMap(dict[str, int]):
+    """column → cell index, remembering each column's header as written in the file (``headers``), so
+    that a problem is reported under the name the person sees in their spreadsheet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: dict[str, str] = {}
 
 
 def _header_key(value: Any) -> str:
@@ -60,15 +70,15 @@ def _header_lookup() -> dict[str, str]:
     return lookup
 
 
-def parse_file(file_name: str, content: bytes) -> tuple[dict[str, int], list[tuple[int, list[Any]]]]:
-    """(column → index, [(row number, cells)…]) for non-blank data rows."""
+def parse_file(file_name: str, content: bytes) -> tuple[ColumnMap, list[tuple[int, list[Any]]]]:
+    """(column → index with the file's own headers, [(row number, cells)…]) for non-blank data rows."""
     if len(content) > MAX_FILE_BYTES:
         raise file_error(_("The file is too large (10 MB at most)."))
     if not content.strip():
         raise file_error(_("The file is empty."))
     rows = read_rows(file_name, content)
     lookup = _header_lookup()
-    columns: dict[str, int] | None = None
+    columns: ColumnMap | None = None
     data: list[tuple[int, list[Any]]] = []
     too_many = file_error(_("The file has more than %(max)d member rows; split it.") % {"max": MAX_ROWS})
     for number, cells in enumerate(rows, start=1):
@@ -77,16 +87,18 @@ def parse_file(file_name: str, content: bytes) -> tuple[dict[str, int], list[tup
         if not any(cell_text(c) for c in cells):
             continue
         if columns is None:
-            columns = {}
+            columns = ColumnMap()
             for index, cell in enumerate(cells):
                 column = lookup.get(_header_key(cell))
                 if column is None:
                     continue  # POS exports carry many other columns (points, level…): ignored
                 if column in columns:
                     raise file_error(
-                        _("Two columns of the header row mean %(column)s; keep one.") % {"column": column}
+                        _("Columns “%(first)s” and “%(second)s” of the header row mean the same; keep one.")
+                        % {"first": columns.headers[column], "second": cell_text(cell)}
                     )
                 columns[column] = index
+                columns.headers[column] = cell_text(cell).lstrip("\ufeff")
             if "mobile" not in columns:
                 raise file_error(
                     _("The header row (row %(row)d) has no mobile number column (手机号 / mobile).")

@@ -1,8 +1,14 @@
 """Reading an uploaded member file (CSV or XLSX) into rows of cells, with bounded memory and time.
 
-Limits hold before anything is parsed: 10 MB per file, 200 MB unpacked inside an XLSX (zip bombs), 200
-columns, and rows are produced one at a time (a sheet declaring a million blank rows is not walked; the
-caller stops at ``MAX_SCANNED_ROWS``). Encodings Chinese tools write (UTF-8 with or without BOM, UTF-16,
+Limits hold before anything is parsed: 10 MB per file, 200 columns, and rows are produced one at a time (a
+sheet declaring a million blank rows is not walked; the caller stops at ``MAX_SCANNED_ROWS``). An XLSX is a
+zip of XML files, so a small upload can unpack into gigabytes (a 0.2 MB file with one huge shared string
+once drove a worker to 692 MB): before openpyxl sees it, the archive's directory is checked (at most 1,000
+entries, 100 MB unpacked in all, 16 MB for any part other than a worksheet — the shared strings are loaded
+whole — and no part over 1 MB compressed more than 100 times), then every XML part is streamed through a
+scanner that keeps a few counters and no text (no DTD or entities, no run of 256 KB without a tag, no text
+over 32,767 characters — Excel's own cell limit —, at most 16,384 cells and 1 MB of text per row, 400,000
+shared strings, nesting 64 deep). Encodings Chinese tools write (UTF-8 with or without BOM, UTF-16,
 GBK/GB18030) are recognised. Every problem is ValidationFailed(field="file").
 """
 
@@ -13,7 +19,8 @@ import io
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
+from xml.parsers import expat
 
 from django.utils.translation import gettext as _
 
@@ -24,7 +31,20 @@ MAX_ROWS = 20_000
 # Rows read including blank ones; a sheet can declare a million empty rows.
 MAX_SCANNED_ROWS = 5 * MAX_ROWS
 # Uncompressed size allowed inside an XLSX: a 10 MB zip must not expand into gigabytes (zip bomb).
-MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024
+MAX_XLSX_UNCOMPRESSED = 100 * 1024 * 1024
+# Parts openpyxl loads whole (shared strings, styles, workbook…); worksheets are streamed row by row.
+MAX_XLSX_PART = 16 * 1024 * 1024
+MAX_XLSX_ENTRIES = 1000
+# Compression ratio refused for parts over 1 MB: real sheets compress 5–30 times, bombs a thousand.
+MAX_XLSX_RATIO = 100
+XLSX_RATIO_FLOOR = 1024 * 1024
+# What the XML scanner allows (see the module docstring).
+MAX_XML_RUN = 256 * 1024
+MAX_TEXT_CHARS = 32_767
+MAX_CELLS_PER_ROW = 16_384
+MAX_ROW_TEXT = 1024 * 1024
+MAX_SHARED_STRINGS = 400_000
+MAX_XML_DEPTH = 64
 # Columns read from a sheet; a POS export has a few dozen at most.
 MAX_COLUMNS = 200
 
@@ -97,13 +117,30 @@ def _read_csv(content: bytes) -> Iterator[list[Any]]:
 
 
 def _read_xlsx(content: bytes) -> Iterator[list[Any]]:
+    too_large = _("The file unpacks to too much data to be a member list.")
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except Exception:  # zipfile raises several types on damaged archives
+            infos = archive.infolist()
+            if len(infos) > MAX_XLSX_ENTRIES:
+                raise file_error(_("This is not a valid .xlsx file."))
+            if sum(info.file_size for info in infos) > MAX_XLSX_UNCOMPRESSED:
+                raise file_error(too_large)
+            for info in infos:
+                is_sheet = info.filename.startswith("xl/worksheets/")
+                if not is_sheet and info.file_size > MAX_XLSX_PART:
+                    raise file_error(too_large)
+                if info.file_size > XLSX_RATIO_FLOOR and info.file_size > MAX_XLSX_RATIO * max(
+                    info.compress_size, 1
+                ):
+                    raise file_error(too_large)
+            for info in infos:
+                if info.filename.endswith((".xml", ".rels")):
+                    with archive.open(info) as part:
+                        _scan_xml(part, too_large)
+    except ValidationFailed:
+        raise
+    except Exception:  # zipfile and expat raise several types on damaged archives
         raise file_error(_("This is not a valid .xlsx file.")) from None
-    if unpacked > MAX_XLSX_UNCOMPRESSED:
-        raise file_error(_("The file is too large (10 MB at most)."))
 
     def rows() -> Iterator[list[Any]]:
         from openpyxl import load_workbook
@@ -128,3 +165,75 @@ def _read_xlsx(content: bytes) -> Iterator[list[Any]]:
             workbook.close()
 
     return rows()
+
+
+class _XmlScan:
+    """Counters for one XML part, fed by expat callbacks; raises ``file_error(message)`` past a limit."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.depth = 0
+        self.text = 0  # characters of the current text node
+        self.row_cells = 0
+        self.row_text = 0
+        self.in_row = False
+        self.shared = 0
+
+    def refuse(self, *_args: Any) -> None:
+        raise file_error(self.message)
+
+    def start(self, name: str, _attrs: Any) -> None:
+        self.depth += 1
+        self.text = 0
+        if self.depth > MAX_XML_DEPTH:
+            self.refuse()
+        local = name.rsplit(":", 1)[-1]
+        if local == "row":
+            self.in_row, self.row_cells, self.row_text = True, 0, 0
+        elif local == "c" and self.in_row:
+            self.row_cells += 1
+            if self.row_cells > MAX_CELLS_PER_ROW:
+                self.refuse()
+        elif local == "si":
+            self.shared += 1
+            if self.shared > MAX_SHARED_STRINGS:
+                self.refuse()
+
+    def end(self, name: str) -> None:
+        self.depth -= 1
+        self.text = 0
+        if name.rsplit(":", 1)[-1] == "row":
+            self.in_row = False
+
+    def chars(self, data: str) -> None:
+        self.text += len(data)
+        if self.text > MAX_TEXT_CHARS:
+            self.refuse()
+        if self.in_row:
+            self.row_text += len(data)
+            if self.row_text > MAX_ROW_TEXT:
+                self.refuse()
+
+
+def _scan_xml(stream: IO[bytes], message: str) -> None:
+    """Stream one XML part of an XLSX through expat in 64 KB pieces, keeping counters only (memory stays
+    bounded whatever the part holds); raises ValidationFailed(field="file") past a limit."""
+    scan = _XmlScan(message)
+    parser = expat.ParserCreate()
+    parser.buffer_text = False
+    parser.StartElementHandler = scan.start
+    parser.EndElementHandler = scan.end
+    parser.CharacterDataHandler = scan.chars
+    # No XLSX part has a DTD; refusing it also refuses entity expansion ("billion laughs").
+    parser.StartDoctypeDeclHandler = scan.refuse
+    parser.EntityDeclHandler = scan.refuse
+    run = 0  # bytes since the last "<": expat holds a whole tag in memory, so none may be huge
+    while chunk := stream.read(64 * 1024):
+        pieces = chunk.split(b"<")
+        run += len(pieces[0])
+        if max(run, max((len(p) for p in pieces[1:-1]), default=0)) > MAX_XML_RUN:
+            scan.refuse()
+        if len(pieces) > 1:
+            run = len(pieces[-1])
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from siyu.common.errors import ValidationFailed
 from siyu.common.mobile import normalize_mobile
 from siyu.members.models import Gender
-from siyu.members.services.import_columns import COLUMNS
+from siyu.members.services.import_columns import COLUMNS, TEMPLATE_HEADERS
 from siyu.members.services.import_files import cell_text
 
 MAX_REPORTED_ERRORS = 1000
@@ -59,9 +59,13 @@ class RowErrors:
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
+        # The file's own header per column (set from the parsed header row): errors name what the person
+        # sees in their spreadsheet, e.g. “会员手机号”, not Siyu's internal column name.
+        self.headers: dict[str, str] = {}
 
     def add(self, row: int, column: str, reason: str) -> None:
-        self.items.append({"row": row, "column": column, "reason": str(reason)})
+        header = self.headers.get(column) or _default_header(column)
+        self.items.append({"row": row, "column": column, "header": header, "reason": str(reason)})
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -128,9 +132,18 @@ def _parse_tags(text: str) -> list[tuple[str | None, str]]:
     return tags
 
 
+def _default_header(column: str) -> str:
+    """The import template's header for ``column`` (for a column the file does not have)."""
+    if column in COLUMNS:
+        return TEMPLATE_HEADERS[COLUMNS.index(column)]
+    return column
+
+
 def check_cells(number: int, cells: list[Any], columns: dict[str, int], errors: RowErrors) -> ImportRow:
-    """Checks that need no database; problems go to ``errors``."""
+    """Checks that need no database; problems go to ``errors`` (under the file's own header names when
+    ``columns`` is the ``ColumnMap`` from ``parse_file``)."""
     row = ImportRow(number=number)
+    errors.headers.update(getattr(columns, "headers", {}))
 
     def cell(column: str) -> Any:
         index = columns.get(column)

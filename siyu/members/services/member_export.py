@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from siyu.common.errors import ValidationFailed
 from siyu.common.mobile import mask_mobile
@@ -36,7 +37,7 @@ def export_labels() -> dict[str, str]:
     return {
         "id": _("Member ID"),
         "mobile": _("Mobile"),
-        "name": _("Name"),
+        "name": pgettext("person", "Name"),
         "gender": _("Gender"),
         "birthday": _("Birthday"),
         "age_band": _("Age band"),

@@ -181,11 +181,25 @@ def _resolve_store(ref: Any) -> Store:
     return store
 
 
+def mobile_taken(staff: Staff) -> Conflict:
+    """The refusal for a mobile number that already belongs to a member (ADR 0010). Head office sees the
+    whole chain, so it is told plainly; a store role gets one answer that names no member and no store, the
+    same whether the member is its own or another store's."""
+    if store_scope(staff) is None:
+        return Conflict(_("A member with this mobile number already exists."), field="mobile")
+    return Conflict(
+        _("This mobile number cannot be added here. Search your members for it, or ask head office."),
+        field="mobile",
+    )
+
+
 @transaction.atomic
 def create_member(staff: Staff, data: dict[str, Any], *, ip: str | None = None) -> Member:
     """Create a member from ``data`` (mobile required; store roles must give one of their stores).
 
-    Raises Conflict when the mobile number already belongs to a member; nothing is written then.
+    Raises Conflict(field="mobile") when the mobile number already belongs to a member; nothing is written
+    then. For a store role the answer is the same whether that member is one of its stores' or another
+    store's (``mobile_taken``, ADR 0010).
     """
     require_staff(staff)
     mobile = normalize_mobile(data.get("mobile"))
@@ -198,13 +212,13 @@ def create_member(staff: Staff, data: dict[str, Any], *, ip: str | None = None) 
     if source not in Source.values:
         raise ValidationFailed(_("Unknown source."), field="source")
     if Member.objects.filter(mobile=mobile).exists():
-        raise Conflict(_("A member with this mobile number already exists."), field="mobile")
+        raise mobile_taken(staff)
     brand_id = current_brand_id(staff)
     try:
         with transaction.atomic():
             member = Member.objects.create(brand_id=brand_id, mobile=mobile, source=source, **clean)
     except IntegrityError:
-        raise Conflict(_("A member with this mobile number already exists."), field="mobile") from None
+        raise mobile_taken(staff) from None
     record_audit(
         staff,
         "member.create",

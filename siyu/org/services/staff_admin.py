@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -225,3 +226,51 @@ def _keeps_admin(actor: Staff, role: str) -> bool:
     # Judged on a copy so that a refused self-demotion leaves the actor object untouched.
     probe = Staff(role=role, is_active=True, is_superuser=actor.is_superuser)
     return has_capability(probe, "staff.manage")
+
+
+# Letters and digits a person reads aloud and types without confusion (no 0/O, 1/l/I).
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105
+GENERATED_PASSWORD_LENGTH = 12
+
+
+def generated_password() -> str:
+    """A random password of 12 unambiguous letters and digits, for an account whose admin lets Siyu choose."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _i in range(GENERATED_PASSWORD_LENGTH))
+
+
+@transaction.atomic
+def reset_password(
+    actor: Staff, staff_id: Any, password: str | None = None, *, ip: str | None = None
+) -> tuple[Staff, str | None]:
+    """Give a staff account a new password (HQ admins only): ``password`` when given (it must pass the
+    password validators), otherwise a generated one that is returned once — the caller shows it and
+    forgets it. Returns (account, generated password or None). Audited without the password.
+    """
+    check_capability(actor, "staff.manage")
+    user = get_staff(actor, staff_id)
+    user = Staff.objects.select_for_update().get(pk=user.pk)
+    if user.is_superuser and not actor.is_superuser:
+        raise PermissionDenied(_("Only a superuser may change a superuser."))
+    generated = None
+    if password in (None, ""):
+        generated = generated_password()
+        new_password = generated
+    else:
+        new_password = _clean_password(password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    record_audit(
+        actor,
+        "staff.password_reset",
+        target_type="staff",
+        target_id=user.pk,
+        detail={"generated": generated is not None},
+        ip=ip,
+    )
+    return user, generated
+
+
+def set_active(actor: Staff, staff_id: Any, active: bool, *, ip: str | None = None) -> Staff:
+    """Deactivate (signs the account out everywhere: it can no longer sign in or use its tokens) or
+    reactivate a staff account (HQ admins only; never one's own account). Audited as ``staff.update``."""
+    return update_staff(actor, staff_id, {"is_active": active}, ip=ip)

@@ -4,6 +4,11 @@
   document.documentElement.classList.add("js");
 
   function enhance(root) {
+    // A chat log opens at its newest message (at the bottom), as chat apps do.
+    root.querySelectorAll("[data-scroll-end]:not([data-enhanced])").forEach(function (log) {
+      log.setAttribute("data-enhanced", "");
+      log.scrollTop = log.scrollHeight;
+    });
     // Language select submits itself; the Switch button stays for no-JS use.
     root.querySelectorAll("select[data-autosubmit]:not([data-enhanced])").forEach(function (select) {
       select.setAttribute("data-enhanced", "");
