@@ -19,6 +19,12 @@ def _english_messages(settings):
     settings.LANGUAGE_CODE = "en"
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path_factory):
+    """Uploaded and generated pictures go to a temporary MEDIA_ROOT, never the developer's var/."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+
+
 def is_postgres() -> bool:
     from django.db import connection
 

@@ -216,27 +216,26 @@ def test_hq_sees_any_store(client, hq_admin, store_b, listing_b):
     assert f'id="listing-{listing_b.pk}"' in html
 
 
-def test_product_image_upload(client, hq_admin, product, settings, tmp_path):
+def test_product_image_upload(client, hq_admin, product):
+    """Pictures are uploaded in the product page's pictures section (checked, resized: see
+    test_product_images.py); a file that is not a picture is refused by name."""
     import io
 
     from django.core.files.uploadedfile import SimpleUploadedFile
     from PIL import Image
 
-    settings.MEDIA_ROOT = tmp_path
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), "white").save(buffer, "PNG")
     client.force_login(hq_admin)
     upload = SimpleUploadedFile("cup.png", buffer.getvalue(), content_type="image/png")
-    r = client.post(
-        reverse("console:product_detail", args=[product.pk]),
-        {"product-name": "北欧陶瓷杯", "product-active": "on", "product-image": upload},
-    )
+    url = reverse("console:product_images", args=[product.pk])
+    r = client.post(url, {"action": "upload", "pictures": [upload]})
     assert r.status_code == 302, r.content[:500]
     product.refresh_from_db()
-    assert product.image.name.startswith("products/") and product.picture
+    assert product.picture.startswith("/h5/mall/img/")
+    page = _html(client.get(reverse("console:product_detail", args=[product.pk])))
+    assert product.images.get().url("thumb") in page
     bad = SimpleUploadedFile("cup.png", b"not an image", content_type="image/png")
-    r = client.post(
-        reverse("console:product_detail", args=[product.pk]),
-        {"product-name": "北欧陶瓷杯", "product-active": "on", "product-image": bad},
-    )
-    assert r.status_code == 400
+    r = client.post(url, {"action": "upload", "pictures": [bad]}, follow=True)
+    assert "cup.png: This file is not a picture." in r.content.decode()
+    assert product.images.count() == 1

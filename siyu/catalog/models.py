@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from siyu.org.models import Brand, Region, Store
@@ -42,7 +43,6 @@ class Product(models.Model):
     )
     tags = models.JSONField(_("tags"), default=list, blank=True)
     is_hot = models.BooleanField(_("hot item"), default=False)
-    image = models.ImageField(_("image"), upload_to="products/%Y/%m/", null=True, blank=True)
     image_url = models.URLField(_("image URL"), max_length=500, blank=True)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -57,10 +57,50 @@ class Product(models.Model):
 
     @property
     def picture(self) -> str:
-        """The uploaded image's URL, else the external one, else empty."""
-        if self.image:
-            return str(self.image.url)
+        """The main uploaded image's large URL (served locally), else the external ``image_url``, else
+        empty. Uses ``images`` prefetched in order when there (lists prefetch them)."""
+        images = list(self.images.all())
+        if images:
+            return images[0].url("large")
         return self.image_url
+
+
+class ProductImage(models.Model):
+    """One picture of a product, resized at upload into the ``SIZES`` variants stored under MEDIA_ROOT as
+    ``products/<id>/<key>-<size>.<ext>`` (the uploaded bytes themselves are never kept: no metadata
+    survives). Ordered by ``position``; the first is the product's main picture."""
+
+    SIZES = ("thumb", "large")
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveIntegerField(_("position"), default=0)
+    key = models.CharField(max_length=32)  # random: a replaced picture gets a new URL (cached forever)
+    ext = models.CharField(max_length=5, default="webp")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("product image")
+        ordering = ["product_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}#{self.position}"
+
+    def file_name(self, size: str) -> str:
+        return f"{self.key}-{size}.{self.ext}"
+
+    def storage_path(self, size: str) -> str:
+        """The variant's path relative to MEDIA_ROOT."""
+        return f"products/{self.pk}/{self.file_name(size)}"
+
+    def url(self, size: str = "large") -> str:
+        """Where the variant is served (the mall's image view; a proxy may serve MEDIA_ROOT/products/
+        at the same path)."""
+        return reverse("h5:mall_image", args=[self.pk, self.file_name(size)])
 
 
 class Sku(models.Model):

@@ -108,6 +108,7 @@ urlpatterns = [
     path("products/new/", views_catalog.product_new, name="product_new"),
     path("products/<int:product_id>/", views_catalog.product_detail, name="product_detail"),
     path("products/<int:product_id>/skus/", views_catalog.sku_add, name="sku_add"),
+    path("products/<int:product_id>/images/", views_catalog.product_images, name="product_images"),
     path("products/<int:product_id>/publish/", views_catalog.product_publish, name="product_publish"),
     path("skus/<int:sku_id>/", views_catalog.sku_edit, name="sku_edit"),
     path(

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from siyu.catalog.models import Product, Publication, StoreListing
 from siyu.catalog.services import cards as card_services
+from siyu.catalog.services import images as image_services
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication as publication_services
 from siyu.catalog.services import queries, stock
@@ -59,9 +60,11 @@ class ProductForm(forms.Form):
     description = forms.CharField(
         label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
-    image = forms.ImageField(label=gettext_lazy("Image"), required=False)
     image_url = forms.URLField(
-        label=gettext_lazy("Or image URL"), max_length=500, required=False, assume_scheme="https"
+        label=gettext_lazy("External image URL (only used while no picture is uploaded)"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
     )
     is_hot = forms.BooleanField(label=gettext_lazy("Hot item"), required=False)
     active = forms.BooleanField(label=gettext_lazy("Active"), required=False, initial=True)
@@ -79,8 +82,6 @@ class ProductForm(forms.Form):
         data["tags"] = [
             t.strip() for t in (data.get("tags") or "").replace("，", ",").split(",") if t.strip()
         ]
-        if data.get("image") is None:
-            data.pop("image", None)  # no new upload: keep the current picture
         return data
 
 
@@ -210,6 +211,9 @@ def _detail_context(staff: Staff, product: Product, **forms_: Any) -> dict[str, 
         "sku_form": forms_.get("sku_form") or SkuForm(prefix="sku"),
         "publish_form": forms_.get("publish_form") or PublishForm(staff=staff, prefix="pub"),
         "publications": list(queries.publications(staff, product.pk)),
+        "images": [{"image": i, "thumb": i.url("thumb")} for i in product.images.order_by("position", "id")],
+        "max_images": image_services.MAX_IMAGES,
+        "max_image_mb": image_services.MAX_IMAGE_BYTES // (1024 * 1024),
         "card_stores": _card_stores(staff, product),
         "card_key": _new_key(),
     }
@@ -300,6 +304,56 @@ def _post_cards(request: HttpRequest, staff: Staff, product: Product) -> HttpRes
         )
         messages.warning(request, _("Skipped: %(groups)s") % {"groups": detail})
     return redirect(reverse("console:product_detail", args=[product.pk]) + "#post-cards")
+
+
+@require_POST
+@console_view()
+def product_images(request: HttpRequest, product_id: int) -> HttpResponse:
+    """Head office's pictures of a product: upload several at once (each checked on its own: a refused
+    file is named and the others are kept), make one the main picture, move one left/right, delete."""
+    staff = current_staff(request)
+    product = product_services.get_product(staff, product_id)
+    product_services.check_can_manage(staff)
+    action = request.POST.get("action") or "upload"
+    back = redirect(reverse("console:product_detail", args=[product.pk]) + "#pictures")
+    if action == "upload":
+        uploads = request.FILES.getlist("pictures")
+        if not uploads:
+            raise ValidationFailed(_("Choose one or more pictures."), field="pictures")
+        added = 0
+        for upload in uploads:
+            try:
+                image_services.add_image(staff, product.pk, upload, size=upload.size)
+            except ServiceError as exc:
+                messages.error(request, f"{upload.name}: {exc.message}")
+            else:
+                added += 1
+        if added:
+            messages.success(
+                request,
+                ngettext("%(n)s picture added.", "%(n)s pictures added.", added) % {"n": added},
+            )
+        return back
+    image_id = request.POST.get("image")
+    if action == "delete":
+        image_services.delete_image(staff, image_id)
+        messages.success(request, _("Picture deleted."))
+    elif action == "main":
+        image_services.make_main(staff, image_id)
+        messages.success(request, _("Main picture set."))
+    elif action in ("left", "right"):
+        ids = [i.pk for i in image_services.product_images(staff, product.pk)]
+        pk = next((i for i in ids if str(i) == str(image_id)), None)
+        if pk is None:
+            raise ValidationFailed(_("No such picture."), field="image")
+        at = ids.index(pk)
+        to = at - 1 if action == "left" else at + 1
+        if 0 <= to < len(ids):
+            ids[at], ids[to] = ids[to], ids[at]
+            image_services.order_images(staff, product.pk, ids)
+    else:
+        raise ValidationFailed(_("Unknown action."), field="action")
+    return back
 
 
 @require_POST

@@ -8,6 +8,7 @@ urlpatterns = [
     path("mall/", views_mall.mall, name="mall"),
     path("mall/store/", views_mall.pick_store, name="mall_pick_store"),
     path("mall/p/<int:listing_id>/", views_mall.product, name="mall_product"),
+    path("mall/img/<int:image_id>/<str:name>", views_mall.product_image, name="mall_image"),
     path("mall/cart/", views_mall.cart, name="mall_cart"),
     path("mall/cart/add/", views_mall.cart_add, name="mall_cart_add"),
     path("mall/cart/update/", views_mall.cart_update, name="mall_cart_update"),

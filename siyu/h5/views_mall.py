@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Prefetch, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,7 +27,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from siyu.catalog.models import StoreListing
+from siyu.catalog.models import Category, Product, ProductImage, StoreListing
+from siyu.catalog.services import images
+from siyu.catalog.services.images import main_image
 from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import NotFound, ServiceError
@@ -51,6 +54,9 @@ GROUP_KEY = "siyu_mall_group"  # the group whose product card brought the member
 STORE_KEY = "siyu_mall_store"
 # Pickup slots offered at checkout: (start hour, end hour), local time, today and tomorrow.
 PICKUP_SLOTS = ((10, 12), (12, 14), (14, 16), (16, 18), (18, 21))
+
+MAX_GRID_LISTINGS = 600  # a store's mall page shows at most this many SKUs (search narrows it)
+_IMAGES = Prefetch("sku__product__images", queryset=ProductImage.objects.order_by("position", "id"))
 
 MallView = Callable[..., HttpResponseBase]
 
@@ -118,8 +124,10 @@ def _listing_row(listing: StoreListing, qty: int = 0) -> dict[str, Any]:
         "price": fen_to_yuan(sku.price_fen),
         "member_price": fen_to_yuan(sku.member_price_fen) if sku.member_price_fen else "",
         "unit_fen": unit,
+        "unit": fen_to_yuan(unit),
         "qty": qty,
         "subtotal": fen_to_yuan(unit * qty),
+        "thumb": _picture(sku.product, "thumb"),
     }
 
 
@@ -164,21 +172,79 @@ def _error(request: HttpRequest, exc: ServiceError | PaymentError) -> None:
 # --- browsing ------------------------------------------------------------------------------------------
 
 
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _picture(product: Product, size: str) -> str:
+    image = main_image(product)
+    if image is not None:
+        return image.url(size)
+    return product.image_url
+
+
+def _product_cards(listings: list[StoreListing]) -> list[dict[str, Any]]:
+    """One card per product (in the listings' order): its cheapest member price ("from" when its SKUs
+    differ), the SKU to open or add directly, whether any is in stock."""
+    by_product: dict[int, list[StoreListing]] = {}
+    for listing in listings:
+        by_product.setdefault(listing.sku.product_id, []).append(listing)
+    cards = []
+    for group in by_product.values():
+        cheapest = min(group, key=lambda lst: (member_unit_fen(lst.sku), lst.sku_id))
+        in_stock = [lst for lst in group if lst.stock > 0]
+        product = group[0].sku.product
+        cards.append(
+            {
+                "product": product,
+                "listing": (min(in_stock, key=lambda lst: lst.sku_id) if in_stock else group[0]),
+                "thumb": _picture(product, "thumb"),
+                "unit": fen_to_yuan(member_unit_fen(cheapest.sku)),
+                "price": fen_to_yuan(cheapest.sku.price_fen),
+                "is_member_price": cheapest.sku.member_price_fen is not None,
+                "several_prices": len({member_unit_fen(lst.sku) for lst in group}) > 1,
+                "in_stock": bool(in_stock),
+                # "+" adds straight from the grid only when there is nothing to choose.
+                "quick_add": len(group) == 1 and bool(in_stock),
+            }
+        )
+    return cards
+
+
 @never_cache
 @require_GET
 @_member_view
 def mall(request: HttpRequest, member: Member) -> HttpResponseBase:
-    """The store's available products, hot items first; a store picker when the member has no store."""
+    """The store's available products as a grid of cards with pictures, hot items first; category chips
+    (``?cat=``) and a name search (``?q=``). A store picker when the member has no store."""
     store = _mall_store(request, member)
     if store is None or (member.home_store_id is None and request.GET.get("pick")):
         return _render(request, "h5/mall/pick_store.html", {"stores": list(pickup_stores(member))})
-    rows = [_listing_row(lst) for lst in available_listings(store.pk)]
+    available = available_listings(store.pk)
+    categories = list(
+        Category.objects.filter(pk__in=available.values("sku__product__category_id")).order_by(
+            "position", "name", "id"
+        )
+    )
+    q = " ".join((request.GET.get("q") or "").split())[:50]
+    category_id = optional_id(request.GET.get("cat"))
+    shown = available
+    if category_id is not None:
+        shown = shown.filter(
+            Q(sku__product__category_id=category_id) | Q(sku__product__category__parent_id=category_id)
+        )
+    if q:
+        shown = shown.filter(sku__product__name__icontains=q)
+    listings = list(shown.prefetch_related(_IMAGES)[:MAX_GRID_LISTINGS])
     return _render(
         request,
         "h5/mall/index.html",
         {
             "store": store,
-            "rows": rows,
+            "cards": _product_cards(listings),
+            "categories": categories,
+            "category_id": category_id,
+            "q": q,
             "can_pick": member.home_store_id is None,
             "cart_count": _count(request),
         },
@@ -206,8 +272,9 @@ def pick_store(request: HttpRequest, member: Member) -> HttpResponseBase:
 @require_GET
 @_member_view
 def product(request: HttpRequest, member: Member, listing_id: int) -> HttpResponseBase:
-    """A product's SKUs available at the member's store. A card posted in a group may point at another
-    store's listing of the product: the member still sees their own store's listings of it."""
+    """A product's pictures and its SKUs available at the member's store, as spec buttons. A card posted in a
+    group may point at another store's listing of the product: the member still sees their own store's
+    listings of it."""
     store = _mall_store(request, member)
     if store is None:
         return redirect("h5:mall")
@@ -218,6 +285,7 @@ def product(request: HttpRequest, member: Member, listing_id: int) -> HttpRespon
         _listing_row(lst)
         for lst in available_listings(store.pk)
         .filter(sku__product_id=listing.sku.product_id)
+        .prefetch_related(_IMAGES)
         .order_by("sku_id")
     ]
     if not rows:
@@ -225,43 +293,97 @@ def product(request: HttpRequest, member: Member, listing_id: int) -> HttpRespon
     group_id = member_group_id(member, request.GET.get("g"))
     if group_id is not None:
         request.session[GROUP_KEY] = group_id
-    selected = next((r["listing"].pk for r in rows if r["listing"].pk == listing.pk), rows[0]["listing"].pk)
+    in_stock = [r["listing"].pk for r in rows if r["listing"].stock > 0]
+    asked = listing.pk if any(r["listing"].pk == listing.pk for r in rows) else None
+    if asked is None or (asked not in in_stock and in_stock):
+        asked = in_stock[0] if in_stock else rows[0]["listing"].pk
+    selected = next(r for r in rows if r["listing"].pk == asked)
+    the_product = rows[0]["product"]
+    pictures = [
+        {"large": image.url("large"), "thumb": image.url("thumb")}
+        for image in the_product.images.order_by("position", "id")
+    ]
+    if not pictures and the_product.image_url:
+        pictures = [{"large": the_product.image_url, "thumb": the_product.image_url}]
     return _render(
         request,
         "h5/mall/product.html",
         {
             "store": store,
-            "product": rows[0]["product"],
+            "product": the_product,
+            "pictures": pictures,
             "rows": rows,
             "selected": selected,
+            "any_in_stock": bool(in_stock),
             "max_quantity": MAX_QUANTITY,
             "cart_count": _count(request),
         },
     )
 
 
+@require_GET
+def product_image(request: HttpRequest, image_id: int, name: str) -> HttpResponseBase:
+    """A product picture's variant (public: cards in channel groups show it; the URL's random key changes
+    when the picture does, so it is cached for good)."""
+    try:
+        handle = images.open_variant(image_id, name)
+    except NotFound:
+        raise Http404 from None
+    response = FileResponse(handle, content_type=images.CONTENT_TYPE)
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 # --- cart and checkout ---------------------------------------------------------------------------------
+
+
+def _added(request: HttpRequest, message: str, *, ok: bool, status: int = 200) -> HttpResponse:
+    """The htmx answer to "add to cart": a toast for the page and the cart badges (out of band); the member
+    stays on the page."""
+    return _render(
+        request,
+        "h5/mall/_added.html",
+        {"message": message, "ok": ok, "cart_count": _count(request)},
+        status=status,
+    )
 
 
 @require_POST
 @_member_view
 def cart_add(request: HttpRequest, member: Member) -> HttpResponseBase:
-    """Add a quantity of a listing available at the member's store to the session cart."""
+    """Add a quantity of a listing available at the member's store to the session cart. From htmx (the
+    mall's pages) the answer is a toast fragment and the page stays; otherwise a redirect to the cart."""
     store = _mall_store(request, member)
     listing_id = optional_id(request.POST.get("listing"))
     qty = optional_id(request.POST.get("quantity") or "1")
+    htmx = _is_htmx(request)
     if store is None:
         return redirect("h5:mall")
     listing = available_listings(store.pk).filter(pk=listing_id).first() if listing_id else None
     if listing is None:
-        messages.error(request, _("This item is not available at your store."))
+        message = _("This item is not available at your store.")
+        if htmx:
+            return _added(request, message, ok=False, status=409)
+        messages.error(request, message)
         return redirect("h5:mall")
     if qty is None or qty > MAX_QUANTITY:
-        messages.error(request, _("Quantities are between 1 and %(n)s.") % {"n": MAX_QUANTITY})
+        message = _("Quantities are between 1 and %(n)s.") % {"n": MAX_QUANTITY}
+        if htmx:
+            return _added(request, message, ok=False, status=400)
+        messages.error(request, message)
+        return redirect("h5:mall_product", listing_id=listing.pk)
+    if listing.stock <= 0:
+        message = _("Sold out")
+        if htmx:
+            return _added(request, message, ok=False, status=409)
+        messages.error(request, message)
         return redirect("h5:mall_product", listing_id=listing.pk)
     cart = _cart(request)
     cart[listing.pk] = min(cart.get(listing.pk, 0) + qty, MAX_QUANTITY)
     _save_cart(request, cart)
+    if htmx:
+        return _added(request, _("Added to your cart."), ok=True)
     messages.success(request, _("Added to your cart."))
     return redirect("h5:mall_cart")
 
@@ -280,7 +402,7 @@ def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
 
 def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpResponse:
     wanted = _cart(request)
-    listings = available_listings(store.pk).filter(pk__in=list(wanted))
+    listings = available_listings(store.pk).filter(pk__in=list(wanted)).prefetch_related(_IMAGES)
     rows = [_listing_row(lst, wanted[lst.pk]) for lst in listings]
     if len(rows) != len(wanted):
         # Items no longer available here (or from a store left behind) drop out of the cart.
@@ -297,6 +419,7 @@ def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpRes
             "pickup_options": _pickup_options(timezone.now()),
             "idempotency_key": secrets.token_urlsafe(24),
             "max_quantity": MAX_QUANTITY,
+            "cart_count": sum(r["qty"] for r in rows),
         },
         status=status,
     )

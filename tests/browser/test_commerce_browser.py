@@ -86,6 +86,8 @@ def test_member_buys_from_group_card_and_clerk_verifies_pickup(
 
     # Add to cart, choose tomorrow morning, place the order.
     phone.click("form[action$='/mall/cart/add/'] button[type=submit]")
+    expect(phone.locator("#mall-toast")).to_contain_text("Added to your cart")  # stays on the page
+    phone.click("a.mall-buybar-cart")
     phone.wait_for_url("**/h5/mall/cart/")
     phone.select_option("select[name=pickup_window]", "1:10")
     phone.click("form[action$='/mall/checkout/'] button[type=submit]")

@@ -18,10 +18,12 @@ from ninja.responses import Status
 
 from siyu.api import idempotency
 from siyu.api.auth import current_staff
+from siyu.api.errors import UnsupportedMediaType
 from siyu.api.presenters import store_ref
 from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
-from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
+from siyu.catalog.models import Product, ProductImage, Publication, Sku, StockMovement, StoreListing
 from siyu.catalog.services import cards as card_services
+from siyu.catalog.services import images as image_services
 from siyu.catalog.services import products as product_services
 from siyu.catalog.services import publication as publication_services
 from siyu.catalog.services import queries, stock
@@ -52,6 +54,26 @@ class PublicationOut(Schema):
     withdrawn_at: datetime | None
 
 
+class ImageUrls(Schema):
+    thumb: str = Field(description="Square, 360 px, WebP.")
+    large: str = Field(description="Longest side at most 960 px, WebP.")
+
+
+class ImageOut(Schema):
+    id: int
+    position: int
+    main: bool = Field(description="The product's main picture (the first).")
+    width: int = Field(description="The picture's width after orientation, before resizing.")
+    height: int
+    urls: ImageUrls
+
+
+class ImageOrderIn(In):
+    image_ids: list[Id] = Field(
+        max_length=10, description="Every picture of the product, once each, in the new order."
+    )
+
+
 class ProductOut(Schema):
     id: int
     name: str
@@ -61,7 +83,8 @@ class ProductOut(Schema):
     category: str | None
     tags: list[str]
     is_hot: bool
-    image: str
+    image: str = Field(description="The main picture's large URL (or the external image URL); empty if none.")
+    images: list[ImageOut]
     active: bool
     created_at: datetime
     updated_at: datetime
@@ -221,6 +244,17 @@ def publication_out(pub: Publication) -> dict[str, Any]:
     }
 
 
+def image_out(image: ProductImage) -> dict[str, Any]:
+    return {
+        "id": image.pk,
+        "position": image.position,
+        "main": image.position == 0,
+        "width": image.width,
+        "height": image.height,
+        "urls": {size: image.url(size) for size in image_services.SIZES},
+    }
+
+
 def product_out(product: Product) -> dict[str, Any]:
     return {
         "id": product.pk,
@@ -232,6 +266,7 @@ def product_out(product: Product) -> dict[str, Any]:
         "tags": list(product.tags or []),
         "is_hot": product.is_hot,
         "image": product.picture,
+        "images": [image_out(i) for i in product.images.all()],
         "active": product.active,
         "created_at": product.created_at,
         "updated_at": product.updated_at,
@@ -313,6 +348,73 @@ def update_product(request: HttpRequest, product_id: Path[Id], payload: ProductU
             raise ValidationFailed(_("This field cannot be null."), field=field)
     product_services.update_product(current_staff(request), product_id, data)
     return _product_detail(request, product_id)
+
+
+@router.get("/products/{int:product_id}/images", response=list[ImageOut])
+def list_images(request: HttpRequest, product_id: Path[Id]) -> list[dict[str, Any]]:
+    """A product's pictures, the main one first (any staff)."""
+    return [image_out(i) for i in image_services.product_images(current_staff(request), product_id)]
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP."},
+                        "main": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Make it the main picture.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+_TRUE = ("true", "1", "on")
+_FALSE = ("false", "0", "off", "")
+
+
+@router.post("/products/{int:product_id}/images", response={201: ImageOut}, openapi_extra=_UPLOAD_BODY)
+def upload_image(request: HttpRequest, product_id: Path[Id]) -> Status:
+    """Upload a picture (``catalog.manage``; multipart field ``file``): JPEG, PNG or WebP, at most 5 MB and
+    40 megapixels. It is checked, stripped of metadata and resized (thumb 360 px square, large 960 px,
+    WebP), served from this site. ``main=true`` makes it the main picture. 413 ``too_large``; 400
+    ``unsupported_image_type``, ``not_an_image``, ``image_too_big`` (pixels) or ``too_many_images`` (10);
+    415 when the body is not multipart."""
+    staff = current_staff(request)
+    product_services.check_can_manage(staff)
+    product = product_services.get_product(staff, product_id)  # 404 before anything about the body
+    if not (request.content_type or "").startswith("multipart/form-data"):
+        raise UnsupportedMediaType(_("Upload the file as multipart/form-data."), field="Content-Type")
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ValidationFailed(_("This field is required."), field="file")
+    main = (request.POST.get("main") or "").strip().lower()
+    if main not in _TRUE + _FALSE:
+        raise ValidationFailed(_("Expected true or false."), field="main")
+    image = image_services.add_image(staff, product.pk, upload, size=upload.size, main=main in _TRUE)
+    return Status(201, image_out(image))
+
+
+@router.put("/products/{int:product_id}/images/order", response=list[ImageOut])
+def order_images(request: HttpRequest, product_id: Path[Id], payload: ImageOrderIn) -> list[dict[str, Any]]:
+    """Reorder a product's pictures (``catalog.manage``): the first becomes the main one."""
+    ordered = image_services.order_images(current_staff(request), product_id, list(payload.image_ids))
+    return [image_out(i) for i in ordered]
+
+
+@router.delete("/product-images/{int:image_id}", response={204: None})
+def delete_image(request: HttpRequest, image_id: Path[Id]) -> Status:
+    """Remove a picture (``catalog.manage``); the next one becomes the main one."""
+    image_services.delete_image(current_staff(request), image_id)
+    return Status(204, None)
 
 
 @router.post("/products/{int:product_id}/skus", response={201: SkuOut})

@@ -10,7 +10,6 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
@@ -31,7 +30,6 @@ PRODUCT_FIELDS = (
     "category",
     "tags",
     "is_hot",
-    "image",
     "image_url",
     "active",
 )
@@ -175,12 +173,6 @@ def _clean_product(data: dict[str, Any], *, creating: bool, brand_id: int) -> di
         if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
             raise ValidationFailed(_("An image URL starts with http:// or https://."), field="image_url")
         clean["image_url"] = url
-    if "image" in data:
-        image = data["image"]
-        # The console's ImageField has already checked the file is a real picture (Pillow).
-        if image is not None and not isinstance(image, UploadedFile):
-            raise ValidationFailed(_("Upload an image file."), field="image")
-        clean["image"] = image
     return clean
 
 
@@ -215,8 +207,6 @@ def _clean_sku(data: dict[str, Any], *, creating: bool, current_price: int | Non
 def _audit_value(value: Any) -> Any:
     if isinstance(value, Category):
         return value.pk
-    if isinstance(value, UploadedFile):
-        return value.name
     return value
 
 
@@ -253,7 +243,7 @@ def update_product(staff: Staff, product_id: Any, data: dict[str, Any]) -> Produ
     product = get_product(staff, product_id)
     product = Product.objects.select_for_update().get(pk=product.pk)
     clean = _clean_product(data, creating=False, brand_id=product.brand_id)
-    changed = {k: v for k, v in clean.items() if k == "image" or getattr(product, k) != v}
+    changed = {k: v for k, v in clean.items() if getattr(product, k) != v}
     if not changed:
         return product
     for key, value in changed.items():

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
+from siyu.catalog.models import Product, ProductImage, Publication, Sku, StockMovement, StoreListing
 from siyu.catalog.services.reach import publication_q
 from siyu.common.errors import NotFound
 from siyu.common.validators import parse_id
@@ -99,7 +99,10 @@ def products(staff: Staff, *, q: str | None = None) -> QuerySet[Product]:
     if q:
         qs = qs.filter(name__icontains=q.strip()[:100])
     return (
-        qs.prefetch_related(Prefetch("skus", queryset=Sku.objects.order_by("id")))
+        qs.prefetch_related(
+            Prefetch("skus", queryset=Sku.objects.order_by("id")),
+            Prefetch("images", queryset=ProductImage.objects.order_by("position", "id")),
+        )
         .annotate(
             sku_count=Count("skus", distinct=True),
             live_publications=Count(

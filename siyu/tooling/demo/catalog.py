@@ -1,4 +1,5 @@
-"""Demo catalog: about thirty home goods with SKUs, published to every store, with per-store stock.
+"""Demo catalog: about thirty home goods with SKUs and pictures, published to every store, with per-store
+stock. The pictures are drawn at seed time (``siyu.tooling.demo.pictures``): no download, no external URL.
 
 Deterministic for a seed. Written through ``siyu.catalog.services.bulk`` inside one transaction; does
 nothing if the brand already has products, so running the demo twice is harmless.
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from siyu.catalog.models import Product, Sku, StoreListing
-from siyu.catalog.services import bulk
+from siyu.catalog.services import bulk, images
 from siyu.org.models import Brand, Store
+from siyu.tooling.demo.pictures import product_picture
 
 # (category, name, subtitle, tags, [(spec, price_fen)])
 PRODUCTS: list[tuple[str, str, str, list[str], list[tuple[str, int]]]] = [
@@ -65,15 +67,30 @@ class CatalogDemoSummary:
     products: int = 0
     skus: int = 0
     listings: int = 0
+    pictures: int = 0
+
+
+def seed_demo_pictures(brand: Brand) -> int:
+    """Give every product of ``brand`` that has no picture its generated demo picture (drawn here, stored
+    and served like an upload). Returns how many were added; running it again adds none."""
+    added = 0
+    products = Product.objects.filter(brand=brand, images__isnull=True).select_related("category")
+    for product in products.order_by("id"):
+        category = product.category.name if product.category else ""
+        images.attach_image(product, product_picture(product.name, category), main=True)
+        added += 1
+    return added
 
 
 @transaction.atomic
 def seed_catalog_demo(brand: Brand, *, seed: int = 1) -> CatalogDemoSummary:
     """Seed the demo catalog for ``brand``: ~30 products (a few hot), 1–3 SKUs each, published to all
     stores, stock 0–80 per store recorded as ``set`` movements, and one store delisting two items.
-    Deterministic for ``seed``; does nothing (returns an empty summary) if the brand has products."""
+    Every product gets a generated picture (``seed_demo_pictures``). Deterministic for ``seed``; if the brand
+    already has products, only products without a picture get one."""
     summary = CatalogDemoSummary()
     if Product.objects.filter(brand=brand).exists():
+        summary.pictures = seed_demo_pictures(brand)
         return summary
     rng = random.Random(f"catalog-{seed}")
     categories = bulk.create_categories(brand, list(dict.fromkeys(row[0] for row in PRODUCTS)))
@@ -118,4 +135,5 @@ def seed_catalog_demo(brand: Brand, *, seed: int = 1) -> CatalogDemoSummary:
     summary.listings = bulk.open_listings(listings)
     summary.products = len(products)
     summary.skus = len(skus)
+    summary.pictures = seed_demo_pictures(brand)
     return summary
