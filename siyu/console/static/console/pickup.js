@@ -105,7 +105,13 @@
       })
       .catch(function (err) {
         stopCamera();
-        status((err && err.name ? err.name + ": " : "") + (err && err.message ? err.message : ""));
+        // Say what happened in the page's language; the browser's own error text is English.
+        var el = $("pickup-camera-status");
+        var name = err && err.name;
+        var key = name === "NotAllowedError" || name === "SecurityError" ? "data-denied"
+          : name === "NotFoundError" || name === "OverconstrainedError" ? "data-missing"
+          : name === "NotReadableError" || name === "AbortError" ? "data-busy" : "data-failed";
+        status(el.getAttribute(key));
         $("pickup-code").focus();
       });
   }
