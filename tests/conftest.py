@@ -6,7 +6,12 @@ import pytest
 
 from tests.factories import BrandFactory, MemberFactory, StaffFactory, StoreFactory
 
-pytest_plugins = ["tests.api_support", "tests.community_support"]
+pytest_plugins = [
+    "tests.api_support",
+    "tests.community_support",
+    "tests.flash_support",
+    "tests.group_buy_support",
+]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous, so Django's async-safety guard does not apply.
@@ -17,12 +22,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 def _english_messages(settings):
     """Tests assert on the English source strings; Siyu's real default (zh-hans) is tested in test_i18n.py."""
     settings.LANGUAGE_CODE = "en"
-
-
-def is_postgres() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture
@@ -68,3 +67,9 @@ def member_a(brand, store_a):
 @pytest.fixture
 def member_b(brand, store_b):
     return MemberFactory(brand=brand, home_store=store_b, mobile="13900001111", name="李小红")
+
+
+@pytest.fixture
+def sandbox(settings):
+    """Orders are paid through the SANDBOX cashier (online payment, no provider)."""
+    settings.SIYU_PAYMENT_PROVIDER = "sandbox"
