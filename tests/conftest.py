@@ -11,6 +11,9 @@ pytest_plugins = [
     "tests.community_support",
     "tests.flash_support",
     "tests.group_buy_support",
+    "tests.fakes.sms",
+    "tests.fakes.wechat",
+    "tests.fakes.wechatpay",
 ]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make

@@ -21,10 +21,8 @@ from siyu.orders.services import expiry, payments, pickup
 from siyu.org.models import AuditEntry
 from siyu.tooling.demo.group_buy import seed_demo_group_buy
 from tests.factories import GROUP_BUY_PRICE, BrandFactory, MemberFactory, StoreFactory, in_group, offer_data
-from tests.fakes import wechatpay as wechatpay_fakes
 from tests.race_support import is_postgres, run_threads
 
-wechatpay = wechatpay_fakes.wechatpay
 NOTIFY = "https://shop.example.com/hooks/pay/wechat/"
 PRICE = GROUP_BUY_PRICE  # what offer_data sets
 

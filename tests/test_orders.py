@@ -14,10 +14,7 @@ from siyu.orders.models import Order, OrderTransition, PaymentNotification, Pick
 from siyu.orders.services import expiry, payments, pickup, transitions
 from siyu.org.models import AuditEntry
 from tests.factories import MemberFactory, StaffFactory, new_key, place_order, stock_of, two_cups_at
-from tests.fakes import wechatpay as wechatpay_fakes
 from tests.race_support import is_postgres, run_threads
-
-wechatpay = wechatpay_fakes.wechatpay
 
 
 @pytest.fixture

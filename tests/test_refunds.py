@@ -16,9 +16,6 @@ from siyu.orders.models import Order, OrderTransition, PaymentNotification
 from siyu.orders.services import expiry, payments, refunds, transitions
 from siyu.org.models import AuditEntry
 from tests.factories import place_order, stock_of, two_cups_at
-from tests.fakes import wechatpay as wechatpay_fakes
-
-wechatpay = wechatpay_fakes.wechatpay
 
 
 @pytest.fixture
