@@ -29,11 +29,6 @@ HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
 
 
-def clean_key(key: str | None) -> str | None:
-    """The header's key, or None when absent; ValidationFailed (field ``Idempotency-Key``) when malformed."""
-    return clean_idempotency_key(key, HEADER, required=False)
-
-
 def _replay(record: IdempotencyRecord, digest: str, method: str, path: str) -> tuple[int, Any]:
     if record.request_hash != digest or record.method != method or record.path != path:
         raise mismatch(HEADER)
@@ -55,7 +50,7 @@ def run_idempotent(
     on the unique (actor, key) row and then replays the first's response. Another actor's identical key
     is a different key; the same actor's key with another method, path or body is 409.
     """
-    key = clean_key(key)
+    key = clean_idempotency_key(key, HEADER, required=False)
     if key is None:
         return action()
     staff = current_staff(request)

@@ -122,6 +122,18 @@ def yuan_to_fen(raw: Any, field: str, *, minimum: int = 0, maximum: int = 999_99
     return fen
 
 
+def clean_int(value: Any, field: str, low: int, high: int, message: str | None = None) -> int:
+    """A whole number from JSON or a service argument: a real int (not bool, float or string) in
+    ``low``…``high``; ValidationFailed otherwise (``message`` replaces the default wording)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(message or _("Give a whole number."), field=field)
+    if not low <= value <= high:
+        raise ValidationFailed(
+            message or _("Must be between %(low)s and %(high)s.") % {"low": low, "high": high}, field=field
+        )
+    return value
+
+
 def clean_fen(value: Any, field: str, *, minimum: int = 0, maximum: int = 999_999_999) -> int:
     """An amount already in fen, as a real int (bool, float and strings hide rounding) within bounds."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -37,7 +37,7 @@ from django.views.decorators.http import require_GET, require_POST
 from siyu.campaigns import tickets
 from siyu.campaigns.services import flash_admission
 from siyu.common.errors import NotAuthenticated, NotFound, ServiceError, ValidationFailed
-from siyu.common.validators import MAX_KEY_LENGTH, clean_idempotency_key
+from siyu.common.validators import MAX_DB_ID, MAX_KEY_LENGTH, clean_idempotency_key, clean_int
 from siyu.members.services import signin
 
 logger = logging.getLogger("siyu.h5.flash_buy")
@@ -47,13 +47,6 @@ MAX_BODY = 1024
 BUY_PATH = re.compile(r"^/h5/flash/([1-9][0-9]{0,17})/buy/$")
 
 Payload = dict[str, Any]
-
-
-def _positive_int(data: dict[str, Any], field: str) -> int:
-    value = data.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        raise ValidationFailed(_("Give a whole number."), field=field)
-    return value
 
 
 def _order_url(order_id: int | None) -> str | None:
@@ -78,10 +71,10 @@ def handle_buy(campaign_id: int, ticket: str | None, body: bytes) -> tuple[int, 
         assert key is not None
         admission = flash_admission.admit(
             campaign_id,
-            item_id=_positive_int(data, "item"),
+            item_id=clean_int(data.get("item"), "item", 1, MAX_DB_ID, _("Give a whole number.")),
             member_id=claims.member_id,
-            store_id=_positive_int(data, "store"),
-            quantity=_positive_int(data, "quantity"),
+            store_id=clean_int(data.get("store"), "store", 1, MAX_DB_ID, _("Give a whole number.")),
+            quantity=clean_int(data.get("quantity"), "quantity", 1, MAX_DB_ID, _("Give a whole number.")),
             key=key,
             ticket_checked=True,
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,11 +26,7 @@ from siyu.campaigns.tickets import issue_ticket
 from siyu.common.validators import fen_to_yuan
 from siyu.members.models import Member
 from siyu.members.services import signin
-from siyu.org.models import Brand
-
-
-def _brand_name() -> str:
-    return settings.SIYU_BRAND_NAME or (Brand.objects.values_list("name", flat=True).first() or "")
+from siyu.org.services.brand import brand_name
 
 
 def _remaining(campaign: Campaign, items: list[FlashSaleItem], phase: str) -> dict[int, int]:
@@ -120,7 +115,7 @@ def flash_sale(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "messages": _messages(),
     }
     context = {
-        "brand_name": _brand_name(),
+        "brand_name": brand_name(),
         "campaign": campaign,
         "phase": phase,
         "rows": rows,

@@ -31,7 +31,7 @@ from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import NotFound, ServiceError
 from siyu.common.idempotency import MISMATCH_CODE
-from siyu.common.validators import fen_to_yuan
+from siyu.common.validators import fen_to_yuan, optional_id
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
 from siyu.members.models import Member
@@ -42,7 +42,8 @@ from siyu.orders.services.checkout import MAX_QUANTITY, create_order
 from siyu.orders.services.payments import apply_payment_notice, start_payment
 from siyu.orders.services.pickup import pickup_code_for
 from siyu.orders.services.queries import member_order, member_orders, pickup_store, pickup_stores
-from siyu.org.models import Brand, Store
+from siyu.org.models import Store
+from siyu.org.services.brand import brand_name
 
 CART_KEY = "siyu_mall_cart"
 LAST_CHECKOUT_KEY = "siyu_mall_last_checkout"  # {"key", "items"} of the last order placed from the cart
@@ -54,14 +55,10 @@ PICKUP_SLOTS = ((10, 12), (12, 14), (14, 16), (16, 18), (18, 21))
 MallView = Callable[..., HttpResponseBase]
 
 
-def _brand_name() -> str:
-    return settings.SIYU_BRAND_NAME or (Brand.objects.values_list("name", flat=True).first() or "")
-
-
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> HttpResponse:
-    return render(request, template, {"brand_name": _brand_name(), **(context or {})}, status=status)
+    return render(request, template, {"brand_name": brand_name(), **(context or {})}, status=status)
 
 
 def _member_view(view: MallView) -> Callable[..., HttpResponseBase]:
@@ -109,14 +106,6 @@ def _cart(request: HttpRequest) -> dict[int, int]:
 def _save_cart(request: HttpRequest, cart: dict[int, int]) -> None:
     # Session data is JSON: keys become strings either way, so store them as strings explicitly.
     request.session[CART_KEY] = {str(k): v for k, v in cart.items() if v > 0}
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        return None
-    return n if 0 < n < 2**63 else None
 
 
 def _listing_row(listing: StoreListing, qty: int = 0) -> dict[str, Any]:
@@ -204,7 +193,7 @@ def _count(request: HttpRequest) -> int:
 @_member_view
 def pick_store(request: HttpRequest, member: Member) -> HttpResponseBase:
     """Choose the store to shop at (members without a home store); the cart starts afresh."""
-    store = pickup_store(member, _int_or_none(request.POST.get("store")))
+    store = pickup_store(member, optional_id(request.POST.get("store")))
     if store is None:
         messages.error(request, _("Choose an open store."))
     else:
@@ -259,8 +248,8 @@ def product(request: HttpRequest, member: Member, listing_id: int) -> HttpRespon
 def cart_add(request: HttpRequest, member: Member) -> HttpResponseBase:
     """Add a quantity of a listing available at the member's store to the session cart."""
     store = _mall_store(request, member)
-    listing_id = _int_or_none(request.POST.get("listing"))
-    qty = _int_or_none(request.POST.get("quantity") or "1")
+    listing_id = optional_id(request.POST.get("listing"))
+    qty = optional_id(request.POST.get("quantity") or "1")
     if store is None:
         return redirect("h5:mall")
     listing = available_listings(store.pk).filter(pk=listing_id).first() if listing_id else None

@@ -32,7 +32,7 @@ from siyu.campaigns.services import flash_config as fc
 from siyu.campaigns.services import flash_writer
 from siyu.common.errors import ChannelUnavailable, Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import mismatch
-from siyu.common.validators import clean_idempotency_key
+from siyu.common.validators import clean_idempotency_key, optional_id
 
 logger = logging.getLogger("siyu.campaigns.flash")
 
@@ -86,18 +86,6 @@ def backend_name() -> str:
     if fc.redis_url():
         return "redis"
     return str(connection.vendor)
-
-
-def _id(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        return None
-    return value
-
-
-def _clean_key(key: Any) -> str:
-    clean = clean_idempotency_key(key, "key")
-    assert clean is not None
-    return clean
 
 
 def _check_same(previous: Admission, item_id: Any, quantity: Any, store_id: int | None) -> Admission:
@@ -282,21 +270,21 @@ def admit(
     page issues only to a signed-in member of the sale's brand — the member lookup is skipped, so the hot
     path reads nothing from the database. (A member erased during the ticket's life can still buy.)"""
     now = now or timezone.now()
-    cid = _id(campaign_id)
+    cid = optional_id(campaign_id)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
         raise _not_running()
-    key = _clean_key(key)
-    mid = _id(member_id)
+    key = clean_idempotency_key(key, "key")
+    mid = optional_id(member_id)
     if mid is None or (not ticket_checked and fc.member_brand(mid) != config.brand_id):
         raise NotFound(_("No such member."), field="member")
     if not config.running(now):
         again = _previous(config, config.backend, mid, key)
         if again is not None:
-            return _check_same(again, _id(item_id), quantity, _id(store_id))
+            return _check_same(again, optional_id(item_id), quantity, optional_id(store_id))
         raise _not_running()
     backend = config.backend or _fix_backend(config.id)  # published without open_sale: fixed now
-    iid = _id(item_id)
+    iid = optional_id(item_id)
     item = config.items.get(iid) if iid else None
     if item is None:
         raise NotFound(_("No such item in this sale."), field="item")
@@ -304,7 +292,7 @@ def admit(
         raise ValidationFailed(_("Buy at least one."), field="quantity")
     if quantity > item.limit:
         raise LimitReached(_("At most %(n)s per member.") % {"n": item.limit}, field="quantity")
-    sid = _id(store_id)
+    sid = optional_id(store_id)
     if sid is None or sid not in item.store_ids:
         raise NotFound(_("No such pickup store for this item."), field="store")
     entry = flash_writer.Entry(
@@ -459,7 +447,7 @@ def _admit_database(entry: flash_writer.Entry) -> Admission:
 def written_order_id(campaign_id: int, member_id: int, key: str) -> int | None:
     """The id of the order written for this admission, or None while it waits for the writer (or when
     there is no such admission). On Redis, answers from Redis while the entry is still in the stream."""
-    cid, mid = _id(campaign_id), _id(member_id)
+    cid, mid = optional_id(campaign_id), optional_id(member_id)
     if cid is None or mid is None or not isinstance(key, str) or not key.strip():
         return None
     key = key.strip()
@@ -495,7 +483,7 @@ def remaining_units(campaign_id: int) -> dict[int, int]:
     """Units left to admit per item id, each within [0, stock] ({} for an unknown campaign or one that is
     not a flash sale). On Redis read from the counters (rebuilt first if Redis lost them while the sale
     runs); on the database ``stock - sold``. Raises SaleUnavailable when Redis cannot be read."""
-    cid = _id(campaign_id)
+    cid = optional_id(campaign_id)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
         return {}
@@ -531,7 +519,7 @@ def sale_status(campaign_id: Any) -> dict[str, Any]:
     "remaining"}]}`` (items by id). NotFound for an unknown id, a draft or another kind of campaign;
     SaleUnavailable when Redis cannot be read. Built from the cached sale configuration and
     ``remaining_units``, and cached a further second per process: no database query on most polls."""
-    cid = _id(campaign_id)
+    cid = optional_id(campaign_id)
     config = fc.sale_config(cid) if cid else None
     if cid is None or config is None or not config.is_flash_sale or config.status == CampaignStatus.DRAFT:
         raise NotFound(_("No such sale."), field="campaign")

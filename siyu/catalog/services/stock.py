@@ -29,7 +29,7 @@ from siyu.catalog.models import StockMovement, StoreListing
 from siyu.catalog.services.queries import get_listing, is_available
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import SYSTEM_PREFIX, actor_ref, client_key, mismatch
-from siyu.common.validators import clean_idempotency_key
+from siyu.common.validators import clean_idempotency_key, clean_int
 from siyu.org.models import Staff
 from siyu.org.services.audit import record_audit
 
@@ -46,9 +46,7 @@ class InsufficientStock(Conflict):
 
 def _staff_key(staff: Staff, key: Any) -> str:
     """The stored form of ``staff``'s client key: scoped to that staff member, never in the ``sys:`` space."""
-    clean = clean_idempotency_key(key)
-    assert clean is not None
-    return client_key(actor_ref("staff", staff.pk), "stock", "", clean)
+    return client_key(actor_ref("staff", staff.pk), "stock", "", clean_idempotency_key(key))
 
 
 def _system_key(key: str) -> str:
@@ -58,16 +56,6 @@ def _system_key(key: str) -> str:
             f"reserve/release need a system key (siyu.common.idempotency.system_key), got {key!r}"
         )
     return key
-
-
-def _int(value: Any, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(_("Give a whole number."), field=field)
-    if not low <= value <= high:
-        raise ValidationFailed(
-            _("Must be between %(low)s and %(high)s.") % {"low": low, "high": high}, field=field
-        )
-    return value
 
 
 def _clean_ref(ref: Any) -> str:
@@ -160,7 +148,7 @@ def set_stock(staff: Staff, listing_id: Any, stock: Any, *, idempotency_key: Any
     """Set a listing's stock to a counted number (0…1,000,000), recording the difference as a ``set``
     movement. Store staff on their own stores only (NotFound otherwise). Idempotent by key."""
     clean_idempotency_key(idempotency_key)
-    target = _int(stock, "stock", 0, MAX_STOCK)
+    target = clean_int(stock, "stock", 0, MAX_STOCK)
     listing = get_listing(staff, listing_id)
     key = _staff_key(staff, idempotency_key)
     replayed = _replay(key, listing_id=listing.pk, reason=StockMovement.Reason.SET, set_to=target)
@@ -195,7 +183,7 @@ def adjust_stock(
     (delta > 0). Store staff on their own stores only (NotFound otherwise). Never below zero
     (InsufficientStock, nothing changed); idempotent by key."""
     clean_idempotency_key(idempotency_key)
-    change = _int(delta, "delta", -MAX_STOCK, MAX_STOCK)
+    change = clean_int(delta, "delta", -MAX_STOCK, MAX_STOCK)
     if change == 0:
         raise ValidationFailed(_("Give a change other than zero."), field="delta")
     if reason not in STAFF_REASONS:
@@ -216,7 +204,7 @@ def reserve_stock(listing_id: int, quantity: int, *, ref: str, idempotency_key: 
     Idempotent by ``idempotency_key``, a system key (``system_key(...)``; anything else is a programming
     error, ValueError): a retried reservation returns the first movement and takes nothing more."""
     key = _system_key(idempotency_key)
-    amount = _int(quantity, "quantity", 1, MAX_STOCK)
+    amount = clean_int(quantity, "quantity", 1, MAX_STOCK)
     reference = _clean_ref(ref)
     valid_id = isinstance(listing_id, int) and not isinstance(listing_id, bool) and 0 < listing_id < 2**63
     listing = StoreListing.objects.filter(pk=listing_id).first() if valid_id else None
@@ -237,7 +225,7 @@ def release_stock(listing_id: int, quantity: int, *, ref: str, idempotency_key: 
     listing is still available. Idempotent by ``idempotency_key``, a system key like ``reserve_stock``'s: a
     retried release returns the first movement."""
     key = _system_key(idempotency_key)
-    amount = _int(quantity, "quantity", 1, MAX_STOCK)
+    amount = clean_int(quantity, "quantity", 1, MAX_STOCK)
     reference = _clean_ref(ref)
     if isinstance(listing_id, bool) or not isinstance(listing_id, int) or not 0 < listing_id < 2**63:
         raise NotFound(_("No such listing."), field="listing")

@@ -26,16 +26,17 @@ from siyu.members.services.import_apply import Rejected, apply_rows
 from siyu.members.services.import_columns import TEMPLATE_EXAMPLE, TEMPLATE_HEADERS, parse_file
 from siyu.members.services.import_rows import ImportRow, RowErrors, check_cells
 from siyu.members.services.member_export import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, csv_bytes, xlsx_bytes
-from siyu.org.models import Brand, Staff
+from siyu.org.models import Staff
 from siyu.org.services.access import check_capability, store_scope
 from siyu.org.services.audit import record_audit
+from siyu.org.services.brand import current_brand_id
 
 
 def _brand_id(staff: Staff) -> int:
-    brand_id = staff.brand_id or Brand.objects.values_list("id", flat=True).first()
-    if not brand_id:
-        raise ValidationFailed(_("Set up the brand before importing members."), field="file")
-    return brand_id
+    try:
+        return current_brand_id(staff)
+    except Conflict:
+        raise ValidationFailed(_("Set up the brand before importing members."), field="file") from None
 
 
 def import_members(staff: Staff, file_name: str, content: bytes, *, ip: str | None = None) -> MemberImport:

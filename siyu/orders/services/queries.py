@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import NotFound, ValidationFailed
+from siyu.common.validators import optional_id
 from siyu.members.models import Member
 from siyu.orders.models import Order, OrderLine, OrderStatus
 from siyu.org.models import Staff, Store
@@ -68,16 +69,6 @@ def get_order(staff: Staff, order_id: Any) -> Order:
 MEMBER_ORDERS_LIMIT = 100
 
 
-def _positive_id(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        pk = int(value)
-    except (TypeError, ValueError):
-        return None
-    return pk if 0 < pk < 2**63 else None
-
-
 def pickup_stores(member: Member) -> QuerySet[Store]:
     """The stores ``member`` may order for pickup at: the open stores of their brand, by name."""
     return open_stores(member.brand_id).order_by("name", "id")
@@ -85,7 +76,7 @@ def pickup_stores(member: Member) -> QuerySet[Store]:
 
 def pickup_store(member: Member, store_id: Any) -> Store | None:
     """The open store ``store_id`` of ``member``'s brand, or None (unknown, closed, another brand, bad id)."""
-    pk = _positive_id(store_id)
+    pk = optional_id(store_id)
     return pickup_stores(member).filter(pk=pk).first() if pk is not None else None
 
 
@@ -98,7 +89,7 @@ def member_orders(member: Member, *, limit: int = MEMBER_ORDERS_LIMIT) -> list[O
 
 def member_order(member: Member, order_id: Any) -> Order:
     """``member``'s own order ``order_id`` with store and lines; NotFound for any other order or a bad id."""
-    pk = _positive_id(order_id)
+    pk = optional_id(order_id)
     order = (
         Order.objects.select_related("store")
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))

@@ -36,7 +36,7 @@ from siyu.catalog.models import Publication, Sku
 from siyu.catalog.services.products import MAX_PRICE_FEN
 from siyu.catalog.services.reach import publication_q
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.validators import parse_ids
+from siyu.common.validators import clean_int, parse_ids
 from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.stores import open_stores
@@ -73,13 +73,6 @@ def _moment(value: Any, name: str, *, required: bool) -> datetime | None:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValidationFailed(_("Choose a date and time."), field=name) from None
-
-
-def _int(value: Any, name: str, low: int, high: int, message: str) -> int:
-    # bool is an int subclass and floats/strings hide rounding: only a real int counts.
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationFailed(message, field=name)
-    return value
 
 
 def id_list(value: Any, name: str, limit: int) -> list[int]:
@@ -146,7 +139,7 @@ def _clean_items(value: Any, brand_id: int) -> list[_ItemSpec]:
             raise ValidationFailed(
                 _("%(sku)s is not active.") % {"sku": _sku_label(sku)}, field=f"items.{i}.sku_id"
             )
-        price = _int(
+        price = clean_int(
             row.get("price_fen"),
             f"items.{i}.price_fen",
             1,
@@ -159,14 +152,14 @@ def _clean_items(value: Any, brand_id: int) -> list[_ItemSpec]:
                 % {"price": sku.price_fen},
                 field=f"items.{i}.price_fen",
             )
-        stock = _int(
+        stock = clean_int(
             row.get("stock"),
             f"items.{i}.stock",
             1,
             MAX_STOCK,
             _("The stock is a whole number from 1 to %(max)s.") % {"max": MAX_STOCK},
         )
-        limit = _int(
+        limit = clean_int(
             row.get("per_member_limit", 1),
             f"items.{i}.per_member_limit",
             1,
