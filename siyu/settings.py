@@ -2,7 +2,10 @@
 
 Environment variables:
 - ``DATABASE_URL``: database; default is a SQLite file under ``var/``.
-- ``REDIS_URL``: optional Redis for hot counters, pub/sub and the task broker.
+- ``REDIS_URL``: optional Redis for hot counters, pub/sub, the cache and (unless a broker is named) tasks.
+- ``SIYU_REDIS_CLUSTER``: ``1`` when ``REDIS_URL`` names one node of a Redis Cluster (docs/scaling.md).
+- ``SIYU_CELERY_BROKER_URL`` (or ``CELERY_BROKER_URL``): the Celery broker, e.g. RabbitMQ
+  ``amqp://user:pass@host:5672/vhost``; default: ``REDIS_URL`` (not a cluster), else tasks run in-process.
 - ``SIYU_SECRET_KEY``: secret key; generated into ``var/secret_key`` for local use when absent.
 - ``ALLOWED_HOSTS``: comma-separated host names (default: localhost names).
 - ``SIYU_DEBUG``: ``1`` turns debug on; off by default.
@@ -57,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "siyu.common",
     "siyu.org",
     "siyu.members",
     "siyu.channels",
@@ -117,7 +121,14 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SIYU_TEST_DB_NAME") or N
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+# REDIS_URL names one node of a Redis Cluster; clients discover the rest (flash admission, cache; pub/sub
+# works through any node). See docs/scaling.md.
+SIYU_REDIS_CLUSTER = _env_bool("SIYU_REDIS_CLUSTER")
+if REDIS_URL and SIYU_REDIS_CLUSTER:
+    CACHES = {
+        "default": {"BACKEND": "siyu.common.redis_cluster_cache.RedisClusterCache", "LOCATION": REDIS_URL}
+    }
+elif REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 elif TESTING:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -231,12 +242,25 @@ SIYU_WECHAT_OAUTH = {
     "api_base": os.environ.get("SIYU_WECHAT_API_BASE", "https://api.weixin.qq.com"),
 }
 
-# Celery: Redis as broker when configured; else tasks run in-process and `siyu scheduler` runs periodic jobs.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# Celery: the broker is SIYU_CELERY_BROKER_URL / CELERY_BROKER_URL (RabbitMQ: amqp://…), else REDIS_URL
+# (Celery's Redis transport needs a single Redis, not a cluster); without one, tasks run in-process and
+# `siyu scheduler` runs the periodic jobs. Workers: `celery -A siyu worker`, one `celery -A siyu beat`.
+CELERY_BROKER_URL = (
+    os.environ.get("SIYU_CELERY_BROKER_URL")
+    or os.environ.get("CELERY_BROKER_URL")
+    or ("" if SIYU_REDIS_CLUSTER else REDIS_URL)
+    or "memory://"
+)
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_IGNORE_RESULT = True
+# A job a worker dies in is delivered again (every periodic job is safe to run twice); one message at a
+# time per worker process, so a slow job does not hold others back.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Moderation: link hosts members may post (the brand's own shop, say); VIP threshold (fen over 90 days).
 SIYU_ALLOWED_LINK_HOSTS = [
@@ -260,6 +284,9 @@ SIYU_PAYMENT_PROVIDER = os.environ.get("SIYU_PAYMENT_PROVIDER", "pay_at_pickup")
 
 # Flash sales: the Redis key prefix of admission counters and streams (see docs/flash-sales.md).
 SIYU_FLASH_REDIS_PREFIX = os.environ.get("SIYU_FLASH_REDIS_PREFIX", "siyu:fs")
+# Flash sales refuse to start on a Redis without AOF (admitted purchases would be lost if it restarted)
+# unless this is set; the test suite sets it (its local Redis runs without persistence).
+SIYU_FLASH_ALLOW_VOLATILE_REDIS = _env_bool("SIYU_FLASH_ALLOW_VOLATILE_REDIS", TESTING)
 # Absolute URL WeChat Pay calls back (…/hooks/pay/wechat/); default: built from the request's host.
 SIYU_PAYMENT_NOTIFY_URL = os.environ.get("SIYU_PAYMENT_NOTIFY_URL", "")
 # The address members reach Siyu at (e.g. https://siyu.example.com): links the robot posts into WeCom and

@@ -1,6 +1,11 @@
 import json
+import os
 
+import pytest
+import redis
 from django.core.management import call_command
+
+from tests.server_support import serving
 
 
 def test_bench_import_prints_json(capsys):
@@ -43,3 +48,54 @@ def test_bench_flash_sale_over_http_prints_audited_json(capsys, monkeypatch):
         0,
     )
     assert result["errors"] == 0 and result["lost"] == 0 and result["reconciled"] is True
+
+
+def _bench_against(served, monkeypatch, capsys, *extra):
+    # The bench's steps run in child processes with this environment: the running server's.
+    for name in ("SIYU_VAR_DIR", "SIYU_FLASH_REDIS_PREFIX", "SIYU_FLASH_ALLOW_VOLATILE_REDIS"):
+        monkeypatch.setenv(name, served.env[name])
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    if served.env.get("REDIS_URL"):
+        monkeypatch.setenv("REDIS_URL", served.env["REDIS_URL"])
+    else:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    call_command(
+        "bench",
+        "flash-sale",
+        "--url",
+        served.url,
+        "--buyers",
+        "40",
+        "--stock",
+        "15",
+        "--concurrency",
+        "6",
+        *extra,
+    )
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_bench_flash_sale_twice_against_one_running_server(tmp_path, capsys, monkeypatch):
+    # Each run seeds its own brand, store code and buyers' mobiles; both are audited as reconciled.
+    with serving(tmp_path) as served:
+        first = _bench_against(served, monkeypatch, capsys)
+        second = _bench_against(served, monkeypatch, capsys)
+        if os.environ.get("REDIS_URL"):
+            # --url honours the Redis key prefix of the environment (the server's), not a bench prefix.
+            client = redis.Redis.from_url(os.environ["REDIS_URL"])
+            assert client.exists(f"{served.env['SIYU_FLASH_REDIS_PREFIX']}:sales")
+    assert first["run"] != second["run"]
+    for result in (first, second):
+        assert result["backend"] == ("redis" if os.environ.get("REDIS_URL") else "sqlite")
+        assert (result["orders"], result["unwritten"], result["lost"], result["duplicates"]) == (15, 0, 0, 0)
+        assert result["errors"] == 0 and result["reconciled"] is True, result
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL)")
+def test_bench_flash_sale_reports_unwritten_purchases_when_no_writer_runs(tmp_path, capsys, monkeypatch):
+    # A server without its scheduler: purchases are admitted in Redis and nothing writes them behind. The
+    # audit only reads, so it must say so instead of writing them itself.
+    with serving(tmp_path, scheduler=False) as served:
+        result = _bench_against(served, monkeypatch, capsys, "--audit-timeout", "2")
+    assert result["orders"] == 0 and result["unwritten"] == 15 and result["waiting_in_redis"] == 15
+    assert result["reconciled"] is False

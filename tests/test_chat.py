@@ -82,7 +82,8 @@ def test_member_posts_text_recorded_and_published(
     assert message.sender_kind == "member" and message.kind == "text" and not message.hidden
     assert event["type"] == "message" and event["id"] == message.pk
     assert event["message"]["text"] == "大家好"
-    assert event["message"]["sender"]["name"] == "王小明"
+    # Other members see the nickname, else the surname and ** (never the full name or number).
+    assert event["message"]["sender"]["name"] == "王**"
     assert "13812341234" not in str(event)
     recorded = Event.objects.get(type="community.message")
     assert recorded.member_id == member_a.pk and recorded.community_id == web_group.pk
@@ -233,7 +234,7 @@ def test_welcome_is_posted_once_per_membership(web_group, member_a, django_captu
     assert welcomes.count() == 1
     assert (
         welcomes.get().text
-        == "欢迎王小明加入朝阳大悦城店·宝妈群1！我们是朝阳大悦城店。群规：不发广告 {unknown}"
+        == "欢迎王**加入朝阳大悦城店·宝妈群1！我们是朝阳大悦城店。群规：不发广告 {unknown}"
     )
     assert welcomes.get().client_msg_id == f"robot:welcome:{membership.pk}"
 

@@ -121,9 +121,11 @@ def test_next_is_followed_only_on_this_site(client, brand):
 def test_home_shows_member_and_store(client, brand, member_a):
     sign_in(client, member_a.mobile)
     html = client.get(reverse("h5:home")).content.decode()
-    assert "王小明" in html
-    assert "138****1234" in html
+    assert "王小明" in html  # the member's own page greets them by name (others see 王**)
     assert "朝阳大悦城店" in html
+    me = client.get(reverse("h5:me")).content.decode()
+    assert "138****1234" in me and "13812341234" not in me
+    assert "朝阳大悦城店" in me
 
 
 def test_consent_switch(client, brand, member_a):

@@ -2,17 +2,39 @@
 
 Every job is a service function that is safe to run concurrently and more often than needed
 (it claims its work with conditional updates), so two schedulers never double-send anything.
+
+``run_job`` records each run in ``JobRun`` (one row per job: last start, finish, outcome, error), at most
+once every ``record_every`` seconds while a job keeps succeeding and on every failure or change of outcome,
+so the console's background-work page (``job_statuses``) shows what ran when and flags a job that is
+overdue (``stale_after``: a few intervals) — a dead scheduler shows there instead of failing silently.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from siyu.common.models import JobRun
 
 logger = logging.getLogger("siyu.periodic")
+
+MIN_RECORD_SECONDS = 5.0
+MIN_STALE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +46,16 @@ class PeriodicJob:
     def resolve(self) -> Callable[[], Any]:
         module, _, func = self.target.rpartition(".")
         return getattr(import_module(module), func)
+
+    @property
+    def record_every(self) -> float:
+        """How often a run that succeeds like the one before is written down (every run when slower)."""
+        return max(self.every_seconds, MIN_RECORD_SECONDS)
+
+    @property
+    def stale_after(self) -> timedelta:
+        """A job whose last finished run is older than this is overdue: three intervals, at least 30 s."""
+        return timedelta(seconds=max(3 * self.every_seconds, MIN_STALE_SECONDS, 2 * self.record_every))
 
 
 JOBS: tuple[PeriodicJob, ...] = (
@@ -48,11 +80,164 @@ JOBS: tuple[PeriodicJob, ...] = (
 )
 
 
+def get_job(name: str) -> PeriodicJob:
+    """The job called ``name`` (KeyError when there is none)."""
+    for job in JOBS:
+        if job.name == name:
+            return job
+    raise KeyError(name)
+
+
 def run_job(name: str) -> Any:
-    """Run one job by name; errors are logged and re-raised for the caller's retry logic."""
-    job = next(j for j in JOBS if j.name == name)
+    """Run one job by name and record the run (``JobRun``); errors are logged, recorded and re-raised for the
+    caller's retry logic. A failure to record is logged and never changes the job's own outcome."""
+    job = get_job(name)
+    started = timezone.now()
+    clock = time.monotonic()
     try:
-        return job.resolve()()
-    except Exception:
+        result = job.resolve()()
+    except Exception as exc:
         logger.exception("periodic job %s failed", name)
+        _record(job, started, clock, error=f"{type(exc).__name__}: {exc}")
         raise
+    _record(job, started, clock, result=result)
+    return result
+
+
+# Per process: when each job's run was last written down, and with which outcome.
+_recorded: dict[str, tuple[float, str]] = {}
+_recorded_lock = threading.Lock()
+
+
+def _models() -> Any:
+    # JOBS is read by Celery before Django is set up (``siyu/celery.py``): the model is imported when a
+    # run is recorded or read, never when this module is imported.
+    from siyu.common import models
+
+    return models
+
+
+def _record(
+    job: PeriodicJob, started: datetime, clock: float, *, result: Any = None, error: str = ""
+) -> None:
+    outcome = "failed" if error else "ok"
+    now = time.monotonic()
+    with _recorded_lock:
+        last = _recorded.get(job.name)
+        if not error and last is not None and last[1] == outcome and now - last[0] < job.record_every:
+            return
+        _recorded[job.name] = (now, outcome)
+    finished = timezone.now()
+    values: dict[str, Any] = {
+        "last_started_at": started,
+        "last_finished_at": finished,
+        "last_outcome": outcome,
+        "last_duration_ms": min(int((now - clock) * 1000), 2**31 - 1),
+        "last_result": "" if result is None else str(result)[:200],
+        "host": socket.gethostname()[:120],
+    }
+    if error:
+        values.update(last_error=error[:2000], last_error_at=finished)
+    else:
+        values.update(last_ok_at=finished)
+    try:
+        _write_run(job.name, values, failed=bool(error))
+    except Exception:
+        with _recorded_lock:
+            _recorded.pop(job.name, None)  # try again next run
+        logger.warning("periodic job %s: its run could not be recorded", job.name, exc_info=True)
+
+
+def _write_run(name: str, values: dict[str, Any], *, failed: bool) -> None:
+    JobRun = _models().JobRun
+    failures = F("consecutive_failures") + 1 if failed else 0
+    if JobRun.objects.filter(name=name).update(consecutive_failures=failures, **values):
+        return
+    try:
+        with transaction.atomic():
+            JobRun.objects.create(name=name, consecutive_failures=1 if failed else 0, **values)
+    except IntegrityError:  # another process wrote the first row meanwhile
+        JobRun.objects.filter(name=name).update(consecutive_failures=failures, **values)
+
+
+def forget_recorded() -> None:
+    """Forget when this process last wrote each job down (tests): the next run of every job is recorded."""
+    with _recorded_lock:
+        _recorded.clear()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What the background-work page shows for one job."""
+
+    job: PeriodicJob
+    run: JobRun | None
+    stale: bool  # never ran, or its last finished run is older than ``job.stale_after``
+    failing: bool  # its last run failed
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.stale or self.failing)
+
+
+def job_statuses(now: datetime | None = None) -> list[JobStatus]:
+    """Every periodic job with its last recorded run, in ``JOBS`` order, flagged stale or failing."""
+    JobRun = _models().JobRun
+    now = now or timezone.now()
+    runs = {run.name: run for run in JobRun.objects.filter(name__in=[j.name for j in JOBS])}
+    out: list[JobStatus] = []
+    for job in JOBS:
+        run = runs.get(job.name)
+        stale = run is None or now - run.last_finished_at > job.stale_after
+        failing = run is not None and run.last_outcome == JobRun.Outcome.FAILED
+        out.append(JobStatus(job=job, run=run, stale=stale, failing=failing))
+    return out
+
+
+# --- one scheduler at a time ---------------------------------------------------------------------------
+
+
+class SchedulerLock:
+    """An exclusive lock on a file (``flock``) held by the running scheduler, with its pid written in the
+    file. The kernel releases it when the holder exits in any way (``kill -9`` included), so a restarted
+    scheduler takes over at once, and a second one on the same host refuses (or waits) meanwhile."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, *, wait: bool = False, poll_seconds: float = 0.5) -> bool:
+        """Take the lock; with ``wait`` block until it is free, else answer False when it is held."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    os.close(fd)
+                    return False
+                time.sleep(poll_seconds)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> int | None:
+        """The pid written by the holder (or by the last one), if readable."""
+        try:
+            with open(self.path) as fh:
+                text = fh.read().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+def scheduler_lock() -> SchedulerLock:
+    """The lock of this installation's scheduler: ``<SIYU_VAR_DIR>/scheduler.lock``."""
+    return SchedulerLock(str(settings.VAR_DIR / "scheduler.lock"))

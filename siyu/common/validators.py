@@ -43,10 +43,13 @@ def parse_id(value: Any, field: str, message: str | None = None) -> int:
     return pk
 
 
-def optional_id(value: Any) -> int | None:
+def optional_id(value: Any, *, ints_only: bool = False) -> int | None:
     """An optional id or cursor from a query string or header: ``parse_id``'s value, or None when the value
-    is absent or junk (a filter naming nothing is simply not applied)."""
+    is absent or junk (a filter naming nothing is simply not applied). With ``ints_only`` only a real int
+    counts (JSON numbers and service arguments: ``"1"`` is junk there)."""
     if value is None or value == "":
+        return None
+    if ints_only and (isinstance(value, bool) or not isinstance(value, int)):
         return None
     try:
         return parse_id(value, "id")
@@ -122,9 +125,31 @@ def yuan_to_fen(raw: Any, field: str, *, minimum: int = 0, maximum: int = 999_99
     return fen
 
 
-def clean_int(value: Any, field: str, low: int, high: int, message: str | None = None) -> int:
+def clean_text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
+    """Text from a form or JSON, stripped: None is empty; not a string, a NUL character, blank when
+    ``required`` or longer than ``limit`` characters is ValidationFailed."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationFailed(_("Expected text."), field=field)
+    value = value.strip()
+    if "\x00" in value:
+        raise ValidationFailed(_("Invalid characters."), field=field)
+    if required and not value:
+        raise ValidationFailed(_("This field is required."), field=field)
+    if len(value) > limit:
+        raise ValidationFailed(_("Too long (%(limit)s characters at most).") % {"limit": limit}, field=field)
+    return value
+
+
+def clean_int(
+    value: Any, field: str, low: int, high: int, message: str | None = None, *, from_text: bool = False
+) -> int:
     """A whole number from JSON or a service argument: a real int (not bool, float or string) in
-    ``low``…``high``; ValidationFailed otherwise (``message`` replaces the default wording)."""
+    ``low``…``high``; ValidationFailed otherwise (``message`` replaces the default wording). With
+    ``from_text`` a string of digits (a form field) counts too."""
+    if from_text and isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+        value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(message or _("Give a whole number."), field=field)
     if not low <= value <= high:

@@ -6,6 +6,7 @@ from siyu.console import (
     views_catalog,
     views_communities,
     views_moderation,
+    views_ops,
     views_orders,
 )
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("stores/", views.stores, name="stores"),
+    path("background/", views_ops.background_work, name="background_work"),
     path("members/", views.members, name="members"),
     path("members/export/", views.members_export, name="members_export"),
     path("members/new/", views.member_new, name="member_new"),

@@ -20,6 +20,8 @@ urlpatterns = [
     path("logout/", views.logout, name="logout"),
     path("wechat/start/", views.wechat_start, name="wechat_start"),
     path("wechat/callback/", views.wechat_callback, name="wechat_callback"),
+    path("me/", views.me, name="me"),
+    path("avatars/<str:name>", views.avatar, name="avatar"),
     path("consent/", views.consent, name="consent"),
     path("my-data/", views.my_data, name="my_data"),
     *urls_join.urlpatterns,

@@ -1,4 +1,5 @@
-"""H5 views: thin callers of ``siyu.members.services.signin`` / ``consent`` / ``privacy``.
+"""H5 views: thin callers of ``siyu.members.services.signin`` / ``consent`` / ``privacy`` /
+``public_profile``: sign-in, the home page, "我的" (nickname, avatar, consent, data) and avatars.
 
 Service errors are shown as form messages; nothing here decides a business rule.
 """
@@ -13,21 +14,35 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from siyu.campaigns.services.group_buys.member_home import my_live_places, running_group_buys
 from siyu.channels import wechat_oauth
-from siyu.common.errors import ServiceError
+from siyu.common.errors import ServiceError, ValidationFailed
 from siyu.common.mobile import mask_mobile
+from siyu.communities.services import messages as chat
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.members.services.consent import set_consent
 from siyu.members.services.privacy import member_data
+from siyu.members.services.public_profile import (
+    MAX_AVATAR_BYTES,
+    MAX_NICKNAME,
+    avatar_name,
+    name_for_self,
+    open_avatar,
+    public_name,
+    remove_avatar,
+    set_avatar,
+    set_nickname,
+)
 from siyu.org.services.brand import brand_name
 from siyu.org.services.login import client_ip
 
@@ -179,8 +194,98 @@ def wechat_callback(request: HttpRequest) -> HttpResponse:
 @never_cache
 @member_required
 def home(request: HttpRequest, member: Member) -> HttpResponse:
-    """The member's own page ("我的")."""
-    return _render(request, "h5/home.html", {"member": member, "masked_mobile": mask_mobile(member.mobile)})
+    """The member's home: shortcuts to their groups, group buys, orders and the mall; sales running now."""
+    return _render(
+        request,
+        "h5/home.html",
+        {
+            "member": member,
+            "own_name": name_for_self(member),
+            "avatar_url": _avatar_url(member),
+            "group_buys": running_group_buys(member),
+            "my_places": my_live_places(member),
+            "group_count": len(chat.my_groups(member)),
+        },
+    )
+
+
+def _avatar_url(member: Member) -> str:
+    name = avatar_name(member)
+    return reverse("h5:avatar", args=[name]) if name else ""
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@member_required
+def me(request: HttpRequest, member: Member) -> HttpResponse:
+    """ "我的": the member's own profile — nickname and avatar (what other members see), marketing consent,
+    their data and signing out. POST ``action`` = ``nickname`` | ``avatar`` | ``remove_avatar``; each
+    changes only the signed-in member."""
+    nickname_error = avatar_error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "nickname":
+                set_nickname(member, (request.POST.get("nickname") or "")[:200])
+                messages.success(request, _("Your nickname is saved."))
+            elif action == "avatar":
+                set_avatar(member, _read_avatar(request))
+                messages.success(request, _("Your avatar is saved."))
+            elif action == "remove_avatar":
+                remove_avatar(member)
+                messages.success(request, _("Your avatar was removed."))
+            else:
+                raise ValidationFailed(_("Please try again."), field="action")
+        except ServiceError as exc:
+            if exc.field == "avatar":
+                avatar_error = exc.message
+            else:
+                nickname_error = exc.message
+        else:
+            return redirect("h5:me")
+    member.refresh_from_db()
+    return _render(
+        request,
+        "h5/me.html",
+        {
+            "member": member,
+            "masked_mobile": mask_mobile(member.mobile),
+            "own_name": name_for_self(member),
+            "public_name": public_name(member),
+            "avatar_url": _avatar_url(member),
+            "nickname_value": request.POST.get("nickname", member.nickname)[:200]
+            if nickname_error
+            else member.nickname,
+            "nickname_error": nickname_error,
+            "avatar_error": avatar_error,
+            "max_nickname": MAX_NICKNAME,
+        },
+    )
+
+
+def _read_avatar(request: HttpRequest) -> bytes:
+    upload = request.FILES.get("avatar")
+    if upload is None:
+        raise ValidationFailed(_("Choose a picture first."), field="avatar")
+    if upload.size and upload.size > MAX_AVATAR_BYTES:
+        # Refused before reading it into memory; the service checks again.
+        raise ValidationFailed(_("Pictures can be at most 5 MB."), field="avatar")
+    return upload.read(MAX_AVATAR_BYTES + 1)
+
+
+@require_GET
+def avatar(request: HttpRequest, name: str) -> HttpResponseBase:
+    """A member's avatar by its random file name (160 px JPEG); 404 for anything else. MEDIA_ROOT itself is
+    never served."""
+    try:
+        handle = open_avatar(name)
+    except LookupError as exc:
+        raise Http404 from exc
+    response = FileResponse(handle, content_type="image/jpeg")
+    # The name changes with every upload, so the file under one name never changes.
+    response["Cache-Control"] = "public, max-age=604800, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_POST
@@ -202,7 +307,7 @@ def consent(request: HttpRequest, member: Member) -> HttpResponse:
         messages.success(request, _("You will receive offers and news from us."))
     else:
         messages.success(request, _("You will no longer receive offers and news from us."))
-    return redirect("h5:home")
+    return redirect("h5:me")
 
 
 @never_cache

@@ -43,6 +43,7 @@ from siyu.communities.services import live, posting
 from siyu.communities.services import messages as chat
 from siyu.members.models import Member
 from siyu.members.services import signin
+from siyu.org.services.brand import brand_name
 
 ChatView = Callable[..., HttpResponseBase]
 
@@ -107,7 +108,11 @@ def _member_json(view: ChatView) -> ChatView:
 def my_groups(request: HttpRequest, member: Member) -> HttpResponse:
     """The member's groups ("我的社群"); web groups open the chat, other channels say where to chat."""
     memberships = chat.my_groups(member)
-    return render(request, "h5/chat/groups.html", {"memberships": memberships, "web": ChannelKind.WEB})
+    return render(
+        request,
+        "h5/chat/groups.html",
+        {"brand_name": brand_name(), "memberships": memberships, "web": ChannelKind.WEB},
+    )
 
 
 @never_cache
@@ -126,6 +131,7 @@ def room(request: HttpRequest, member: Member, community_id: int) -> HttpRespons
         request,
         "h5/chat/room.html",
         {
+            "brand_name": brand_name(),
             "community": community,
             "chat_payload": payload,
             "me": chat.sender_key(community.pk, member.pk),
@@ -147,7 +153,11 @@ def rules(request: HttpRequest, member: Member, community_id: int) -> HttpRespon
     community, _membership = chat.open_chat(community_id, member)
     template = community.template
     rules_text = community.rules_text or (template.rules_text if template else "")
-    return render(request, "h5/chat/rules.html", {"community": community, "rules_text": rules_text})
+    return render(
+        request,
+        "h5/chat/rules.html",
+        {"brand_name": brand_name(), "community": community, "rules_text": rules_text},
+    )
 
 
 @never_cache

@@ -49,6 +49,10 @@ class Member(models.Model):
     # NULL, not "", once erased: the unique constraint applies only to numbers actually held.
     mobile = models.CharField(_("mobile"), max_length=11, null=True, blank=True)  # noqa: DJ001
     name = models.CharField(_("name"), max_length=50, blank=True)
+    # What other members see (chat, 接龙): chosen by the member or from WeChat (services/public_profile).
+    nickname = models.CharField(_("nickname"), max_length=20, blank=True, default="")
+    # A 160 px square JPEG under MEDIA_ROOT/avatars/ with a random name, served by the H5 avatar view.
+    avatar = models.FileField(_("avatar"), upload_to="avatars/", max_length=100, blank=True, default="")
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     age_band = models.CharField(_("age band"), max_length=5, choices=AgeBand.choices, blank=True, default="")

@@ -32,7 +32,9 @@ def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, setting
         brand=store.brand, store=store, template=template, name="朝阳大悦城店·宝妈群1", sequence=1
     )
     code = LiveCode.objects.create(brand=store.brand, store=store, template=template, name="朝阳·宝妈群")
-    newcomer = MemberFactory(brand=store.brand, home_store=store, name="王小明", mobile="13812341234")
+    newcomer = MemberFactory(
+        brand=store.brand, home_store=store, name="王小明", nickname="小王爱喝咖啡", mobile="13812341234"
+    )
     regular = MemberFactory(brand=store.brand, home_store=store, name="李小红", mobile="13900001111")
     join_community(group, regular, scene="store_qr")
 
@@ -48,11 +50,11 @@ def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, setting
     page_a.goto(f"{live_server.url}/h5/j/{code.token}/")
     page_a.click("main form button[type=submit]")
     page_a.wait_for_url(f"**/h5/c/{group.pk}/")
-    welcome = page_a.locator(".chat-msg.chat-robot").filter(has_text="王小明")
+    welcome = page_a.locator(".chat-msg.chat-robot").filter(has_text="小王爱喝咖啡")
     expect(welcome).to_be_visible()
     expect(welcome.locator(".chat-badge-robot")).to_be_visible()
     # The regular member saw the robot welcome the newcomer, live.
-    expect(page_b.locator(".chat-msg.chat-robot").filter(has_text="王小明")).to_be_visible()
+    expect(page_b.locator(".chat-msg.chat-robot").filter(has_text="小王爱喝咖啡")).to_be_visible()
 
     page_a.fill("#chat-text", "大家好，我是新来的！")
     page_a.click("#chat-send")
@@ -61,7 +63,8 @@ def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, setting
 
     arrived = page_b.locator(".chat-msg").filter(has_text="大家好，我是新来的！")
     expect(arrived).to_be_visible()
-    expect(arrived.locator(".chat-name")).to_have_text("王小明")
+    expect(arrived.locator(".chat-name")).to_have_text("小王爱喝咖啡")  # the nickname, not the name
+    expect(arrived.locator(".chat-avatar")).to_have_text("小")  # no avatar uploaded: the first character
     assert "chat-mine" not in (arrived.get_attribute("class") or "")
     assert page_b.evaluate("window.__noReload") is True  # arrived without reloading the page
     screenshot(page_b, tmp_path, "chat-phone")

@@ -70,6 +70,12 @@ class SaleUnavailable(ChannelUnavailable):
     code = "unavailable"
 
 
+class VolatileRedis(Conflict):
+    """The flash-sale Redis has no append-only file: admitted purchases would be lost if it restarted."""
+
+    code = "redis_not_persistent"
+
+
 @dataclass(frozen=True)
 class Admission:
     key: str
@@ -225,15 +231,40 @@ def _write_counters(client: Any, keys: fc.Keys, config: fc.SaleConfig) -> None:
     client.sadd(fc.sales_key(), cid)  # the writer's work list (another slot: outside the MULTI)
 
 
+def check_redis_durable() -> None:
+    """VolatileRedis unless the flash-sale Redis keeps admitted purchases across a restart (AOF on) or
+    ``SIYU_FLASH_ALLOW_VOLATILE_REDIS`` accepts the risk; SaleUnavailable when Redis cannot be asked."""
+    if fc.volatile_redis_allowed():
+        return
+    try:
+        durable = fc.redis_is_durable()
+    except Exception as exc:
+        logger.warning("flash sales: could not ask Redis about persistence: %s", exc)
+        raise SaleUnavailable(_("Redis cannot be reached; try again in a moment.")) from exc
+    if not durable:
+        raise VolatileRedis(
+            _(
+                "Redis has no persistence (AOF is off): purchases admitted during the sale would be lost if "
+                "Redis restarted, so the sale cannot start. Turn on appendonly in Redis, or set "
+                "SIYU_FLASH_ALLOW_VOLATILE_REDIS=1 to accept that risk."
+            ),
+            field="status",
+        )
+
+
 def open_sale(campaign: Campaign) -> None:
     """Prepare a flash sale for admission; call when it is published, and again whenever needed.
 
-    Fixes ``campaign.admission_backend`` once ("redis" when REDIS_URL is set, else "database"). On Redis it
+    Fixes ``campaign.admission_backend`` once ("redis" when REDIS_URL is set, else "database"); a sale
+    about to use Redis is refused (VolatileRedis) when Redis has no AOF, unless
+    ``SIYU_FLASH_ALLOW_VOLATILE_REDIS`` is set (``check_redis_durable``). On Redis it
     (re)loads the counters from the database (``rebuild_counters``), e.g. after stock edits or after Redis
     lost its data; SaleUnavailable if Redis cannot be reached. Idempotent."""
     if campaign.kind != CampaignKind.FLASH_SALE:
         return
     if not campaign.admission_backend:
+        if fc.redis_url():
+            check_redis_durable()
         campaign.admission_backend = _fix_backend(campaign.pk)
     fc.invalidate(campaign.pk)
     if campaign.admission_backend == "redis":
@@ -270,21 +301,23 @@ def admit(
     page issues only to a signed-in member of the sale's brand — the member lookup is skipped, so the hot
     path reads nothing from the database. (A member erased during the ticket's life can still buy.)"""
     now = now or timezone.now()
-    cid = optional_id(campaign_id)
+    cid = optional_id(campaign_id, ints_only=True)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
         raise _not_running()
     key = clean_idempotency_key(key, "key")
-    mid = optional_id(member_id)
+    mid = optional_id(member_id, ints_only=True)
     if mid is None or (not ticket_checked and fc.member_brand(mid) != config.brand_id):
         raise NotFound(_("No such member."), field="member")
     if not config.running(now):
         again = _previous(config, config.backend, mid, key)
         if again is not None:
-            return _check_same(again, optional_id(item_id), quantity, optional_id(store_id))
+            return _check_same(
+                again, optional_id(item_id, ints_only=True), quantity, optional_id(store_id, ints_only=True)
+            )
         raise _not_running()
     backend = config.backend or _fix_backend(config.id)  # published without open_sale: fixed now
-    iid = optional_id(item_id)
+    iid = optional_id(item_id, ints_only=True)
     item = config.items.get(iid) if iid else None
     if item is None:
         raise NotFound(_("No such item in this sale."), field="item")
@@ -292,7 +325,7 @@ def admit(
         raise ValidationFailed(_("Buy at least one."), field="quantity")
     if quantity > item.limit:
         raise LimitReached(_("At most %(n)s per member.") % {"n": item.limit}, field="quantity")
-    sid = optional_id(store_id)
+    sid = optional_id(store_id, ints_only=True)
     if sid is None or sid not in item.store_ids:
         raise NotFound(_("No such pickup store for this item."), field="store")
     entry = flash_writer.Entry(
@@ -447,7 +480,7 @@ def _admit_database(entry: flash_writer.Entry) -> Admission:
 def written_order_id(campaign_id: int, member_id: int, key: str) -> int | None:
     """The id of the order written for this admission, or None while it waits for the writer (or when
     there is no such admission). On Redis, answers from Redis while the entry is still in the stream."""
-    cid, mid = optional_id(campaign_id), optional_id(member_id)
+    cid, mid = optional_id(campaign_id, ints_only=True), optional_id(member_id, ints_only=True)
     if cid is None or mid is None or not isinstance(key, str) or not key.strip():
         return None
     key = key.strip()
@@ -483,7 +516,7 @@ def remaining_units(campaign_id: int) -> dict[int, int]:
     """Units left to admit per item id, each within [0, stock] ({} for an unknown campaign or one that is
     not a flash sale). On Redis read from the counters (rebuilt first if Redis lost them while the sale
     runs); on the database ``stock - sold``. Raises SaleUnavailable when Redis cannot be read."""
-    cid = optional_id(campaign_id)
+    cid = optional_id(campaign_id, ints_only=True)
     config = fc.sale_config(cid) if cid else None
     if config is None or not config.is_flash_sale:
         return {}
@@ -519,7 +552,7 @@ def sale_status(campaign_id: Any) -> dict[str, Any]:
     "remaining"}]}`` (items by id). NotFound for an unknown id, a draft or another kind of campaign;
     SaleUnavailable when Redis cannot be read. Built from the cached sale configuration and
     ``remaining_units``, and cached a further second per process: no database query on most polls."""
-    cid = optional_id(campaign_id)
+    cid = optional_id(campaign_id, ints_only=True)
     config = fc.sale_config(cid) if cid else None
     if cid is None or config is None or not config.is_flash_sale or config.status == CampaignStatus.DRAFT:
         raise NotFound(_("No such sale."), field="campaign")

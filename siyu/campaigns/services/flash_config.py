@@ -6,8 +6,10 @@ process every two seconds per sale. ``member_brand(member_id)`` caches positive 
 erased) per process in a bounded LRU for ``MEMBER_TTL`` seconds: a member erased meanwhile can still be
 admitted by a process that checked them within that time (the purchase ticket was issued to them anyway).
 
-Redis keys of one sale share the hash tag ``{<campaign id>}`` so they live in one slot (Lua scripts touch
-them together); the prefix is ``settings.SIYU_FLASH_REDIS_PREFIX`` (default ``siyu:fs``)::
+Redis keys of one sale share the hash tag ``{<campaign id>}``: on a Redis Cluster they all live in one
+slot, so the Lua scripts and MULTI blocks that touch them together run on one node, and different sales
+spread over the cluster's slots. The prefix is ``settings.SIYU_FLASH_REDIS_PREFIX`` (default ``siyu:fs``;
+it may not contain ``{`` or ``}``, which would move the hash tag)::
 
     <prefix>:{<cid>}:ready           set once the counters are loaded (absent: rebuild from the database)
     <prefix>:{<cid>}:left:<item>     units left to admit
@@ -17,7 +19,11 @@ them together); the prefix is ``settings.SIYU_FLASH_REDIS_PREFIX`` (default ``si
     <prefix>:{<cid>}:released        set of reservation ids whose units went back (release guard)
     <prefix>:{<cid>}:stream          admitted reservations waiting for the writer (consumer group "writers")
     <prefix>:{<cid>}:lock            held while the counters are rebuilt
-    <prefix>:sales                   ids of the sales that have a stream (the writer's work list)
+    <prefix>:sales                   ids of the sales that have a stream (the writer's work list; its own
+                                     slot, never touched together with a sale's keys)
+
+``redis_client()`` is a plain ``redis.Redis`` for ``settings.REDIS_URL``, or a ``redis.cluster.RedisCluster``
+seeded from that URL when ``settings.SIYU_REDIS_CLUSTER`` is on (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
 from siyu.catalog.models import Publication
@@ -220,39 +227,77 @@ def redis_url() -> str:
     return str(getattr(settings, "REDIS_URL", "") or "")
 
 
+def redis_cluster() -> bool:
+    """Whether ``REDIS_URL`` names a node of a Redis Cluster (``settings.SIYU_REDIS_CLUSTER``)."""
+    return bool(getattr(settings, "SIYU_REDIS_CLUSTER", False))
+
+
 def prefix() -> str:
-    return str(getattr(settings, "SIYU_FLASH_REDIS_PREFIX", "") or DEFAULT_PREFIX)
+    value = str(getattr(settings, "SIYU_FLASH_REDIS_PREFIX", "") or DEFAULT_PREFIX)
+    if "{" in value or "}" in value:
+        # A brace in the prefix would become the Redis Cluster hash tag: a sale's keys would spread
+        # over several slots and the admission script would fail with CROSSSLOT.
+        raise ImproperlyConfigured("SIYU_FLASH_REDIS_PREFIX may not contain '{' or '}'")
+    return value
 
 
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, bool], Any] = {}
 _clients_lock = threading.Lock()
 
 
+def connect(url: str, *, cluster: bool) -> Any:
+    """A new Redis client for ``url`` (strings decoded, 5 s timeouts): a ``RedisCluster`` that discovers
+    the cluster's nodes from ``url`` when ``cluster``, else a plain ``Redis``."""
+    import redis
+    import redis.cluster
+
+    options: dict[str, Any] = {"decode_responses": True, "socket_timeout": 5, "socket_connect_timeout": 5}
+    if cluster:
+        return redis.cluster.RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, **options)
+
+
 def redis_client() -> Any:
-    """The process's Redis client for ``settings.REDIS_URL`` (strings decoded), created once per URL."""
+    """The process's Redis client for ``settings.REDIS_URL`` (see ``connect``), created once per URL."""
     url = redis_url()
     if not url:
         raise RuntimeError("REDIS_URL is not configured")
-    client = _clients.get(url)
+    cache_key = (url, redis_cluster())
+    client = _clients.get(cache_key)
     if client is None:
-        import redis
-
         with _clients_lock:
-            client = _clients.get(url)
+            client = _clients.get(cache_key)
             if client is None:
-                client = redis.Redis.from_url(
-                    url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
-                )
-                _clients[url] = client
+                client = connect(url, cluster=cache_key[1])
+                _clients[cache_key] = client
     return client
 
 
+def redis_is_durable() -> bool:
+    """Whether the flash-sale Redis keeps what it admitted across a restart: the append-only file (AOF) is
+    on (``INFO persistence`` → ``aof_enabled:1``; every node's, on a cluster). RDB snapshots alone do not
+    count: a restart loses everything since the last snapshot."""
+    info = redis_client().info("persistence")
+    nodes = list(info.values()) if info and all(isinstance(v, dict) for v in info.values()) else [info]
+    return bool(nodes) and all(str(node.get("aof_enabled", "0")) == "1" for node in nodes)
+
+
+def volatile_redis_allowed() -> bool:
+    """``SIYU_FLASH_ALLOW_VOLATILE_REDIS``: open flash sales on a Redis without AOF anyway (tests)."""
+    return bool(getattr(settings, "SIYU_FLASH_ALLOW_VOLATILE_REDIS", False))
+
+
 class Keys:
-    """The Redis key names of one sale (all with the hash tag ``{<cid>}``)."""
+    """The Redis key names of one sale (all with the hash tag ``{<cid>}``: one Redis Cluster slot)."""
 
     def __init__(self, campaign_id: int, base: str | None = None) -> None:
         self.campaign_id = campaign_id
         self.base = f"{base or prefix()}:{{{campaign_id}}}"
+
+    def all(self, item_ids: list[int]) -> list[str]:
+        """Every key of the sale with items ``item_ids`` (all in one slot)."""
+        per_item = [name for i in item_ids for name in (self.left(i), self.taken(i))]
+        return [self.ready, self.idem, self.released, self.stream, self.lock, *per_item]
 
     @property
     def ready(self) -> str:

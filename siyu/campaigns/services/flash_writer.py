@@ -522,9 +522,10 @@ def reconcile(campaign_id: int) -> dict[str, Any]:
     if redis_backed:
         keys = fc.Keys(campaign_id)
         pipe = fc.redis_client().pipeline(transaction=True)
-        pipe.mget([keys.left(item.pk) for item in items] or [keys.ready])
+        for item in items:
+            pipe.get(keys.left(item.pk))  # GETs, not MGET: a Redis Cluster pipeline refuses MGET
         pipe.xrange(keys.stream)
-        values, raw = pipe.execute()
+        *values, raw = pipe.execute()
         left = {item.pk: (int(v) if v is not None else None) for item, v in zip(items, values, strict=False)}
         stream = [e for e in (parse_entry(campaign_id, i, f) for i, f in raw) if e is not None]
     # One read of the reservations: active units and written stream ids from the same snapshot.

@@ -49,10 +49,10 @@ from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX
 from siyu.channels.models import ChannelKind, OutboxMessage
 from siyu.channels.services import outbox
 from siyu.common.errors import ServiceError
-from siyu.common.mobile import mask_mobile
 from siyu.communities.models import Community
 from siyu.communities.services.robot import MAX_ROBOT_TEXT, channel_bucket, post_to_group
 from siyu.members.models import Member
+from siyu.members.services.public_profile import public_name
 
 logger = logging.getLogger("siyu.campaigns.relay")
 
@@ -192,16 +192,10 @@ def number_reservations(campaign_id: int) -> int:
 
 
 def masked_name(member: Member | None) -> str:
-    """How a buyer appears in the relay: surname + ``**`` (王小明 → 王**), else the masked mobile number
-    (138****1234), else "Member". Never the full name or number."""
-    if member is not None:
-        name = (member.name or "").strip()
-        if name:
-            return f"{name[0]}**"
-        masked = mask_mobile(member.mobile)
-        if masked:
-            return masked
-    return _("Member")
+    """How a buyer appears in the relay: the members' one rule (``public_name``) — the nickname, else the
+    surname + ``**`` (王小明 → 王**), else the masked mobile number (138****1234), else "Member". Never the
+    full name or number."""
+    return public_name(member)
 
 
 def relay_line(seq: int, name: str, quantity: int, item: str) -> str:

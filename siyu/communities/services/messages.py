@@ -23,11 +23,11 @@ from django.utils.translation import gettext as _
 
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.mobile import mask_mobile
 from siyu.communities.models import Community, CommunityMembership, Message
 from siyu.communities.services import live
 from siyu.members.hooks import MemberErased
 from siyu.members.models import Member
+from siyu.members.services.public_profile import avatar_name, public_name
 
 logger = logging.getLogger("siyu.communities")
 
@@ -112,10 +112,16 @@ def discard_image(message: Message) -> None:
 
 
 def display_name(member: Member | None) -> str:
-    """How a member appears to other members: their name, else the masked mobile number."""
-    if member is None:
-        return _("Member")
-    return member.name or mask_mobile(member.mobile) or _("Member")
+    """How a member appears to other members in groups: the one rule of ``members`` (``public_name``) —
+    their nickname, else the surname and ``**``, else the masked mobile number. Never a full name or
+    number."""
+    return public_name(member)
+
+
+def avatar_url(member: Member | None) -> str:
+    """The URL of the member's avatar (served by the H5 avatar view), or "" without one."""
+    name = avatar_name(member)
+    return reverse("h5:avatar", args=[name]) if name else ""
 
 
 # --- member chat ----------------------------------------------------------------------------------
@@ -215,7 +221,8 @@ def sender_key(community_id: int, member_id: int | None) -> str:
 
 def serialize_message(message: Message) -> dict[str, Any]:
     """The JSON the chat page renders. Contains no member id or mobile number."""
-    if message.sender_kind == Message.SenderKind.MEMBER:
+    is_member = message.sender_kind == Message.SenderKind.MEMBER
+    if is_member:
         name = display_name(message.member)
     elif message.sender_kind == Message.SenderKind.STAFF:
         staff = message.staff
@@ -233,6 +240,7 @@ def serialize_message(message: Message) -> dict[str, Any]:
             "kind": message.sender_kind,
             "name": name,
             "key": sender_key(message.community_id, message.member_id),
+            "avatar_url": avatar_url(message.member) if is_member else "",
         },
         "text": message.text,
         "image_url": image_url,

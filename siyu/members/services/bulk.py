@@ -6,14 +6,17 @@ the path for a real member file); the rules the data needs still hold and everyt
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import Conflict, ValidationFailed
 from siyu.members.models import ConsentRecord, Member, MemberNote, MemberTag, Tag, TagGroup
+from siyu.members.services.public_profile import clean_avatar, clean_nickname
 from siyu.members.services.tags import validate_rule
 from siyu.org.models import Brand, Store
 
@@ -64,6 +67,9 @@ def bulk_add_members(
             )
     _check_consent_history(members, consent_records)
     for member in members:
+        if member.nickname and clean_nickname(member.nickname) != member.nickname:
+            raise ValidationFailed(_("A nickname breaks the nickname rules."), field="nickname")
+    for member in members:
         member.brand = brand
     created = Member.objects.bulk_create(list(members), batch_size=BATCH)
     ConsentRecord.objects.bulk_create(list(consent_records), batch_size=BATCH)
@@ -111,3 +117,18 @@ def bulk_tag_members(rows: Sequence[MemberTag]) -> int:
         raise ValidationFailed(_("Tags and members must belong to one brand."), field="tags")
     MemberTag.objects.bulk_create(list(rows), batch_size=BATCH)
     return len(rows)
+
+
+@transaction.atomic
+def bulk_set_avatars(avatars: Sequence[tuple[int, bytes]]) -> int:
+    """Give members (by id) an avatar each from picture bytes, stored as ``public_profile.set_avatar``
+    stores them (160 px JPEG, random name). Members that were erased or already have one are skipped.
+    Returns how many were set."""
+    wanted = dict(avatars)
+    members = list(Member.objects.filter(pk__in=wanted, erased_at__isnull=True, avatar=""))
+    for member in members:
+        member.avatar.save(
+            f"{uuid.uuid4().hex}.jpg", ContentFile(clean_avatar(wanted[member.pk])), save=False
+        )
+    Member.objects.bulk_update(members, ["avatar"], batch_size=BATCH)
+    return len(members)

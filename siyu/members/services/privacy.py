@@ -14,6 +14,7 @@ from siyu.common.errors import Conflict
 from siyu.members.hooks import MemberErased, member_erased
 from siyu.members.models import ChannelIdentity, ConsentRecord, Member, MemberNote
 from siyu.members.services.profiles import get_member
+from siyu.members.services.public_profile import avatar_name, erase_public_profile
 from siyu.org.models import Staff
 from siyu.org.services.access import check_capability
 from siyu.org.services.audit import record_audit
@@ -25,6 +26,8 @@ def member_data(member: Member) -> dict[str, Any]:
         "id": member.pk,
         "mobile": member.mobile,
         "name": member.name,
+        "nickname": member.nickname,
+        "avatar": avatar_name(member) or None,
         "gender": member.gender,
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "age_band": member.age_band,
@@ -73,8 +76,9 @@ def export_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> dic
 
 @transaction.atomic
 def erase_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> Member:
-    """Anonymise a member: personal fields, identities, notes, tags and event payloads are removed;
-    the row, its id, its store and its event/ledger/order counts stay so totals are unchanged.
+    """Anonymise a member: personal fields (the nickname and avatar file too), identities, notes, tags and
+    event payloads are removed; the row, its id, its store and its event/ledger/order counts stay so totals
+    are unchanged.
     Consent history is kept (proof of lawful processing) but reduced to action and time. Apps above
     members erase what they hold (communities: group message text and pictures) through the
     ``member_erased`` hook, in this transaction.
@@ -85,9 +89,12 @@ def erase_member(staff: Staff, member_id: Any, *, ip: str | None = None) -> Memb
     if locked.erased_at:
         raise Conflict(_("This member's data was already erased."), field="member")
     now = timezone.now()
+    erase_public_profile(member.pk, str(locked.avatar.name or ""))
     Member.objects.filter(pk=member.pk).update(
         mobile=None,
         name="",
+        nickname="",
+        avatar="",
         gender="u",
         birthday=None,
         age_band="",

@@ -37,6 +37,7 @@ from siyu.common.errors import (
 from siyu.common.mobile import mask_mobile, normalize_mobile
 from siyu.members.models import ChannelIdentity, Member, OtpCode, Source
 from siyu.members.services.identities import link_channel_contacts
+from siyu.members.services.public_profile import nickname_from_wechat
 from siyu.org.services.brand import current_brand_id
 
 logger = logging.getLogger("siyu.signin")
@@ -237,6 +238,7 @@ def wechat_sign_in(
     that, by the unionid of any of their channel identities (then the openid is linked to them). Returns
     ``(member, info)`` for a known member (event ``member.signed_in``) and ``(None, info)`` for an unknown
     one: the caller asks for the mobile number and, after ``verify_code``, calls ``link_wechat_identity``.
+    With ``snsapi_userinfo``, a member without a nickname gets their WeChat nickname (never overwriting one).
     """
     if not expected_state or not state or not hmac.compare_digest(str(state), str(expected_state)):
         raise ValidationFailed(_("The sign-in link has expired. Please try again."), field="state")
@@ -262,6 +264,7 @@ def wechat_sign_in(
     with transaction.atomic():
         member = _member_for_wechat(user.openid, user.unionid)
         if member is not None:
+            nickname_from_wechat(member, user.nickname)
             record_event(
                 "member.signed_in",
                 member_id=member.pk,
@@ -346,8 +349,11 @@ def link_wechat_identity(member: Member, info: dict[str, Any]) -> ChannelIdentit
         if unionid and not existing.unionid:
             existing.unionid = unionid
             existing.save(update_fields=["unionid"])
+        nickname_from_wechat(member, info.get("nickname"))
         return existing
-    return _link(member, openid, unionid)
+    identity = _link(member, openid, unionid)
+    nickname_from_wechat(member, info.get("nickname"))
+    return identity
 
 
 # --- the member session -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ _HQ_SHARED = frozenset(
         "moderation.manage",  # the brand's default group rules
         "moderation.blocklist",  # block members in the stores served
         "moderation.blocklist_any",  # block by bare mobile number or channel id
+        "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {

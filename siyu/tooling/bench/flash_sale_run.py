@@ -57,7 +57,7 @@ def run_inner(options: dict[str, Any]) -> dict[str, Any]:
         return flash_sale.baseline()
     if step == "audit":
         keys = json.loads(Path(options["file"]).read_text())
-        return flash_sale.audit(options["campaign"], keys)
+        return flash_sale.audit(options["campaign"], keys, wait_seconds=options["audit_timeout"])
     raise CommandError(f"unknown step {step!r}")
 
 
@@ -104,19 +104,24 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
         return run_inner(options)
     if options["buyers"] < 1 or options["stock"] < 1 or options["concurrency"] < 1:
         raise CommandError("--buyers, --stock and --concurrency must be positive")
+    if options["audit_timeout"] < 0:
+        raise CommandError("--audit-timeout must not be negative")
     env = dict(os.environ)
     redis_url = "" if options["no_redis"] else (options["redis_url"] or env.get("REDIS_URL", ""))
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url
-    env["SIYU_FLASH_REDIS_PREFIX"] = f"siyu:bench:{os.getpid()}:{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         target = options["url"].rstrip("/")
         if target:
-            # A running server: its database and secret key are this environment's.
-            env.pop("SIYU_FLASH_REDIS_PREFIX")
+            # A running server: its database, secret key and Redis key prefix are this environment's
+            # (SIYU_FLASH_REDIS_PREFIX as set here); each run seeds its own brand, store and buyers.
             return _measure(env, tmp, target, None, options)
         with scratch_database(options["database_url"]) as url:
+            # A scratch server: its own database, var dir and Redis key prefix, all thrown away after the
+            # run — so a Redis without AOF is acceptable here (SIYU_FLASH_ALLOW_VOLATILE_REDIS).
+            env["SIYU_FLASH_REDIS_PREFIX"] = f"siyu:bench:{os.getpid()}:{int(time.time())}"
+            env["SIYU_FLASH_ALLOW_VOLATILE_REDIS"] = "1"
             env["SIYU_VAR_DIR"] = tmp
             env.pop("DATABASE_URL", None)
             if url:
@@ -161,7 +166,13 @@ def _measure(
     keys_path = Path(tmp) / "reserved.json"
     keys_path.write_text(json.dumps(sorted(result.reserved_keys)))
     baseline = _step(env, "baseline")
-    audited = _step(env, "audit", campaign=setup["campaign"], file=str(keys_path))
+    audited = _step(
+        env,
+        "audit",
+        campaign=setup["campaign"],
+        file=str(keys_path),
+        **{"audit-timeout": options["audit_timeout"]},
+    )
     figures = http_load.summarise(result)
     log = Path(tmp) / "server.log"
     if figures["errors"] and log.exists():
@@ -177,10 +188,10 @@ def _measure(
         "concurrency": options["concurrency"],
         "workers": options["workers"] if server is not None else None,
         "url": options["url"] or None,
+        "run": setup.get("run"),
         **figures,
         **{k: v for k, v in audited.items() if k != "reconcile"},
         "baseline_per_s": base,
         "ratio": round(per_s / base, 3) if per_s and base else None,
         "baseline": baseline,
-        "reconciled": audited.get("reconcile", {}).get("ok"),
     }

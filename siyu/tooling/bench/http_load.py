@@ -27,10 +27,10 @@ class LoadResult:
         self.codes[code] = self.codes.get(code, 0) + 1
 
 
-def _requests(setup: dict[str, Any], tickets: list[list[Any]], seed_: int) -> list[bytes]:
+def _requests(setup: dict[str, Any], tickets: list[list[Any]], seed_: int, start: int = 0) -> list[bytes]:
     path = f"/h5/flash/{setup['campaign']}/buy/"
     out: list[bytes] = []
-    for i, (_member_id, ticket) in enumerate(tickets):
+    for i, (_member_id, ticket) in enumerate(tickets, start=start):
         keys = [f"b{i}-1"]
         if i % RETRY_EVERY == 0:
             keys += [f"b{i}-1", f"b{i}-2"]  # a retry of the same purchase, then a second purchase
@@ -101,12 +101,16 @@ async def _client(
         writer.close()
 
 
-def load(url: str, setup: dict[str, Any], tickets: list[list[Any]], *, concurrency: int) -> LoadResult:
-    """Send every purchase over ``concurrency`` keep-alive connections; return codes and latencies."""
+def load(
+    url: str, setup: dict[str, Any], tickets: list[list[Any]], *, concurrency: int, start: int = 0
+) -> LoadResult:
+    """Send every purchase over ``concurrency`` keep-alive connections; return codes and latencies.
+    ``start``: the index of ``tickets[0]`` among all the run's buyers (purchase keys are ``b<index>-…``),
+    for a run sent in several parts."""
     parts = urlsplit(url)
     if parts.scheme != "http":
         raise ValueError("only http:// URLs can be benchmarked")
-    queue = _requests(setup, tickets, seed_=1)
+    queue = _requests(setup, tickets, seed_=1, start=start)
     result = LoadResult()
 
     warmup = _requests({**setup, "item": 2**62}, tickets[:1], seed_=1)[0]

@@ -145,6 +145,7 @@ def _build(*, stores: int, members: int, seed: int, password: str) -> DemoSummar
     tag_count, rule_total = demo_members.create_tags(rng, brand, plans)
     events = demo_members.create_events(rng, plans)
     groups = seed_community_demo(brand, seed=seed)
+    demo_members.create_avatars(brand)
     catalog = seed_catalog_demo(brand, seed=seed)
     _seed_campaigns(brand)
     return DemoSummary(

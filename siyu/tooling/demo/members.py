@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from siyu.analytics.models import Event
 from siyu.analytics.services.events import bulk_record_events
+from siyu.communities.models import Message
 from siyu.members.models import ConsentRecord, Gender, Member, MemberNote, MemberTag, Source
 from siyu.members.services import bulk
 from siyu.members.services.profiles import age_band_for
@@ -35,7 +36,17 @@ from siyu.tooling.demo.data import (
     UNKNOWN_BIRTHDAY_SHARE,
 )
 from siyu.tooling.demo.org import StoreInfo
-from siyu.tooling.demo.people import below, local, mobile, person_name, weighted_index, years_before
+from siyu.tooling.demo.people import (
+    NICKNAMES,
+    avatar_png,
+    below,
+    local,
+    mobile,
+    nickname_for,
+    person_name,
+    weighted_index,
+    years_before,
+)
 
 CONSENT_SOURCE_BY_MEMBER_SOURCE: dict[str, str] = {
     Source.POS_IMPORT: "import",
@@ -123,10 +134,12 @@ def plan_members(
         else:
             hour = rng.randint(10, 21)
         joined_at = local(today - timedelta(days=days_ago), hour, rng.randrange(60), rng.randrange(60))
+        number = mobile(rng, used_mobiles)
         member = Member(
             brand=brand,
-            mobile=mobile(rng, used_mobiles),
+            mobile=number,
             name=person_name(rng, gender, age),
+            nickname=nickname_for(number)[0],
             gender=gender,
             birthday=birthday,
             age_band=age_band_for(birthday, today),
@@ -301,3 +314,24 @@ def create_events(rng: random.Random, plans: list[MemberPlan]) -> int:
             )
     bulk_record_events(events)
     return len(events)
+
+
+def create_avatars(brand: Brand, *, share: float = 0.7) -> int:
+    """Generated avatars (initials on a colour) for about ``share`` of the members with a nickname who wrote
+    in a demo group, so the demo chat shows faces. Chosen from each member's mobile number (deterministic).
+    Returns how many were set."""
+    writers = set(
+        Message.objects.filter(community__brand=brand, member__isnull=False).values_list(
+            "member_id", flat=True
+        )
+    )
+    avatars: list[tuple[int, bytes]] = []
+    for member_id, number, nickname in (
+        Member.objects.filter(pk__in=writers).exclude(nickname="").values_list("id", "mobile", "nickname")
+    ):
+        key = number or str(member_id)
+        if random.Random(f"avatar:{key}").random() >= share:
+            continue
+        initials = next((i for n, i in NICKNAMES if n == nickname), nickname[:1])
+        avatars.append((member_id, avatar_png(initials, key)))
+    return bulk.bulk_set_avatars(avatars)

@@ -1,5 +1,5 @@
-"""Random draws the demo generators share: people's names, unique mobile numbers, weighted picks and
-date arithmetic that keeps the data the same from one day to the next."""
+"""Random draws the demo generators share: people's names, nicknames and generated avatars, unique mobile
+numbers, weighted picks and date arithmetic that keeps the data the same from one day to the next."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import date, datetime
 from django.utils import timezone
 
 from siyu.members.models import Gender
+from siyu.members.services.public_profile import initials_picture
 from siyu.tooling.demo.data import (
     FEMALE_GIVEN,
     MALE_GIVEN,
@@ -65,3 +66,63 @@ def years_before(day: date, years: int) -> date:
 def local(day: date, hour: int, minute: int, second: int) -> datetime:
     """That local time of ``day``, timezone-aware."""
     return timezone.make_aware(datetime(day.year, day.month, day.day, hour, minute, second))
+
+
+# Nicknames members choose, with the initials their generated avatar shows (Pillow's built-in font has no
+# Chinese characters, so a Chinese nickname comes with its pinyin initials).
+NICKNAMES: tuple[tuple[str, str], ...] = (
+    ("小鹿", "XL"),
+    ("晴天", "QT"),
+    ("咖啡不加糖", "KF"),
+    ("阿杰", "AJ"),
+    ("橙子", "CZ"),
+    ("Lily", "L"),
+    ("Coco", "C"),
+    ("Leo", "L"),
+    ("大白", "DB"),
+    ("木木", "MM"),
+    ("花生酱", "HS"),
+    ("周末去露营", "ZM"),
+    ("慢慢", "MM"),
+    ("Amy", "A"),
+    ("Kevin", "K"),
+    ("小满", "XM"),
+    ("一颗柠檬", "YK"),
+    ("青柚", "QY"),
+    ("团团妈", "TT"),
+    ("豆豆爸", "DD"),
+    ("喵小姐", "MX"),
+    ("老陈", "LC"),
+    ("小雨", "XY"),
+    ("Anna", "A"),
+    ("Jay", "J"),
+    ("爱吃草莓", "AC"),
+    ("云朵", "YD"),
+    ("星星", "XX"),
+    ("知足常乐", "ZZ"),
+    ("阿宝", "AB"),
+    ("Sunny", "S"),
+    ("Momo", "M"),
+    ("暖暖", "NN"),
+    ("栗子", "LZ"),
+    ("一米阳光", "YM"),
+    ("小熊", "XX"),
+)
+NICKNAME_SHARE = 0.6
+AVATAR_COLOURS = ("#2f6f8f", "#8f4a2f", "#2f8f5b", "#6a2f8f", "#8f2f5f", "#4a5d23", "#23575d", "#7a5c12")
+
+
+def nickname_for(mobile_number: str) -> tuple[str, str]:
+    """A member's demo nickname and its initials, or ("", "") for the members without one (about 40 %).
+
+    Drawn from the member's own mobile number, not the demo's random stream, so adding nicknames changed
+    no other generated value."""
+    rng = random.Random(f"nickname:{mobile_number}")
+    if rng.random() >= NICKNAME_SHARE:
+        return "", ""
+    return rng.choice(NICKNAMES)
+
+
+def avatar_png(initials: str, key: str) -> bytes:
+    """A demo avatar: ``initials`` in white on a colour chosen by ``key``."""
+    return initials_picture(initials, AVATAR_COLOURS[sum(key.encode()) % len(AVATAR_COLOURS)])

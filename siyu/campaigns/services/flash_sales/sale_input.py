@@ -36,7 +36,7 @@ from siyu.catalog.models import Publication, Sku
 from siyu.catalog.services.products import MAX_PRICE_FEN
 from siyu.catalog.services.reach import publication_q
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.validators import clean_int, parse_ids
+from siyu.common.validators import clean_int, clean_text, parse_ids
 from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.stores import open_stores
@@ -45,19 +45,7 @@ from siyu.org.services.stores import open_stores
 
 
 def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
-    value = data.get(name)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed(_("Expected text."), field=name)
-    value = value.strip()
-    if "\x00" in value:
-        raise ValidationFailed(_("Invalid characters."), field=name)
-    if required and not value:
-        raise ValidationFailed(_("This field is required."), field=name)
-    if len(value) > limit:
-        raise ValidationFailed(_("Too long (%(limit)s characters at most).") % {"limit": limit}, field=name)
-    return value
+    return clean_text(data.get(name), name, limit, required=required)
 
 
 def _moment(value: Any, name: str, *, required: bool) -> datetime | None:

@@ -25,15 +25,13 @@ from siyu.campaigns.services.group_buys.rules import (
     MAX_TEAM_SIZE,
     MAX_TITLE,
     T,
-    clean_int,
-    clean_text,
     clean_when,
     id_list,
-    optional_id,
 )
 from siyu.campaigns.services.group_buys.team_closing import fail_team
 from siyu.catalog.models import Sku
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
+from siyu.common.validators import clean_int, clean_text, optional_id
 from siyu.communities.models import Community
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import check_capability
@@ -61,7 +59,7 @@ def create_group_buy(staff: Staff, data: dict[str, Any], *, ip: str | None = Non
     brand_id = current_brand_id(staff)
     title = clean_text(data.get("title"), "title", MAX_TITLE, required=True)
     description = clean_text(data.get("description"), "description", MAX_DESCRIPTION, required=False)
-    sku_id = clean_int(data.get("sku"), "sku", 1, 2**63 - 1)
+    sku_id = clean_int(data.get("sku"), "sku", 1, 2**63 - 1, from_text=True)
     sku = (
         Sku.objects.select_related("product")
         .filter(pk=sku_id, product__brand_id=brand_id, active=True, product__active=True)
@@ -69,10 +67,12 @@ def create_group_buy(staff: Staff, data: dict[str, Any], *, ip: str | None = Non
     )
     if sku is None:
         raise NotFound(_("No such SKU."), field="sku")
-    price_fen = clean_int(data.get("price_fen"), "price_fen", 1, sku.price_fen)
-    min_size = clean_int(data.get("min_size", 3), "min_size", 2, MAX_TEAM_SIZE)
-    max_size = clean_int(data.get("max_size", max(min_size, 10)), "max_size", min_size, MAX_TEAM_SIZE)
-    team_hours = clean_int(data.get("team_hours", 24), "team_hours", 1, MAX_TEAM_HOURS)
+    price_fen = clean_int(data.get("price_fen"), "price_fen", 1, sku.price_fen, from_text=True)
+    min_size = clean_int(data.get("min_size", 3), "min_size", 2, MAX_TEAM_SIZE, from_text=True)
+    max_size = clean_int(
+        data.get("max_size", max(min_size, 10)), "max_size", min_size, MAX_TEAM_SIZE, from_text=True
+    )
+    team_hours = clean_int(data.get("team_hours", 24), "team_hours", 1, MAX_TEAM_HOURS, from_text=True)
     starts_at = clean_when(data.get("starts_at"), "starts_at")
     ends_at = clean_when(data.get("ends_at"), "ends_at")
     pickup_until = clean_when(data.get("pickup_until"), "pickup_until")

@@ -18,8 +18,9 @@ from siyu.campaigns.models import (
     GroupBuyMember,
     GroupBuyTeam,
 )
-from siyu.campaigns.services.group_buys.rules import JOINABLE, LIVE, T, optional_id
+from siyu.campaigns.services.group_buys.rules import JOINABLE, LIVE, T
 from siyu.common.errors import NotFound, ValidationFailed
+from siyu.common.validators import optional_id
 from siyu.members.models import Member
 from siyu.orders.models import Order
 from siyu.org.models import Staff

@@ -20,9 +20,9 @@ from siyu.campaigns.models import (
 from siyu.catalog.models import StoreListing
 from siyu.catalog.services.queries import available_listings
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.mobile import mask_mobile
-from siyu.common.validators import parse_id, parse_ids
+from siyu.common.validators import parse_ids
 from siyu.members.models import Member
+from siyu.members.services.public_profile import public_name
 from siyu.org.models import Store
 
 M = GroupBuyMember.Status
@@ -50,14 +50,9 @@ FAILED_REASON = "group buy did not form"
 
 
 def masked_name(member: Member | None) -> str:
-    """How a member appears in team progress: the first character of the name and ``**`` (王**), else the
-    masked mobile number."""
-    if member is None:
-        return _("Member")
-    name = (member.name or "").strip()
-    if name:
-        return f"{name[0]}**"
-    return mask_mobile(member.mobile) or _("Member")
+    """How a member appears in team progress: the members' one rule (``public_name``) — the nickname, else
+    the first character of the name and ``**`` (王**), else the masked mobile number."""
+    return public_name(member)
 
 
 def is_running(campaign: Campaign, now: datetime | None = None) -> bool:
@@ -85,18 +80,6 @@ def listing_for(group_buy: GroupBuy, store_id: int) -> StoreListing | None:
     return available_listings(store_id).filter(sku_id=group_buy.sku_id).first()
 
 
-def clean_int(value: Any, field: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(_("Give a whole number."), field=field)
-    if not low <= value <= high:
-        raise ValidationFailed(
-            _("Must be between %(low)s and %(high)s.") % {"low": low, "high": high}, field=field
-        )
-    return value
-
-
 def clean_when(value: Any, field: str) -> datetime:
     if isinstance(value, str):
         try:
@@ -118,24 +101,3 @@ def id_list(value: Any, field: str) -> list[int]:
         return sorted(parse_ids(value, field, limit=1000))
     except NotFound:
         raise ValidationFailed(_("Give a list of ids."), field=field) from None
-
-
-def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed(_("Give a text."), field=field)
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed(_("This field is required."), field=field)
-    if len(value) > limit:
-        raise ValidationFailed(_("Too long (%(limit)s characters at most).") % {"limit": limit}, field=field)
-    return value
-
-
-def optional_id(value: Any) -> int | None:
-    """An id from user input, or None when it is not one (the caller answers NotFound)."""
-    try:
-        return parse_id(value, "id")
-    except NotFound:
-        return None

@@ -37,7 +37,6 @@ from siyu.campaigns.services.group_buys.rules import (
     T,
     is_running,
     listing_for,
-    optional_id,
     runs_in_store,
     still_needed,
 )
@@ -45,7 +44,7 @@ from siyu.campaigns.services.group_buys.team_closing import release_stale
 from siyu.catalog.services.queries import member_unit_fen
 from siyu.common.errors import Conflict, NotFound
 from siyu.common.idempotency import system_key
-from siyu.common.validators import fen_to_yuan
+from siyu.common.validators import fen_to_yuan, optional_id
 from siyu.communities.models import Community, CommunityMembership, Message
 from siyu.communities.services.robot import post_to_group
 from siyu.members.models import Member

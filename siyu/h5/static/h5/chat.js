@@ -59,12 +59,16 @@
     var mine = sender.kind === "member" && sender.key && sender.key === t.me;
     var item = make("li", "chat-msg chat-" + (sender.kind || "member") + (mine ? " chat-mine" : ""));
     item.dataset.id = msg.id;
+    var row = make("div", "chat-row");
+    row.appendChild(avatar(sender));
+    var body = make("div", "chat-body");
+    row.appendChild(body);
     var meta = make("div", "chat-meta");
     meta.appendChild(make("span", "chat-name", sender.name || ""));
     if (sender.kind === "robot") meta.appendChild(make("span", "chat-badge chat-badge-robot", t.tRobot));
     if (sender.kind === "staff") meta.appendChild(make("span", "chat-badge chat-badge-staff", t.tStaff));
     meta.appendChild(make("time", "chat-time", timeLabel(msg.created_at)));
-    item.appendChild(meta);
+    body.appendChild(meta);
     var bubble = make("div", "chat-bubble");
     if (msg.kind === "card" && msg.card) {
       var href = safeUrl(msg.card.url);
@@ -100,8 +104,25 @@
       if (msg.text) bubble.appendChild(make("p", "chat-text", msg.text));
     }
     if (msg.hidden) bubble.appendChild(make("p", "chat-hidden-note", t.tHidden));
-    item.appendChild(bubble);
+    body.appendChild(bubble);
+    item.appendChild(row);
     return item;
+  }
+
+  function avatar(sender) {
+    // The sender's picture (a same-site URL only), else the first character of their name.
+    var url = sender.avatar_url && /^\/(?!\/)/.test(sender.avatar_url) ? sender.avatar_url : "";
+    if (url) {
+      var img = make("img", "chat-avatar");
+      img.src = url;
+      img.alt = "";
+      img.loading = "lazy";
+      return img;
+    }
+    var initial = Array.from(sender.name || "?")[0] || "?";
+    var span = make("span", "chat-avatar", initial.toUpperCase());
+    span.setAttribute("aria-hidden", "true");
+    return span;
   }
 
   function nearBottom(slack) {

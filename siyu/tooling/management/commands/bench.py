@@ -54,6 +54,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-redis", action="store_true", help="flash-sale: admit in the database.")
         parser.add_argument("--workers", type=int, default=2, help="flash-sale: server processes.")
         parser.add_argument("--threads", type=int, default=16, help="flash-sale: threads per server process.")
+        parser.add_argument(
+            "--audit-timeout",
+            type=float,
+            default=60.0,
+            help="flash-sale: how long the audit waits for the server's write-behind (seconds).",
+        )
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
         parser.add_argument("--step", default="", help="(internal) flash-sale step")
         parser.add_argument("--file", default="", help="(internal) flash-sale data file")
