@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.communities.services.matrix import create_group_template, instantiate_template
+from tests.factories import make_template, open_web_group
 
 
 @pytest.fixture
 def template(hq_admin):
     """An HQ group template (宝妈群) without an entry threshold."""
-    return create_group_template(hq_admin, {"name": "宝妈群", "base_name": "宝妈群", "theme": "mom"})
+    return make_template(hq_admin)
 
 
 @pytest.fixture
 def group_a(hq_admin, store_a, template):
     """A web group of ``template`` in store A."""
-    return instantiate_template(hq_admin, store_id=store_a.pk, template_id=template.pk)[0]
+    return open_web_group(hq_admin, store_a, template)
 
 
 @pytest.fixture
 def group_b(hq_admin, store_b, template):
     """A web group of ``template`` in store B."""
-    return instantiate_template(hq_admin, store_id=store_b.pk, template_id=template.pk)[0]
+    return open_web_group(hq_admin, store_b, template)

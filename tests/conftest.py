@@ -6,7 +6,15 @@ import pytest
 
 from tests.factories import BrandFactory, MemberFactory, StaffFactory, StoreFactory
 
-pytest_plugins = ["tests.api_support", "tests.community_support"]
+pytest_plugins = [
+    "tests.api_support",
+    "tests.community_support",
+    "tests.flash_support",
+    "tests.group_buy_support",
+    "tests.fakes.sms",
+    "tests.fakes.wechat",
+    "tests.fakes.wechatpay",
+]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous, so Django's async-safety guard does not apply.
@@ -23,12 +31,6 @@ def _english_messages(settings):
 def _media_in_tmp(settings, tmp_path_factory):
     """Uploaded and generated pictures go to a temporary MEDIA_ROOT, never the developer's var/."""
     settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
-
-
-def is_postgres() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture
@@ -74,3 +76,9 @@ def member_a(brand, store_a):
 @pytest.fixture
 def member_b(brand, store_b):
     return MemberFactory(brand=brand, home_store=store_b, mobile="13900001111", name="李小红")
+
+
+@pytest.fixture
+def sandbox(settings):
+    """Orders are paid through the SANDBOX cashier (online payment, no provider)."""
+    settings.SIYU_PAYMENT_PROVIDER = "sandbox"

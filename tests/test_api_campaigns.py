@@ -12,16 +12,13 @@ from django.utils import timezone
 from siyu.campaigns.models import Campaign
 from siyu.campaigns.services import flash_sales
 from siyu.org.models import AuditEntry
-from tests import test_campaign_setup as shared
 from tests.api_support import ApiClient, assert_error
-from tests.test_campaign_setup import buy, running_sale, sale_data
+from tests.factories import buy, running_sale, sale_data
 
 BASE = "/campaigns/flash-sales"
 
 
-# Fixtures shared with tests/test_campaign_setup.py (pytest finds fixtures by module attribute).
-_database_admission = shared._database_admission
-skus = shared.skus
+pytestmark = pytest.mark.usefixtures("database_admission")
 
 
 def body(skus, **overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from siyu.catalog.models import StockMovement, StoreListing
 from siyu.catalog.services import publication
 from tests.api_support import ApiClient, assert_error
-from tests.test_catalog import make_product
+from tests.factories import make_product
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from siyu.api.models import IdempotencyRecord
 from siyu.members.models import ConsentRecord, Member, MemberNote, MemberTag
 from siyu.org.models import AuditEntry
 from tests.api_support import ApiClient, assert_error
-from tests.factories import MemberFactory, TagFactory
+from tests.factories import BrandFactory, MemberFactory, StaffFactory, StoreFactory, TagFactory
 
 
 @pytest.fixture
@@ -328,8 +328,6 @@ def test_concurrent_retries_with_one_key_create_one_member():
     if connection.vendor != "postgresql":
         pytest.skip("needs real parallel connections (PostgreSQL)")
     import threading
-
-    from tests.factories import BrandFactory, StaffFactory, StoreFactory
 
     brand = BrandFactory()
     store = StoreFactory(brand=brand, code="A001")

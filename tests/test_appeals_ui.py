@@ -8,11 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from siyu.channels.models import ChannelKind
 from siyu.communities.models import (
     Appeal,
     BlocklistEntry,
-    Community,
     CommunityMembership,
     ModerationAction,
     ModerationPolicy,
@@ -20,16 +18,10 @@ from siyu.communities.models import (
 from siyu.communities.services import appeals, blocklist, join_checks, moderation_policy
 from siyu.communities.services.joining import active_membership, join_community
 from siyu.communities.services.posting import post_member_message
-from siyu.members.services.signin import SESSION_KEY
 from siyu.org.models import AuditEntry
 from tests.api_support import ApiClient, assert_error
-from tests.factories import StaffFactory
-
-
-def make_group(store, name="宝妈群1"):
-    return Community.objects.create(
-        brand=store.brand, store=store, channel=ChannelKind.WEB, name=name, hard_cap=2000
-    )
+from tests.factories import StaffFactory, make_group
+from tests.h5_support import member_client as signed_in_client
 
 
 @pytest.fixture(autouse=True)
@@ -59,11 +51,7 @@ def removal(group, member_a, hq_admin):
 
 @pytest.fixture
 def member_client(member_a):
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = member_a.pk
-    session.save()
-    return client
+    return signed_in_client(member_a)
 
 
 def staff_client(staff) -> Client:

@@ -2,13 +2,12 @@
 nothing changed on refusal); store scoping of what staff see and of the live numbers; the robot's warm-up
 and start posts (once per group, however often and however concurrently the job runs); the demo sale.
 
-Admission runs on the database backend here (``REDIS_URL`` cleared); admission itself is tested in
-tests/test_flash_admission.py.
+Admission runs on the database backend here (``REDIS_URL`` cleared, fixture ``database_admission``) except
+where a test asks for ``redis_backend``; admission itself is tested in tests/test_flash_admission.py.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,93 +15,17 @@ import pytest
 from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, FlashSaleItem
-from siyu.campaigns.services import flash_admission, flash_config, flash_sales, posts
+from siyu.campaigns.services import flash_admission, flash_sales, posts
 from siyu.catalog.models import Sku
-from siyu.catalog.services import products as product_services
-from siyu.catalog.services import publication
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from siyu.communities.models import Community, Message
 from siyu.orders.models import Order
 from siyu.org.models import AuditEntry, Store
 from siyu.tooling.demo.flash_sale import seed_demo_flash_sale
-from tests.conftest import is_postgres
-from tests.factories import BrandFactory, StoreFactory
-from tests.race_support import run_threads
+from tests.factories import BrandFactory, StaffFactory, StoreFactory, buy, running_sale, sale_data
+from tests.race_support import is_postgres, run_threads
 
-# --- shared helpers (also used by the console, H5 and API tests) ------------------------------------
-
-
-def make_skus(staff) -> dict[str, Sku]:
-    """CUP-W / CUP-B (¥39, published everywhere) and CANDLE (¥69, published to store B only)."""
-    cup = product_services.create_product(
-        staff,
-        {"name": "北欧陶瓷杯", "is_hot": True, "image_url": "https://img.example.com/cup.jpg"},
-        skus=[
-            {"code": "CUP-W", "spec": "白色", "price_fen": 3900},
-            {"code": "CUP-B", "spec": "黑色", "price_fen": 3900},
-        ],
-    )
-    publication.publish(staff, cup.pk, scope="all")
-    candle = product_services.create_product(
-        staff, {"name": "香薰蜡烛"}, skus=[{"code": "CANDLE", "spec": "白茶", "price_fen": 6900}]
-    )
-    store_b = Store.objects.get(code="B001")
-    publication.publish(staff, candle.pk, scope="stores", store_ids=[store_b.pk])
-    return {s.code: s for s in Sku.objects.all()}
-
-
-def sale_data(skus: dict[str, Sku], **overrides: Any) -> dict[str, Any]:
-    now = timezone.now()
-    data: dict[str, Any] = {
-        "title": "周五秒杀",
-        "description": "人气好物限时抢",
-        "starts_at": now + timedelta(hours=1),
-        "ends_at": now + timedelta(hours=3),
-        "store_ids": [],
-        "community_ids": [],
-        "items": [
-            {"sku_id": skus["CUP-W"].pk, "price_fen": 990, "stock": 100, "per_member_limit": 2},
-            {"sku_id": skus["CUP-B"].pk, "price_fen": 1990, "stock": 50, "per_member_limit": 1},
-        ],
-    }
-    data.update(overrides)
-    return data
-
-
-def running_sale(staff, skus: dict[str, Sku], **overrides: Any) -> Campaign:
-    """A published sale that started a minute ago."""
-    now = timezone.now()
-    data = sale_data(
-        skus, starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=2), **overrides
-    )
-    campaign = flash_sales.create_flash_sale(staff, data)
-    return flash_sales.publish_flash_sale(staff, campaign.pk)
-
-
-def buy(campaign: Campaign, member, store, *, item: FlashSaleItem | None = None, quantity: int = 1):
-    item = item or campaign.flash_items.order_by("position").first()
-    assert item is not None
-    return flash_admission.admit(
-        campaign.pk,
-        item_id=item.pk,
-        member_id=member.pk,
-        store_id=store.pk,
-        quantity=quantity,
-        key=uuid.uuid4().hex,
-    )
-
-
-@pytest.fixture(autouse=True)
-def _database_admission(settings):
-    settings.REDIS_URL = ""
-    flash_config.clear_caches()
-    yield
-    flash_config.clear_caches()
-
-
-@pytest.fixture
-def skus(hq_admin, store_a, store_b):
-    return make_skus(hq_admin)
+pytestmark = pytest.mark.usefixtures("database_admission")
 
 
 def _audits(action: str) -> int:
@@ -289,8 +212,6 @@ def test_store_staff_cannot_set_up(request, who, hq_admin, skus):
 
 
 def test_other_brand_staff_sees_nothing(hq_admin, skus):
-    from tests.factories import StaffFactory
-
     other = BrandFactory(code="other-brand")
     outsider = StaffFactory(brand=other, username="outsider", role="hq_admin")
     campaign = flash_sales.create_flash_sale(hq_admin, sale_data(skus))
@@ -613,20 +534,6 @@ def test_service_errors_carry_fields(hq_admin, skus):
 
 
 # --- on the Redis backend ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_backend(settings):
-    from tests.test_flash_admission import REDIS_URL, flush_prefix, redis_reachable
-
-    if not redis_reachable():
-        pytest.skip("Redis is not reachable")
-    prefix = f"siyu-test:{uuid.uuid4().hex[:12]}"
-    settings.REDIS_URL = REDIS_URL
-    settings.SIYU_FLASH_REDIS_PREFIX = prefix
-    flash_config.clear_caches()
-    yield prefix
-    flush_prefix(prefix)
 
 
 def test_publish_and_live_numbers_on_redis(

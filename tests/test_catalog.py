@@ -21,7 +21,7 @@ from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from siyu.common.idempotency import system_key
 from siyu.org.models import AuditEntry
 from siyu.tooling.demo.catalog import seed_catalog_demo
-from tests.factories import BrandFactory, RegionFactory, StaffFactory, StoreFactory
+from tests.factories import BrandFactory, RegionFactory, StaffFactory, StoreFactory, listing_for, make_product
 
 
 def key() -> str:
@@ -31,21 +31,6 @@ def key() -> str:
 def skey() -> str:
     """A key as Siyu makes for its own reservations and releases."""
     return system_key("test", uuid.uuid4().hex)
-
-
-def make_product(staff, name: str = "北欧陶瓷杯", *, codes: tuple[str, ...] = ("CUP-W",), price: int = 3900):
-    return product_services.create_product(
-        staff,
-        {"name": name, "tags": ["北欧"], "is_hot": True},
-        skus=[
-            {"code": c, "spec": "白色 / 350ml", "price_fen": price, "member_price_fen": price - 400}
-            for c in codes
-        ],
-    )
-
-
-def listing_for(store, sku) -> StoreListing:
-    return StoreListing.objects.get(store=store, sku=sku)
 
 
 @pytest.fixture

@@ -33,10 +33,15 @@ from siyu.celery import MIN_EXPIRES_SECONDS
 from siyu.celery import app as siyu_app
 from siyu.common.periodic import JOBS
 from siyu.orders.models import Order
-from tests.test_flash_races import needs_postgres
-from tests.test_orders import listings, place, stock_of
+from tests.factories import place_order, stock_of, two_cups_at
+from tests.race_support import needs_postgres
 
-FIXTURES = (listings,)  # shared with test_orders
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
+
 
 REPO = Path(__file__).resolve().parent.parent
 BROKERS = {
@@ -156,7 +161,7 @@ def worker(request, transactional_db, tmp_path):
 
 
 def test_periodic_job_runs_on_a_celery_worker(worker, member_a, store_a, listings):
-    order = place(member_a, store_a, [(listings[0].pk, 3)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 3)])
     assert stock_of(listings[0]) == 7
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     worker.send("order-expiry")

@@ -23,8 +23,8 @@ from siyu.communities.services import live, posting, robot
 from siyu.communities.services import messages as chat
 from siyu.communities.services.joining import join_community
 from siyu.members.services.signin import SESSION_KEY
-from tests.conftest import is_postgres
 from tests.factories import MemberFactory, StaffFactory, StoreFactory
+from tests.race_support import is_postgres
 
 REDIS_TEST_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 

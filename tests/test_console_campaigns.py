@@ -17,15 +17,12 @@ from siyu.common.errors import ValidationFailed
 from siyu.communities.services.robot import post_to_group
 from siyu.console.views_campaigns import yuan_to_fen
 from siyu.org.models import AuditEntry
-from tests import test_campaign_setup as shared
-from tests.test_campaign_setup import buy, running_sale, sale_data
+from tests.factories import buy, running_sale, sale_data
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-# Fixtures shared with tests/test_campaign_setup.py (pytest finds fixtures by module attribute).
-_database_admission = shared._database_admission
-skus = shared.skus
+pytestmark = pytest.mark.usefixtures("database_admission")
 
 
 def _html(response) -> str:

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from siyu.catalog.models import Product, Publication, Sku, StockMovement, StoreListing
 from siyu.catalog.services import publication
-from tests.test_catalog import make_product
+from tests.factories import make_product
 
 
 @pytest.fixture

@@ -11,13 +11,8 @@ from django.utils import timezone
 
 from siyu.campaigns.models import Campaign, GroupBuyTeam
 from siyu.campaigns.services import group_buys
-from tests import test_group_buys as support
 from tests.api_support import ApiClient, assert_error
-from tests.factories import MemberFactory
-
-candle = support.candle
-offer = support.offer
-people = support.people
+from tests.factories import MemberFactory, in_group
 
 
 def _html(response, status: int = 200) -> str:
@@ -28,7 +23,7 @@ def _html(response, status: int = 200) -> str:
 @pytest.fixture
 def teams(offer, people, store_a, store_b, brand, group_b):
     team_a = group_buys.open_team(people[0], offer.pk, store_id=store_a.pk).team
-    member_b = support.in_group(MemberFactory(brand=brand, home_store=store_b), group_b)
+    member_b = in_group(MemberFactory(brand=brand, home_store=store_b), group_b)
     team_b = group_buys.open_team(member_b, offer.pk, store_id=store_b.pk).team
     return team_a, team_b
 

@@ -12,12 +12,14 @@ from siyu.catalog.services import stock
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.orders.models import Order, OrderTransition
 from siyu.orders.services import payments, pickup
-from tests import test_orders as orders_support
-from tests.factories import StaffFactory
+from tests.factories import StaffFactory, new_key, place_order, two_cups_at
 
-listings = orders_support.listings  # fixture: two SKUs listed in store A with 10 in stock each
-sandbox = orders_support.sandbox
-place = orders_support.place
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
+
 
 VERIFY = "/pickup/verify/"
 
@@ -31,18 +33,18 @@ def _html(response, status: int = 200) -> str:
 def listings_b(listings, hq_admin, store_b):
     rows = list(StoreListing.objects.filter(store=store_b).order_by("sku_id"))
     for row in rows:
-        stock.set_stock(hq_admin, row.pk, 10, idempotency_key=orders_support.key())
+        stock.set_stock(hq_admin, row.pk, 10, idempotency_key=new_key())
     return rows
 
 
 @pytest.fixture
 def order_a(member_a, store_a, listings):
-    return place(member_a, store_a, [(listings[0].pk, 2), (listings[1].pk, 1)])
+    return place_order(member_a, store_a, [(listings[0].pk, 2), (listings[1].pk, 1)])
 
 
 @pytest.fixture
 def order_b(member_b, store_b, listings_b):
-    return place(member_b, store_b, [(listings_b[0].pk, 1)])
+    return place_order(member_b, store_b, [(listings_b[0].pk, 1)])
 
 
 def test_urls():
@@ -82,7 +84,7 @@ def test_detail_of_other_store_is_404(client, clerk_a, order_a, order_b):
 
 
 def test_mark_ready(client, sandbox, clerk_a, member_a, store_a, listings):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     payments.start_payment(order, notify_url="https://example.invalid/")
     payments.apply_payment_notice(confirm_sandbox_payment(order.out_trade_no))
     client.force_login(clerk_a)
@@ -103,9 +105,9 @@ def test_mark_ready(client, sandbox, clerk_a, member_a, store_a, listings):
 
 def test_refund_button_only_for_online_paid(client, sandbox, clerk_a, member_a, store_a, listings, settings):
     settings.SIYU_PAYMENT_PROVIDER = ""
-    at_counter = place(member_a, store_a, [(listings[0].pk, 1)])
+    at_counter = place_order(member_a, store_a, [(listings[0].pk, 1)])
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"
-    online = place(member_a, store_a, [(listings[0].pk, 1)])
+    online = place_order(member_a, store_a, [(listings[0].pk, 1)])
     payments.start_payment(online, notify_url="https://example.invalid/")
     payments.apply_payment_notice(confirm_sandbox_payment(online.out_trade_no))
     assert not at_counter.paid_online and online.paid_online
@@ -122,7 +124,7 @@ def test_refund_button_only_for_online_paid(client, sandbox, clerk_a, member_a, 
 
 def test_cancel_unpaid(client, clerk_a, member_a, store_a, listings, settings):
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     client.force_login(clerk_a)
     html = _html(client.get(reverse("console:order_detail", args=[order.pk])))
     assert reverse("console:order_cancel", args=[order.pk]) in html

@@ -1,15 +1,15 @@
 """Flash-sale admission on both backends: what an admission writes, idempotent retries, every refusal
 changing nothing, and units going back exactly once (cancel, expiry, a second release).
 
-Redis-backend tests use a real Redis (``SIYU_TEST_REDIS_URL``, default redis://127.0.0.1:6379/0) with a
-key prefix of their own, removed afterwards; they skip when Redis is unreachable. The helpers and fixtures
-here are shared with tests/test_flash_races.py and tests/test_flash_recovery.py.
+Redis-backend tests use a real Redis (tests/redis_support.py says which) with a
+key prefix of their own, removed afterwards; they skip when Redis is unreachable. The builders come from
+tests/factories (``make_sale``, ``admit``, ``settle``), the fixtures (``backend``, ``sku``) from
+tests/flash_support.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import uuid
 from datetime import timedelta
@@ -34,121 +34,10 @@ from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.orders.models import Order, PickupCode
 from siyu.orders.services import transitions
 from siyu.org.models import Store
-from tests.factories import BrandFactory, MemberFactory, StoreFactory
+from tests.factories import BrandFactory, MemberFactory, StoreFactory, admit, make_sale, settle
+from tests.redis_support import REDIS_URL
 
-REDIS_URL = os.environ.get("SIYU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-# --- shared helpers ---------------------------------------------------------------------------------
-
-
-def redis_reachable() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
-
-def flush_prefix(prefix: str) -> int:
-    """Delete every Redis key under ``prefix`` (what a Redis restart without persistence does)."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if names:
-        client.delete(*names)
-    return len(names)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    flash_config.clear_caches()
-    flash_admission._status_cache.clear()
-    yield
-    flash_config.clear_caches()
-    flash_admission._status_cache.clear()
-
-
-@pytest.fixture
-def database_backend(settings):
-    settings.REDIS_URL = ""
-    return "database"
-
-
-@pytest.fixture
-def redis_backend(settings):
-    if not redis_reachable():
-        pytest.skip("Redis is not reachable")
-    prefix = f"siyu-test:{uuid.uuid4().hex[:12]}"
-    settings.REDIS_URL = REDIS_URL
-    settings.SIYU_FLASH_REDIS_PREFIX = prefix
-    yield "redis"
-    flush_prefix(prefix)
-
-
-@pytest.fixture(params=["database", "redis"])
-def backend(request):
-    return request.getfixturevalue(f"{request.param}_backend")
-
-
-@pytest.fixture
-def sku(hq_admin, store_a, store_b) -> Sku:
-    product = product_services.create_product(
-        hq_admin, {"name": "北欧陶瓷杯"}, skus=[{"code": "FLASH-CUP", "spec": "白", "price_fen": 5900}]
-    )
-    publication.publish(hq_admin, product.pk, scope="all")
-    return Sku.objects.get(code="FLASH-CUP")
-
-
-def make_sale(
-    sku: Sku,
-    *,
-    stock: int = 5,
-    limit: int = 2,
-    price_fen: int = 990,
-    stores: list[Store] | None = None,
-    status: str = "published",
-    kind: str = "flash_sale",
-    open_it: bool = True,
-) -> tuple[Campaign, FlashSaleItem]:
-    now = timezone.now()
-    campaign = Campaign.objects.create(
-        brand_id=sku.product.brand_id,
-        kind=kind,
-        title="秒杀",
-        status=status,
-        starts_at=now - timedelta(hours=1),
-        ends_at=now + timedelta(hours=1),
-        pickup_until=now + timedelta(days=2),
-    )
-    if stores:
-        campaign.stores.set(stores)
-    item = FlashSaleItem.objects.create(
-        campaign=campaign, sku=sku, price_fen=price_fen, stock=stock, per_member_limit=limit
-    )
-    if open_it and kind == "flash_sale":
-        flash_admission.open_sale(campaign)
-        campaign.refresh_from_db()
-    return campaign, item
-
-
-def buy(campaign, item, member, store, quantity=1, key=None, **kwargs) -> flash_admission.Admission:
-    return flash_admission.admit(
-        campaign.pk,
-        item_id=item.pk,
-        member_id=member.pk,
-        store_id=store.pk,
-        quantity=quantity,
-        key=key or uuid.uuid4().hex,
-        **kwargs,
-    )
-
-
-def settle() -> int:
-    """Let the write-behind writer catch up (nothing to do on the database backend)."""
-    return flash_writer.drain_all()
+pytestmark = pytest.mark.usefixtures("flash_caches")
 
 
 def snapshot(campaign: Campaign) -> dict[str, Any]:
@@ -182,7 +71,7 @@ def order_of(admission: flash_admission.Admission, campaign: Campaign) -> Order:
 def test_admission_writes_reservation_and_order(backend, sku, store_a, member_a):
     campaign, item = make_sale(sku, stock=5, limit=2, price_fen=990)
     assert campaign.admission_backend == backend
-    admission = buy(campaign, item, member_a, store_a, quantity=2, key="k-1")
+    admission = admit(campaign, item, member_a, store_a, quantity=2, key="k-1")
     assert (admission.key, admission.item_id, admission.quantity, admission.remaining) == (
         "k-1",
         item.pk,
@@ -226,7 +115,7 @@ def test_listing_stock_is_not_touched(backend, sku, store_a, member_a):
     listing = StoreListing.objects.get(store=store_a, sku=sku)
     StoreListing.objects.filter(pk=listing.pk).update(stock=7)
     campaign, item = make_sale(sku)
-    buy(campaign, item, member_a, store_a)
+    admit(campaign, item, member_a, store_a)
     settle()
     assert StoreListing.objects.get(pk=listing.pk).stock == 7
     assert FlashReservation.objects.get().order.lines.get().listing_id == listing.pk
@@ -236,7 +125,7 @@ def test_missing_listing_is_created_unlisted(backend, sku, brand, hq_admin, memb
     store_c = StoreFactory(brand=brand, code="C001")  # opened after the publication: no listing yet
     assert not StoreListing.objects.filter(store=store_c, sku=sku).exists()
     campaign, item = make_sale(sku)
-    buy(campaign, item, member_a, store_c)
+    admit(campaign, item, member_a, store_c)
     settle()
     listing = StoreListing.objects.get(store=store_c, sku=sku)
     assert (listing.listed, listing.stock) == (False, 0)
@@ -247,7 +136,7 @@ def test_online_payment_expires_after_payment_timeout(backend, settings, sku, st
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"
     campaign, item = make_sale(sku)
     now = timezone.now()
-    admission = buy(campaign, item, member_a, store_a, now=now)
+    admission = admit(campaign, item, member_a, store_a, now=now)
     settle()
     order = order_of(admission, campaign)
     assert order.payment_method == "sandbox"
@@ -258,8 +147,8 @@ def test_online_payment_expires_after_payment_timeout(backend, settings, sku, st
 def test_long_keys_get_distinct_orders(backend, sku, store_a, member_a):
     campaign, item = make_sale(sku)
     base = "x" * 95
-    buy(campaign, item, member_a, store_a, key=base + "AAAAA")
-    buy(campaign, item, member_a, store_a, key=base + "BBBBB")
+    admit(campaign, item, member_a, store_a, key=base + "AAAAA")
+    admit(campaign, item, member_a, store_a, key=base + "BBBBB")
     settle()
     keys = set(Order.objects.filter(campaign_id=campaign.pk).values_list("idempotency_key", flat=True))
     assert len(keys) == 2 and all(len(k) <= 100 for k in keys)
@@ -270,15 +159,15 @@ def test_long_keys_get_distinct_orders(backend, sku, store_a, member_a):
 
 def test_same_key_answers_the_same_admission(backend, sku, store_a, member_a):
     campaign, item = make_sale(sku, stock=5, limit=2)
-    first = buy(campaign, item, member_a, store_a, key="again")
-    second = buy(campaign, item, member_a, store_a, key="again")
+    first = admit(campaign, item, member_a, store_a, key="again")
+    second = admit(campaign, item, member_a, store_a, key="again")
     assert second == first
     # A retry asking for something else with the same key is refused (409) and takes nothing.
     with pytest.raises(Conflict) as refused:
-        buy(campaign, item, member_a, store_a, quantity=2, key="again")
+        admit(campaign, item, member_a, store_a, quantity=2, key="again")
     assert refused.value.code == "idempotency_mismatch" and refused.value.status == 409
     settle()
-    after = buy(campaign, item, member_a, store_a, key="again")
+    after = admit(campaign, item, member_a, store_a, key="again")
     order = order_of(first, campaign)
     assert after.order_id == order.pk and after.quantity == 1
     assert FlashReservation.objects.count() == 1 and Order.objects.count() == 1
@@ -288,17 +177,17 @@ def test_same_key_answers_the_same_admission(backend, sku, store_a, member_a):
 
 def test_retry_after_the_sale_ended_answers_the_admission(backend, sku, store_a, member_a):
     campaign, item = make_sale(sku)
-    first = buy(campaign, item, member_a, store_a, key="late")
+    first = admit(campaign, item, member_a, store_a, key="late")
     settle()
     later = campaign.ends_at + timedelta(minutes=1)
-    again = buy(campaign, item, member_a, store_a, key="late", now=later)
+    again = admit(campaign, item, member_a, store_a, key="late", now=later)
     assert (again.item_id, again.quantity, again.order_id) == (
         first.item_id,
         first.quantity,
         order_of(first, campaign).pk,
     )
     with pytest.raises(SaleNotRunning):
-        buy(campaign, item, member_a, store_a, key="new-key", now=later)
+        admit(campaign, item, member_a, store_a, key="new-key", now=later)
 
 
 # --- refusals change nothing --------------------------------------------------------------------------
@@ -307,7 +196,7 @@ def test_retry_after_the_sale_ended_answers_the_admission(backend, sku, store_a,
 def test_refusals_change_nothing(backend, settings, sku, brand, store_a, store_b, member_a, member_b):
     campaign, item = make_sale(sku, stock=3, limit=2, stores=[store_a])
     other_campaign, other_item = make_sale(sku, stock=3)
-    buy(campaign, item, member_b, store_a, quantity=2)  # 1 left
+    admit(campaign, item, member_b, store_a, quantity=2)  # 1 left
     settle()
     before = snapshot(campaign)
     other_brand_member = MemberFactory(brand=BrandFactory(code="other-brand"))
@@ -351,16 +240,16 @@ def test_refusals_change_nothing(backend, settings, sku, brand, store_a, store_b
             assert raised.value.field == field, overrides  # type: ignore[attr-defined]
         assert snapshot(campaign) == before, overrides
     # Sold out after the last unit; the limit counts what the member already holds.
-    buy(campaign, item, member_a, store_a, quantity=1)
+    admit(campaign, item, member_a, store_a, quantity=1)
     settle()
     after_last = snapshot(campaign)
     with pytest.raises(SoldOut) as raised:
-        buy(campaign, item, member_a, store_a)
+        admit(campaign, item, member_a, store_a)
     assert raised.value.code == "sold_out" and raised.value.status == 409
     assert snapshot(campaign) == after_last
-    buy(other_campaign, other_item, member_b, store_a, quantity=2)
+    admit(other_campaign, other_item, member_b, store_a, quantity=2)
     with pytest.raises(LimitReached):
-        buy(other_campaign, other_item, member_b, store_a, quantity=1)
+        admit(other_campaign, other_item, member_b, store_a, quantity=1)
     settle()
     assert FlashReservation.objects.filter(campaign=other_campaign).count() == 1
     assert flash_admission.remaining_units(other_campaign.pk) == {other_item.pk: 1}
@@ -372,7 +261,7 @@ def test_sale_that_is_not_running(backend, sku, store_a, member_a):
     group_buy, _ = make_sale(sku, kind="group_buy")
     for campaign, item in ((draft, draft_item), (cancelled, cancelled_item), (group_buy, draft_item)):
         with pytest.raises(SaleNotRunning):
-            buy(campaign, item, member_a, store_a)
+            admit(campaign, item, member_a, store_a)
     with pytest.raises(SaleNotRunning):
         flash_admission.admit(
             10**12, item_id=1, member_id=member_a.pk, store_id=store_a.pk, quantity=1, key="k"
@@ -384,7 +273,7 @@ def test_sale_that_is_not_running(backend, sku, store_a, member_a):
 
 def test_sale_published_without_open_sale_opens_on_first_purchase(backend, sku, store_a, member_a):
     campaign, item = make_sale(sku, stock=3, open_it=False)
-    assert buy(campaign, item, member_a, store_a).remaining == 2
+    assert admit(campaign, item, member_a, store_a).remaining == 2
     campaign.refresh_from_db()
     assert campaign.admission_backend == backend
     settle()
@@ -400,9 +289,9 @@ def test_store_must_be_open_and_reached_by_a_publication(backend, hq_admin, bran
     store_b = StoreFactory(brand=brand)
     campaign, item = make_sale(only_a)  # no stores chosen: every open store of the brand
     with pytest.raises(NotFound) as raised:
-        buy(campaign, item, member_a, store_b)  # open, but the product is not published there
+        admit(campaign, item, member_a, store_b)  # open, but the product is not published there
     assert raised.value.field == "store"
-    assert buy(campaign, item, member_a, store_a).quantity == 1
+    assert admit(campaign, item, member_a, store_a).quantity == 1
 
 
 # --- release: exactly once -------------------------------------------------------------------------------
@@ -412,10 +301,10 @@ def test_cancel_returns_units_exactly_once(
     backend, sku, store_a, member_a, django_capture_on_commit_callbacks
 ):
     campaign, item = make_sale(sku, stock=2, limit=2)
-    admission = buy(campaign, item, member_a, store_a, quantity=2)
+    admission = admit(campaign, item, member_a, store_a, quantity=2)
     settle()
     with pytest.raises(SoldOut):
-        buy(campaign, item, member_a, store_a)
+        admit(campaign, item, member_a, store_a)
     order = order_of(admission, campaign)
     with django_capture_on_commit_callbacks(execute=True):
         transitions.cancel(order.pk, member=member_a)
@@ -430,7 +319,7 @@ def test_cancel_returns_units_exactly_once(
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 2}
     assert flash_writer.reconcile(campaign.pk)["ok"]
     # The units are buyable again, up to the limit.
-    buy(campaign, item, member_a, store_a, quantity=2)
+    admit(campaign, item, member_a, store_a, quantity=2)
     settle()
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 0}
 
@@ -439,7 +328,7 @@ def test_expire_then_cancel_returns_units_once(
     backend, sku, store_a, member_a, django_capture_on_commit_callbacks
 ):
     campaign, item = make_sale(sku, stock=3)
-    admission = buy(campaign, item, member_a, store_a)
+    admission = admit(campaign, item, member_a, store_a)
     settle()
     order = order_of(admission, campaign)
     with django_capture_on_commit_callbacks(execute=True):
@@ -460,7 +349,7 @@ def test_refund_returns_units(
 
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"
     campaign, item = make_sale(sku, stock=3)
-    admission = buy(campaign, item, member_a, store_a)
+    admission = admit(campaign, item, member_a, store_a)
     settle()
     order = order_of(admission, campaign)
     payments.start_payment(order, notify_url="https://example.invalid/")
@@ -488,21 +377,21 @@ def test_redis_admission_does_not_touch_the_database(
     redis_backend, sku, store_a, member_a, django_assert_num_queries
 ):
     campaign, item = make_sale(sku, stock=5, limit=2)
-    first = buy(campaign, item, member_a, store_a)  # loads the sale's config and the member check
+    first = admit(campaign, item, member_a, store_a)  # loads the sale's config and the member check
     with django_assert_num_queries(0):
-        second = buy(campaign, item, member_a, store_a)
-        assert buy(campaign, item, member_a, store_a, key=first.key) == dataclasses.replace(
+        second = admit(campaign, item, member_a, store_a)
+        assert admit(campaign, item, member_a, store_a, key=first.key) == dataclasses.replace(
             first, remaining=3
         )
         with pytest.raises(LimitReached):
-            buy(campaign, item, member_a, store_a)
+            admit(campaign, item, member_a, store_a)
         assert flash_admission.remaining_units(campaign.pk) == {item.pk: 3}
         assert flash_admission.written_order_id(campaign.pk, member_a.pk, second.key) is None
 
 
 def test_sale_status_is_the_pages_poll(backend, sku, store_a, member_a):
     campaign, item = make_sale(sku, stock=3)
-    buy(campaign, item, member_a, store_a, quantity=2, key="k-status")
+    admit(campaign, item, member_a, store_a, quantity=2, key="k-status")
     settle()
     status = flash_admission.sale_status(campaign.pk)
     assert status["running"] is True

@@ -15,16 +15,9 @@ from siyu.campaigns.services import flash_admission
 from siyu.h5 import flash_buy as buy
 from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
-from tests import test_flash_admission as shared
+from tests.factories import make_sale, settle
 
-# Fixtures shared with the admission tests (pytest finds fixtures by module attribute).
-_fresh_caches = shared._fresh_caches
-backend = shared.backend
-database_backend = shared.database_backend
-redis_backend = shared.redis_backend
-sku = shared.sku
-make_sale = shared.make_sale
-settle = shared.settle
+pytestmark = pytest.mark.usefixtures("flash_caches")
 
 
 @pytest.fixture(autouse=True)

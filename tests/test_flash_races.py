@@ -5,12 +5,9 @@ coming back when an order expires, and the counting invariants under random admi
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.db.models import Sum
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -22,52 +19,10 @@ from siyu.campaigns.services.flash_admission import Admission, LimitReached, Not
 from siyu.common.errors import Conflict
 from siyu.orders.models import Order
 from siyu.orders.services import expiry, transitions
-from tests.conftest import is_postgres
-from tests.factories import MemberFactory
-from tests.test_flash_admission import (
-    _fresh_caches,
-    backend,
-    buy,
-    database_backend,
-    make_sale,
-    redis_backend,
-    settle,
-    sku,
-)
+from tests.factories import MemberFactory, admit, make_sale, settle
+from tests.race_support import needs_postgres, run_pooled
 
-FIXTURES = (_fresh_caches, backend, database_backend, redis_backend, sku)  # shared with test_flash_admission
-
-THREADS = 16
-
-
-def run_parallel(tasks: int, work: Callable[[int], object], threads: int = THREADS) -> list[object]:
-    """Run work(0…tasks-1) on ``threads`` threads (own database connections), all starting together;
-    returns each task's result or exception."""
-    barrier = threading.Barrier(threads)
-    results: list[object] = [None] * tasks
-
-    def runner(t: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(t, tasks, threads):
-                try:
-                    results[i] = work(i)
-                except Exception as exc:  # the outcome is what the test counts
-                    results[i] = exc
-        finally:
-            connections.close_all()
-
-    pool = [threading.Thread(target=runner, args=(t,)) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(120)
-    return results
-
-
-def needs_postgres() -> None:
-    if not is_postgres():
-        pytest.skip("needs PostgreSQL (real parallel connections)")
+pytestmark = pytest.mark.usefixtures("flash_caches")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -75,7 +30,7 @@ def test_race_300_buyers_for_50_units(backend, brand, sku, store_a):
     needs_postgres()
     campaign, item = make_sale(sku, stock=50, limit=1)
     members = MemberFactory.create_batch(300, brand=brand, home_store=store_a)
-    results = run_parallel(300, lambda i: buy(campaign, item, members[i], store_a))
+    results = run_pooled(300, lambda i: admit(campaign, item, members[i], store_a))
     admitted = [r for r in results if isinstance(r, Admission)]
     assert all(isinstance(r, Admission | SoldOut) for r in results), [
         r for r in results if not isinstance(r, Admission | SoldOut)
@@ -97,7 +52,7 @@ def test_race_300_buyers_for_50_units(backend, brand, sku, store_a):
 def test_race_one_member_ten_requests_limit_two(backend, member_a, sku, store_a):
     needs_postgres()
     campaign, item = make_sale(sku, stock=20, limit=2)
-    results = run_parallel(10, lambda i: buy(campaign, item, member_a, store_a, key=f"k{i}"), threads=10)
+    results = run_pooled(10, lambda i: admit(campaign, item, member_a, store_a, key=f"k{i}"), threads=10)
     assert sum(isinstance(r, Admission) for r in results) == 2
     assert sum(isinstance(r, LimitReached) for r in results) == 8, results
     settle()
@@ -111,7 +66,7 @@ def test_race_one_member_ten_requests_limit_two(backend, member_a, sku, store_a)
 def test_race_same_key_from_many_connections_admits_once(backend, member_a, sku, store_a):
     needs_postgres()
     campaign, item = make_sale(sku, stock=20, limit=2)
-    results = run_parallel(8, lambda i: buy(campaign, item, member_a, store_a, key="double-tap"), threads=8)
+    results = run_pooled(8, lambda i: admit(campaign, item, member_a, store_a, key="double-tap"), threads=8)
     assert all(isinstance(r, Admission) for r in results), results
     assert len({(r.item_id, r.quantity) for r in results if isinstance(r, Admission)}) == 1
     settle()
@@ -122,10 +77,10 @@ def test_race_same_key_from_many_connections_admits_once(backend, member_a, sku,
 @pytest.mark.django_db(transaction=True)
 def test_expired_reservation_goes_back_and_someone_else_buys_it(backend, sku, store_a, member_a, member_b):
     campaign, item = make_sale(sku, stock=1, limit=1)
-    first = buy(campaign, item, member_a, store_a)
+    first = admit(campaign, item, member_a, store_a)
     settle()
     with pytest.raises(SoldOut):
-        buy(campaign, item, member_b, store_a)
+        admit(campaign, item, member_b, store_a)
     order = FlashReservation.objects.get(campaign=campaign, client_key=first.key).order
     assert order is not None
     assert expiry.expire_due(now=order.expires_at - timedelta(seconds=1)) == 0
@@ -133,7 +88,7 @@ def test_expired_reservation_goes_back_and_someone_else_buys_it(backend, sku, st
     order.refresh_from_db()
     assert order.status == "expired"
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 1}
-    second = buy(campaign, item, member_b, store_a)
+    second = admit(campaign, item, member_b, store_a)
     assert second.remaining == 0
     settle()
     item.refresh_from_db()
@@ -167,7 +122,7 @@ def test_invariants_hold_for_any_sequence(database_backend, sku, store_a, buyers
     for op, a, b, c in ops:
         if op == "admit":
             try:
-                buy(campaign, item, buyers[a], store_a, quantity=b, key=f"key-{c}")
+                admit(campaign, item, buyers[a], store_a, quantity=b, key=f"key-{c}")
             except (SoldOut, NotEnoughLeft, LimitReached):
                 pass
             except Conflict as exc:

@@ -11,17 +11,10 @@ from siyu.campaigns.services import flash_admission, flash_config, flash_release
 from siyu.campaigns.services.flash_admission import LimitReached, SoldOut
 from siyu.orders.models import Order
 from siyu.orders.services import transitions
-from tests.factories import MemberFactory
-from tests.test_flash_admission import (
-    _fresh_caches,
-    buy,
-    flush_prefix,
-    make_sale,
-    redis_backend,
-    sku,
-)
+from tests.factories import MemberFactory, admit, make_sale
+from tests.redis_support import flush_prefix
 
-FIXTURES = (_fresh_caches, redis_backend, sku)  # shared with test_flash_admission
+pytestmark = pytest.mark.usefixtures("flash_caches")
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def units_pending(report) -> int:
 def test_writer_dies_after_reading_then_recover_writes(sale, buyers, store_a):
     campaign, item = sale
     for member in buyers:
-        buy(campaign, item, member, store_a)
+        admit(campaign, item, member, store_a)
     # A writer reads the entries and dies before writing or acknowledging them.
     read = client().xreadgroup(flash_config.GROUP, "dead-writer", {stream(campaign): ">"}, count=100)
     assert len(read[0][1]) == 4
@@ -72,7 +65,7 @@ def test_writer_dies_after_reading_then_recover_writes(sale, buyers, store_a):
 
 def test_failure_injected_mid_drain_then_recover(sale, buyers, store_a, monkeypatch):
     campaign, item = sale
-    admissions = [buy(campaign, item, member, store_a) for member in buyers[:3]]
+    admissions = [admit(campaign, item, member, store_a) for member in buyers[:3]]
 
     def broken(entries):
         raise RuntimeError("database went away")
@@ -95,7 +88,7 @@ def test_failure_injected_mid_drain_then_recover(sale, buyers, store_a, monkeypa
 def test_replay_after_commit_writes_nothing_twice(sale, buyers, store_a):
     campaign, item = sale
     for member in buyers[:2]:
-        buy(campaign, item, member, store_a, quantity=2)
+        admit(campaign, item, member, store_a, quantity=2)
     # A writer writes the batch, then dies before XACK: the entries are written but still pending.
     read = client().xreadgroup(flash_config.GROUP, "dead-writer", {stream(campaign): ">"}, count=100)
     entries = [flash_writer.parse_entry(campaign.pk, eid, fields) for eid, fields in read[0][1]]
@@ -113,8 +106,8 @@ def test_redis_lost_its_keys_open_sale_rebuilds(
     sale, buyers, store_a, redis_backend, settings, django_capture_on_commit_callbacks
 ):
     campaign, item = sale
-    kept = buy(campaign, item, buyers[0], store_a, quantity=2)
-    gone = buy(campaign, item, buyers[1], store_a, quantity=1)
+    kept = admit(campaign, item, buyers[0], store_a, quantity=2)
+    gone = admit(campaign, item, buyers[1], store_a, quantity=1)
     flash_writer.drain_all()
     gone_order = FlashReservation.objects.get(client_key=gone.key).order
     with django_capture_on_commit_callbacks(execute=True):
@@ -124,12 +117,12 @@ def test_redis_lost_its_keys_open_sale_rebuilds(
     flash_admission.open_sale(campaign)
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 8}
     # Retries of admitted keys answer the same (the keys came back from the database), taking nothing.
-    again = buy(campaign, item, buyers[0], store_a, quantity=2, key=kept.key)
+    again = admit(campaign, item, buyers[0], store_a, quantity=2, key=kept.key)
     assert again.store_id == store_a.pk  # the rebuilt key remembers the pickup store
     assert (again.quantity, again.order_id) == (2, FlashReservation.objects.get(client_key=kept.key).order_id)
     # What members hold counts against their limit again.
     with pytest.raises(LimitReached):
-        buy(campaign, item, buyers[0], store_a)
+        admit(campaign, item, buyers[0], store_a)
     # The released reservation is known as released: replaying its give-back adds nothing.
     released = FlashReservation.objects.get(client_key=gone.key)
     flash_release._give_back_in_redis(campaign.pk, item.pk, buyers[1].pk, released.pk, 1)
@@ -139,10 +132,10 @@ def test_redis_lost_its_keys_open_sale_rebuilds(
 
 def test_admission_rebuilds_lost_keys_by_itself(sale, buyers, store_a, settings):
     campaign, item = sale
-    buy(campaign, item, buyers[0], store_a, quantity=2)
+    admit(campaign, item, buyers[0], store_a, quantity=2)
     flash_writer.drain_all()
     flush_prefix(settings.SIYU_FLASH_REDIS_PREFIX)
-    admission = buy(campaign, item, buyers[1], store_a, quantity=2)
+    admission = admit(campaign, item, buyers[1], store_a, quantity=2)
     assert admission.remaining == 6
     assert flash_writer.drain_all() == 1  # the stream and its group came back too
     report = flash_writer.reconcile(campaign.pk)
@@ -152,10 +145,10 @@ def test_admission_rebuilds_lost_keys_by_itself(sale, buyers, store_a, settings)
 def test_rebuild_counts_entries_not_written_yet(sale, buyers, store_a):
     campaign, item = sale
     for member in buyers[:3]:
-        buy(campaign, item, member, store_a, quantity=2)
+        admit(campaign, item, member, store_a, quantity=2)
     client().delete(flash_config.Keys(campaign.pk).ready)  # partial loss: the stream is still there
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 4}  # rebuilt, pending counted
-    buy(campaign, item, buyers[3], store_a, quantity=2)
+    admit(campaign, item, buyers[3], store_a, quantity=2)
     assert flash_writer.drain_all() == 4
     item.refresh_from_db()
     assert item.sold == 8 and flash_admission.remaining_units(campaign.pk) == {item.pk: 2}
@@ -165,7 +158,7 @@ def test_rebuild_counts_entries_not_written_yet(sale, buyers, store_a):
 def test_unwritten_entries_are_lost_when_redis_loses_everything(sale, buyers, store_a, settings):
     """The documented limit: without AOF, admissions not yet written disappear with Redis."""
     campaign, item = sale
-    lost = buy(campaign, item, buyers[0], store_a, quantity=2)
+    lost = admit(campaign, item, buyers[0], store_a, quantity=2)
     flush_prefix(settings.SIYU_FLASH_REDIS_PREFIX)
     flash_admission.open_sale(campaign)
     assert flash_admission.remaining_units(campaign.pk) == {item.pk: 10}  # the units are back on sale
@@ -178,7 +171,7 @@ def test_drift_is_caught_by_the_database_and_reconcile(sale, buyers, store_a):
     FlashSaleItem.objects.filter(pk=item.pk).update(stock=3)  # edited behind admission's back
     flash_config.invalidate(campaign.pk)
     for member in buyers[:2]:
-        buy(campaign, item, member, store_a, quantity=2)  # Redis still believes in 10 units
+        admit(campaign, item, member, store_a, quantity=2)  # Redis still believes in 10 units
     flash_writer.drain_all()
     item.refresh_from_db()
     assert item.sold <= item.stock == 3  # the database guard refused what does not fit
@@ -188,13 +181,13 @@ def test_drift_is_caught_by_the_database_and_reconcile(sale, buyers, store_a):
     report = flash_writer.reconcile(campaign.pk)
     assert report["ok"] and report["items"][0]["redis_left"] == 1
     with pytest.raises(flash_admission.NotEnoughLeft):
-        buy(campaign, item, buyers[2], store_a, quantity=2)
+        admit(campaign, item, buyers[2], store_a, quantity=2)
 
 
 def test_unreadable_stream_entry_is_dropped(sale, buyers, store_a):
     campaign, item = sale
     client().xadd(stream(campaign), {"campaign": str(campaign.pk), "item": "nope"})
-    buy(campaign, item, buyers[0], store_a)
+    admit(campaign, item, buyers[0], store_a)
     assert flash_writer.drain_all() == 1
     assert client().xlen(stream(campaign)) == 0 and pending_count(campaign) == 0
     assert flash_writer.reconcile(campaign.pk)["ok"]
@@ -204,15 +197,15 @@ def test_sold_out_on_redis_refuses_before_the_database(sale, buyers, store_a):
     campaign, item = sale
     FlashSaleItem.objects.filter(pk=item.pk).update(stock=1)
     flash_admission.open_sale(campaign)
-    buy(campaign, item, buyers[0], store_a)
+    admit(campaign, item, buyers[0], store_a)
     with pytest.raises(SoldOut):
-        buy(campaign, item, buyers[1], store_a)
+        admit(campaign, item, buyers[1], store_a)
     assert client().xlen(stream(campaign)) == 1
 
 
 def test_writer_finds_sales_when_its_list_is_lost(sale, buyers, store_a):
     campaign, item = sale
-    buy(campaign, item, buyers[0], store_a)
+    admit(campaign, item, buyers[0], store_a)
     client().delete(flash_config.sales_key())
     assert flash_writer.drain_all() == 1
     assert flash_writer.reconcile(campaign.pk)["ok"]
@@ -220,7 +213,7 @@ def test_writer_finds_sales_when_its_list_is_lost(sale, buyers, store_a):
 
 def test_every_key_of_a_sale_expires(sale, buyers, store_a, settings, django_capture_on_commit_callbacks):
     campaign, item = sale
-    admission = buy(campaign, item, buyers[0], store_a)
+    admission = admit(campaign, item, buyers[0], store_a)
     flash_writer.drain_all()
     order = FlashReservation.objects.get(client_key=admission.key).order
     with django_capture_on_commit_callbacks(execute=True):

@@ -5,7 +5,6 @@ each, the demo seed, and PostgreSQL races (concurrent joins, concurrent deadline
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,73 +13,18 @@ from django.utils import timezone
 from siyu.campaigns.models import Campaign, GroupBuyMember, GroupBuyTeam
 from siyu.campaigns.services import group_buys
 from siyu.catalog.models import StoreListing
-from siyu.catalog.services import publication, stock
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from siyu.communities.models import CommunityMembership, Message
+from siyu.communities.models import Message
 from siyu.orders.models import Order, OrderTransition
 from siyu.orders.services import expiry, payments, pickup
 from siyu.org.models import AuditEntry
 from siyu.tooling.demo.group_buy import seed_demo_group_buy
-from tests.conftest import is_postgres
-from tests.factories import BrandFactory, MemberFactory, StoreFactory
-from tests.fakes import wechatpay as wechatpay_fakes
-from tests.race_support import run_threads
-from tests.test_catalog import make_product
+from tests.factories import GROUP_BUY_PRICE, BrandFactory, MemberFactory, StoreFactory, in_group, offer_data
+from tests.race_support import is_postgres, run_threads
 
-wechatpay = wechatpay_fakes.wechatpay
 NOTIFY = "https://shop.example.com/hooks/pay/wechat/"
-PRICE = 4900
-
-
-def key() -> str:
-    return uuid.uuid4().hex
-
-
-@pytest.fixture
-def candle(hq_admin, store_a, store_b):
-    """A candle SKU (price 69.00, member price 65.00) published everywhere, 10 in stock at stores A and B."""
-    product = make_product(hq_admin, "香薰蜡烛", codes=("CANDLE",), price=6900)
-    publication.publish(hq_admin, product.pk, scope="all")
-    for listing in StoreListing.objects.filter(sku__product=product):
-        stock.set_stock(hq_admin, listing.pk, 10, idempotency_key=key())
-    return product.skus.get()
-
-
-def offer_data(the_sku, **overrides):
-    now = timezone.now()
-    data = {
-        "title": "三人成团 · 香薰蜡烛",
-        "sku": the_sku.pk,
-        "price_fen": PRICE,
-        "min_size": 3,
-        "max_size": 5,
-        "team_hours": 24,
-        "starts_at": now - timedelta(hours=1),
-        "ends_at": now + timedelta(days=2),
-        "pickup_until": now + timedelta(days=3),
-    }
-    data.update(overrides)
-    return data
-
-
-@pytest.fixture
-def offer(hq_admin, candle, group_a):
-    campaign = group_buys.create_group_buy(hq_admin, offer_data(candle, communities=[group_a.pk]))
-    return group_buys.publish_group_buy(hq_admin, campaign.pk)
-
-
-def in_group(member, group):
-    CommunityMembership.objects.create(community=group, member=member)
-    return member
-
-
-@pytest.fixture
-def people(brand, store_a, group_a):
-    """Six members of store A, all in group A; the first is named 王小明."""
-    first = MemberFactory(brand=brand, home_store=store_a, name="王小明", mobile="13812340001")
-    others = [MemberFactory(brand=brand, home_store=store_a, name=f"李{i}") for i in range(5)]
-    return [in_group(m, group_a) for m in [first, *others]]
+PRICE = GROUP_BUY_PRICE  # what offer_data sets
 
 
 def stock_at(store, sku) -> int:
@@ -307,11 +251,6 @@ def test_campaign_cancel_fails_open_teams(hq_admin, offer, people, store_a, cand
 
 
 # --- online payment: SANDBOX ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sandbox(settings):
-    settings.SIYU_PAYMENT_PROVIDER = "sandbox"
 
 
 def pay_sandbox(order):

@@ -11,10 +11,6 @@ from django.urls import reverse
 from siyu.channels.sms.console import clear_codes, last_code
 from siyu.members.models import ChannelIdentity, ConsentRecord, Member, OtpCode
 from siyu.members.services.signin import SESSION_KEY, WECHAT_PENDING_KEY
-from tests.fakes import wechat as wechat_fakes
-
-# Fixtures from the provider fakes, bound here so pytest finds them.
-wechat_fake = wechat_fakes.wechat_fake
 
 MOBILE = "13700004321"
 WECHAT_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.50"

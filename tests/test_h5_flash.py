@@ -17,26 +17,11 @@ from django.utils import timezone
 
 from siyu.campaigns import tickets
 from siyu.campaigns.services import flash_sales
-from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
-from tests import test_campaign_setup as shared
-from tests.factories import BrandFactory, MemberFactory, StoreFactory
-from tests.test_campaign_setup import buy, running_sale, sale_data
+from tests.factories import BrandFactory, MemberFactory, StoreFactory, buy, running_sale, sale_data
+from tests.h5_support import member_client
 
-pytestmark = pytest.mark.django_db
-
-
-# Fixtures shared with tests/test_campaign_setup.py (pytest finds fixtures by module attribute).
-_database_admission = shared._database_admission
-skus = shared.skus
-
-
-def member_client(member) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = member.pk
-    session.save()
-    return client
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("database_admission")]
 
 
 def page_config(html: str) -> dict:

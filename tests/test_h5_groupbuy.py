@@ -11,25 +11,11 @@ from django.urls import reverse
 from siyu.campaigns.models import GroupBuyTeam
 from siyu.campaigns.services import group_buys
 from siyu.communities.models import Message
-from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order
-from tests import test_group_buys as support
-from tests.factories import MemberFactory
-
-candle = support.candle
-offer = support.offer
-people = support.people
-sandbox = support.sandbox
+from tests.factories import MemberFactory, in_group, offer_data
+from tests.h5_support import member_client
 
 pytestmark = pytest.mark.django_db
-
-
-def member_client(member, **kwargs) -> Client:
-    client = Client(**kwargs)
-    session = client.session
-    session[SESSION_KEY] = member.pk
-    session.save()
-    return client
 
 
 def _html(response, status: int = 200) -> str:
@@ -51,7 +37,7 @@ def test_offer_page(offer, people, hq_admin, candle):
     assert offer.title in html and "¥49.00" in html and "¥65.00" in html
     assert f'action="/h5/tuan/{offer.pk}/open/"' in html
     assert "No open teams at your store yet" in html
-    draft = group_buys.create_group_buy(hq_admin, support.offer_data(candle))
+    draft = group_buys.create_group_buy(hq_admin, offer_data(candle))
     assert client.get(f"/h5/tuan/{draft.pk}/").status_code == 404
     assert client.get("/h5/tuan/99999999/").status_code == 404
 
@@ -124,7 +110,7 @@ def test_refusals_are_messages(offer, people, brand, store_a, group_a):
     team = GroupBuyTeam.objects.get()
     for member in rest[:4]:
         group_buys.join_team(member, team.pk)
-    late = support.in_group(MemberFactory(brand=brand, home_store=store_a), group_a)
+    late = in_group(MemberFactory(brand=brand, home_store=store_a), group_a)
     client = member_client(late)
     response = client.post(f"/h5/tuan/team/{team.pk}/join/", follow=True)
     assert "This team is full." in _html(response)

@@ -14,8 +14,7 @@ from siyu.communities.services import blocklist, hygiene
 from siyu.communities.services.joining import active_membership, join_community
 from siyu.members.models import MemberTag
 from siyu.org.models import AuditEntry
-from tests.factories import MemberFactory, TagFactory, TagGroupFactory
-from tests.test_moderation import make_group
+from tests.factories import MemberFactory, StaffFactory, TagFactory, TagGroupFactory, make_group
 
 
 @pytest.fixture(autouse=True)
@@ -79,8 +78,6 @@ def test_report_threshold_setting_and_scope(setup, settings, clerk_a, brand, sto
     assert m["F"].pk in ids(report.vip_candidates)
     with pytest.raises(ValidationFailed):
         hygiene.hygiene_report(clerk_a, group.pk, inactive_days=0)
-    from tests.factories import StaffFactory
-
     clerk_b = StaffFactory(brand=brand, role="clerk", stores=[store_b])
     with pytest.raises(NotFound):
         hygiene.hygiene_report(clerk_b, group.pk)

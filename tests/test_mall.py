@@ -3,59 +3,26 @@ messages), the SANDBOX cashier, my orders with the pickup QR, sign-in required."
 
 from __future__ import annotations
 
-import re
-import uuid
-
 import pytest
 from django.test import Client
 
 from siyu.catalog.models import StoreListing
-from siyu.catalog.services import publication, stock
 from siyu.catalog.services.queries import member_unit_fen
 from siyu.common.errors import NotFound
 from siyu.h5.views_mall import STORE_KEY
-from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order, OrderStatus
 from siyu.orders.services import queries
 from siyu.org.models import Store
-from tests.factories import BrandFactory, MemberFactory, StoreFactory
-from tests.test_catalog import make_product
+from tests.factories import BrandFactory, MemberFactory, StoreFactory, mall_listings
+from tests.h5_support import TOMORROW_MORNING, add_to_cart, cart_key, member_client
 
 pytestmark = pytest.mark.django_db
-
-TOMORROW_MORNING = "1:10"
-
-
-def member_client(member) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_KEY] = member.pk
-    session.save()
-    return client
 
 
 @pytest.fixture
 def listings(hq_admin, store_a, store_b):
     """A hot cup (two SKUs) published to every store, stock 5 at store A; a plate only at store B."""
-    cup = make_product(hq_admin, "北欧陶瓷杯", codes=("CUP-W", "CUP-B"))
-    plate = make_product(hq_admin, "日式餐盘", codes=("PLATE",))
-    publication.publish(hq_admin, cup.pk, scope="all")
-    publication.publish(hq_admin, plate.pk, scope="stores", store_ids=[store_b.pk])
-    rows = {lst.sku.code: lst for lst in StoreListing.objects.filter(store=store_a).select_related("sku")}
-    for row in rows.values():
-        stock.set_stock(hq_admin, row.pk, 5, idempotency_key=uuid.uuid4().hex)
-    return rows
-
-
-def add(client, listing, qty=1):
-    return client.post("/h5/mall/cart/add/", {"listing": listing.pk, "quantity": qty})
-
-
-def cart_key(client) -> str:
-    page = client.get("/h5/mall/cart/").content.decode()
-    found = re.search(r'name="idempotency_key" value="([^"]+)"', page)
-    assert found
-    return found.group(1)
+    return mall_listings(hq_admin, store_a, store_b)
 
 
 def test_browse_shows_only_available_listings_of_members_store(member_a, listings, store_b):
@@ -85,8 +52,8 @@ def test_member_without_store_picks_an_open_one(brand, store_a, listings):
 
 def test_checkout_double_submit_creates_one_order(member_a, listings):
     client = member_client(member_a)
-    add(client, listings["CUP-W"], 2)
-    add(client, listings["CUP-B"])
+    add_to_cart(client, listings["CUP-W"], 2)
+    add_to_cart(client, listings["CUP-B"])
     cart = client.get("/h5/mall/cart/").content.decode()
     assert "105.00" in cart  # 3 × 35.00
     form = {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
@@ -103,7 +70,7 @@ def test_checkout_double_submit_creates_one_order(member_a, listings):
 
 def test_insufficient_stock_shows_message_and_creates_nothing(member_a, listings):
     client = member_client(member_a)
-    add(client, listings["CUP-W"], 9)
+    add_to_cart(client, listings["CUP-W"], 9)
     before = StoreListing.objects.get(pk=listings["CUP-W"].pk).stock
     response = client.post(
         "/h5/mall/checkout/",
@@ -120,7 +87,7 @@ def test_unavailable_item_and_bad_window_are_messages(member_a, listings, hq_adm
     client = member_client(member_a)
     response = client.post("/h5/mall/cart/add/", {"listing": 999999, "quantity": 1}, follow=True)
     assert response.status_code == 200 and list(response.context["messages"])
-    add(client, listings["CUP-W"])
+    add_to_cart(client, listings["CUP-W"])
     response = client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": "7:99"}, follow=True
     )
@@ -131,7 +98,7 @@ def test_unavailable_item_and_bad_window_are_messages(member_a, listings, hq_adm
 def test_sandbox_payment_pays_the_order(member_a, listings, settings):
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"
     client = member_client(member_a)
-    add(client, listings["CUP-W"])
+    add_to_cart(client, listings["CUP-W"])
     response = client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     )
@@ -154,7 +121,7 @@ def test_sandbox_payment_pays_the_order(member_a, listings, settings):
 def test_sandbox_page_is_404_with_another_provider(member_a, listings, settings):
     settings.SIYU_PAYMENT_PROVIDER = "pay_at_pickup"
     client = member_client(member_a)
-    add(client, listings["CUP-W"])
+    add_to_cart(client, listings["CUP-W"])
     client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     )
@@ -164,7 +131,7 @@ def test_sandbox_page_is_404_with_another_provider(member_a, listings, settings)
 
 def test_order_qr_is_png_for_owner_only(member_a, member_b, listings):
     client = member_client(member_a)
-    add(client, listings["CUP-W"])
+    add_to_cart(client, listings["CUP-W"])
     client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     )
@@ -180,7 +147,7 @@ def test_order_qr_is_png_for_owner_only(member_a, member_b, listings):
 
 def test_member_cancels_pending_order(member_a, listings):
     client = member_client(member_a)
-    add(client, listings["CUP-W"], 2)
+    add_to_cart(client, listings["CUP-W"], 2)
     client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     )
@@ -212,7 +179,7 @@ def test_a_sale_from_a_group_card_credits_the_group(member_a, member_b, listings
     client = member_client(member_a)
     # Opened from the group's product card (?g=…): the group is credited with the order.
     assert client.get(f"/h5/mall/p/{listings['CUP-W'].pk}/?g={group_a.pk}").status_code == 200
-    add(client, listings["CUP-W"])
+    add_to_cart(client, listings["CUP-W"])
     client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     )
@@ -239,7 +206,7 @@ def test_my_orders_list_shows_only_my_orders(brand, store_a, member_a, listings)
     neighbour = MemberFactory(brand=brand, home_store=store_a)
     mine, theirs = member_client(member_a), member_client(neighbour)
     for client in (mine, theirs):
-        add(client, listings["CUP-W"])
+        add_to_cart(client, listings["CUP-W"])
         client.post(
             "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
         )
@@ -253,7 +220,7 @@ def test_my_orders_list_shows_only_my_orders(brand, store_a, member_a, listings)
 
 def test_member_order_queries_are_the_members_own(member_a, member_b, brand, store_a, listings):
     client = member_client(member_a)
-    add(client, listings["CUP-W"])
+    add_to_cart(client, listings["CUP-W"])
     client.post(
         "/h5/mall/checkout/", {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     )

@@ -13,7 +13,7 @@ from siyu.catalog.models import StoreListing
 from siyu.catalog.services import images, publication, stock
 from siyu.catalog.services import products as product_services
 from siyu.h5.views_mall import CART_KEY
-from tests.test_mall import member_client
+from tests.h5_support import member_client
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,6 @@ from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from siyu.communities.models import (
     Appeal,
     BlocklistEntry,
-    Community,
     CommunityMembership,
     ModerationAction,
     ModerationPolicy,
@@ -38,20 +37,7 @@ from siyu.communities.services.joining import active_membership, join_community
 from siyu.communities.services.posting import post_member_message, record_channel_message, staff_post
 from siyu.members.models import ChannelIdentity
 from siyu.org.models import AuditEntry
-from tests.factories import MemberFactory
-
-
-def make_group(store, *, channel=ChannelKind.WEB, connector=None, external_id="", name="宝妈群1", **extra):
-    return Community.objects.create(
-        brand=store.brand,
-        store=store,
-        channel=channel,
-        connector=connector,
-        external_id=external_id,
-        name=name,
-        hard_cap=500 if channel == ChannelKind.WECOM else 2000,
-        **extra,
-    )
+from tests.factories import MemberFactory, StaffFactory, make_group
 
 
 @pytest.fixture(autouse=True)
@@ -479,8 +465,6 @@ def test_rejected_appeal_keeps_removal(group, joined, hq_admin, store_b, brand):
     post(group, joined, "abc.com")
     removal = ModerationAction.objects.get()
     appeal = appeals.submit_appeal(joined, removal.pk, "对不起")
-    from tests.factories import StaffFactory
-
     clerk_b = StaffFactory(brand=brand, role="clerk", stores=[store_b])
     with pytest.raises(NotFound):
         appeals.review_appeal(clerk_b, appeal.pk, True)

@@ -13,13 +13,14 @@ from siyu.common.errors import Conflict
 from siyu.orders import hooks, pricing
 from siyu.orders.models import OrderAdjustment
 from siyu.orders.services import checkout, payments, pickup, transitions
-from tests import test_orders as orders_support
+from tests.factories import new_key, pickup_window, place_order, stock_of, two_cups_at
 
-listings = orders_support.listings  # CUP-W (list 39.00, member 35.00) and CUP-B (20.00) at store A, 10 each
-sandbox = orders_support.sandbox
-stock_of = orders_support.stock_of
-window = orders_support.window
-key = orders_support.key
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
+
 
 FAKE = "test_raffle"  # a kind of campaign orders has never heard of
 
@@ -65,8 +66,8 @@ def _order(member, store, listing, qty=1):
         member,
         store_id=store.pk,
         items=[(listing.pk, qty)],
-        pickup_window=window(),
-        idempotency_key=key(),
+        pickup_window=pickup_window(),
+        idempotency_key=new_key(),
         source=FAKE,
         campaign_id=77,
     )
@@ -121,7 +122,7 @@ def test_made_up_campaign_gets_closed_and_release_callbacks(fake, member_a, stor
 
 
 def test_other_sources_do_not_reach_the_handlers(fake, member_a, store_a, listings):
-    order = orders_support.place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     transitions.cancel(order.pk, member=member_a)
     assert fake.calls == []
 
@@ -148,8 +149,8 @@ def test_unknown_source_is_refused(member_a, store_a, listings):
             member_a,
             store_id=store_a.pk,
             items=[(listings[0].pk, 1)],
-            pickup_window=window(),
-            idempotency_key=key(),
+            pickup_window=pickup_window(),
+            idempotency_key=new_key(),
             source="never_registered",
         )
     assert getattr(caught.value, "field", None) == "source"
@@ -173,7 +174,7 @@ def coupon() -> Iterator[None]:
 
 
 def test_member_price_is_the_first_adjuster_and_stored(member_a, store_a, listings):
-    order = orders_support.place(member_a, store_a, [(listings[0].pk, 2), (listings[1].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 2), (listings[1].pk, 1)])
     assert order.total_fen == 2 * 3500 + 2000
     rows = list(OrderAdjustment.objects.filter(order=order))
     assert [(r.kind, r.amount_fen, r.line.listing_id if r.line else None) for r in rows] == [
@@ -187,11 +188,11 @@ def test_member_price_is_the_first_adjuster_and_stored(member_a, store_a, listin
 
 
 def test_adjuster_registered_by_a_test_changes_the_total(coupon, member_a, store_a, listings):
-    order = orders_support.place(member_a, store_a, [(listings[0].pk, 2)])  # 78.00 listed, 70.00 member
+    order = place_order(member_a, store_a, [(listings[0].pk, 2)])  # 78.00 listed, 70.00 member
     assert order.total_fen == 7000 - 500
     kinds = list(OrderAdjustment.objects.filter(order=order).values_list("kind", "amount_fen", "reference"))
     assert kinds == [("member_price", -800, f"sku:{listings[0].sku_id}"), ("coupon", -500, "coupon:42")]
-    small = orders_support.place(member_a, store_a, [(listings[1].pk, 1)])  # 20.00: no coupon
+    small = place_order(member_a, store_a, [(listings[1].pk, 1)])  # 20.00: no coupon
     assert small.total_fen == 2000 and not OrderAdjustment.objects.filter(order=small).exists()
 
 
@@ -202,7 +203,7 @@ def test_total_never_goes_negative(member_a, store_a, listings):
     remove = pricing.register_adjuster("test.points", too_generous, position=300)
     try:
         with pytest.raises(Conflict) as caught:
-            orders_support.place(member_a, store_a, [(listings[1].pk, 1)])
+            place_order(member_a, store_a, [(listings[1].pk, 1)])
     finally:
         remove()
     assert caught.value.code == "negative_total"

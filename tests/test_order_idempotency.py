@@ -11,40 +11,39 @@ from siyu.campaigns import tickets
 from siyu.campaigns.models import FlashReservation
 from siyu.common.errors import Conflict
 from siyu.orders.models import Order
-from tests import test_flash_admission as flash
-from tests import test_mall as mall
-from tests import test_orders as orders_support
+from tests.factories import make_sale, mall_listings, place_order, settle, stock_of, two_cups_at
+from tests.h5_support import TOMORROW_MORNING, add_to_cart, cart_key, member_client
 
-listings = orders_support.listings
-_fresh_caches = flash._fresh_caches
-backend = flash.backend
-database_backend = flash.database_backend
-redis_backend = flash.redis_backend
-sku = flash.sku
+pytestmark = pytest.mark.usefixtures("flash_caches")
+
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    return two_cups_at(hq_admin, store_a)  # published while store B exists: B has listings too
 
 
 def test_checkout_same_key_other_cart_or_store_is_409(member_a, store_a, store_b, listings):
-    first = orders_support.place(member_a, store_a, [(listings[0].pk, 1)], k="same-key")
-    again = orders_support.place(member_a, store_a, [(listings[0].pk, 1)], k="same-key")
+    first = place_order(member_a, store_a, [(listings[0].pk, 1)], k="same-key")
+    again = place_order(member_a, store_a, [(listings[0].pk, 1)], k="same-key")
     assert again.pk == first.pk and first.request_hash
     for store, items in ((store_a, [(listings[0].pk, 2)]), (store_a, [(listings[1].pk, 1)]), (store_b, [])):
         with pytest.raises(Conflict) as caught:
-            orders_support.place(member_a, store, items or [(listings[0].pk, 1)], k="same-key")
+            place_order(member_a, store, items or [(listings[0].pk, 1)], k="same-key")
         assert caught.value.code == "idempotency_mismatch" and caught.value.status == 409
         assert caught.value.field == "idempotency_key"
     assert Order.objects.filter(member=member_a).count() == 1
-    assert orders_support.stock_of(listings[0]) == 9
+    assert stock_of(listings[0]) == 9
 
 
 def test_h5_checkout_same_key_other_cart_is_409(member_a, hq_admin, store_a, store_b):
-    rows = mall.listings.__wrapped__(hq_admin, store_a, store_b)
-    client = mall.member_client(member_a)
-    mall.add(client, rows["CUP-W"])
-    form = {"idempotency_key": mall.cart_key(client), "pickup_window": mall.TOMORROW_MORNING}
+    rows = mall_listings(hq_admin, store_a, store_b)
+    client = member_client(member_a)
+    add_to_cart(client, rows["CUP-W"])
+    form = {"idempotency_key": cart_key(client), "pickup_window": TOMORROW_MORNING}
     first = client.post("/h5/mall/checkout/", form)
     assert first.status_code == 302 and first.url.startswith("/h5/orders/")
     # The same form key with another cart: refused, said so, nothing placed.
-    mall.add(client, rows["CUP-B"], 2)
+    add_to_cart(client, rows["CUP-B"], 2)
     refused = client.post("/h5/mall/checkout/", form)
     assert refused.status_code == 409
     assert "already used for a different request" in refused.content.decode()
@@ -59,7 +58,7 @@ def _buy(client, campaign, item, store, quantity, ticket, key="k-1"):
 
 
 def test_flash_buy_same_key_other_quantity_or_store_is_409(backend, client, sku, store_a, store_b, member_a):
-    campaign, item = flash.make_sale(sku, stock=5, limit=3, stores=[store_a, store_b])
+    campaign, item = make_sale(sku, stock=5, limit=3, stores=[store_a, store_b])
     ticket = tickets.issue_ticket(member_a.pk, campaign.pk)
     assert _buy(client, campaign, item, store_a, 1, ticket).status_code == 200
     more = _buy(client, campaign, item, store_a, 2, ticket)
@@ -68,7 +67,7 @@ def test_flash_buy_same_key_other_quantity_or_store_is_409(backend, client, sku,
     assert elsewhere.status_code == 409 and elsewhere.json()["code"] == "idempotency_mismatch"
     same = _buy(client, campaign, item, store_a, 1, ticket)
     assert same.status_code == 200 and same.json()["quantity"] == 1
-    flash.settle()
+    settle()
     # Retried after the write too: still refused, still one reservation of one unit.
     assert _buy(client, campaign, item, store_a, 3, ticket).status_code == 409
     assert [r.quantity for r in FlashReservation.objects.filter(campaign=campaign)] == [1]

@@ -3,68 +3,24 @@ notifications, pickup verification by the right store only, partial pickup, and 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
-from siyu.catalog.models import StoreListing
-from siyu.catalog.services import products as product_services
-from siyu.catalog.services import publication, stock
 from siyu.catalog.services.stock import InsufficientStock
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.orders.models import Order, OrderTransition, PaymentNotification, PickupCode
-from siyu.orders.services import checkout, expiry, payments, pickup, transitions
+from siyu.orders.services import expiry, payments, pickup, transitions
 from siyu.org.models import AuditEntry
-from tests.conftest import is_postgres
-from tests.factories import MemberFactory, StaffFactory
-from tests.fakes import wechatpay as wechatpay_fakes
-from tests.race_support import run_threads
-
-wechatpay = wechatpay_fakes.wechatpay
-
-
-def key() -> str:
-    return uuid.uuid4().hex
-
-
-def window():
-    now = timezone.now()
-    return (now + timedelta(hours=1), now + timedelta(hours=5))
+from tests.factories import MemberFactory, StaffFactory, new_key, place_order, stock_of, two_cups_at
+from tests.race_support import is_postgres, run_threads
 
 
 @pytest.fixture
 def listings(hq_admin, store_a, store_b):
-    product = product_services.create_product(
-        hq_admin,
-        {"name": "陶瓷杯"},
-        skus=[
-            {"code": "CUP-W", "spec": "白", "price_fen": 3900, "member_price_fen": 3500},
-            {"code": "CUP-B", "spec": "黑", "price_fen": 2000},
-        ],
-    )
-    publication.publish(hq_admin, product.pk, scope="all")
-    rows = list(StoreListing.objects.filter(store=store_a).order_by("sku_id"))
-    for row in rows:
-        stock.set_stock(hq_admin, row.pk, 10, idempotency_key=key())
-    return rows
-
-
-def stock_of(listing) -> int:
-    return StoreListing.objects.get(pk=listing.pk).stock
-
-
-def place(member, store, items, k=None):
-    return checkout.create_order(
-        member, store_id=store.pk, items=items, pickup_window=window(), idempotency_key=k or key()
-    )
-
-
-@pytest.fixture
-def sandbox(settings):
-    settings.SIYU_PAYMENT_PROVIDER = "sandbox"
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -72,9 +28,9 @@ def sandbox(settings):
 
 def test_create_is_idempotent_and_reserves_stock(member_a, store_a, listings):
     w, b = listings
-    k = key()
-    order = place(member_a, store_a, [(w.pk, 2), (b.pk, 1)], k)
-    again = place(member_a, store_a, [(w.pk, 2), (b.pk, 1)], k)
+    k = new_key()
+    order = place_order(member_a, store_a, [(w.pk, 2), (b.pk, 1)], k)
+    again = place_order(member_a, store_a, [(w.pk, 2), (b.pk, 1)], k)
     assert again.pk == order.pk and Order.objects.count() == 1
     assert order.total_fen == 2 * 3500 + 2000  # member price when set
     assert order.status == "pending_payment" and order.payment_method == "pay_at_pickup"
@@ -85,20 +41,20 @@ def test_create_is_idempotent_and_reserves_stock(member_a, store_a, listings):
 def test_insufficient_stock_rolls_back_everything(member_a, store_a, listings):
     w, b = listings
     with pytest.raises(InsufficientStock):
-        place(member_a, store_a, [(w.pk, 2), (b.pk, 11)])
+        place_order(member_a, store_a, [(w.pk, 2), (b.pk, 11)])
     assert Order.objects.count() == 0 and stock_of(w) == 10 and stock_of(b) == 10
 
 
 def test_listing_of_other_store_is_unavailable(member_a, store_b, listings):
     with pytest.raises(Conflict):
-        place(member_a, store_b, [(listings[0].pk, 1)])
+        place_order(member_a, store_b, [(listings[0].pk, 1)])
 
 
 # --- state machine ---------------------------------------------------------------------------------
 
 
 def test_illegal_transitions_refused(member_a, store_a, listings, clerk_a):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     with pytest.raises(Conflict):
         transitions.mark_ready(clerk_a, order.pk)  # not paid yet
     transitions.cancel(order.pk, member=member_a)
@@ -114,7 +70,7 @@ def test_illegal_transitions_refused(member_a, store_a, listings, clerk_a):
 
 
 def test_expiry_returns_stock_exactly_once(member_a, store_a, listings):
-    order = place(member_a, store_a, [(listings[0].pk, 3)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 3)])
     assert stock_of(listings[0]) == 7
     later = order.expires_at + timedelta(seconds=1)
     assert expiry.expire_due(now=later) == 1
@@ -127,7 +83,7 @@ def test_expiry_returns_stock_exactly_once(member_a, store_a, listings):
 
 
 def test_notification_paid_once_for_three_deliveries(sandbox, member_a, store_a, listings):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     assert order.payment_method == "sandbox"
     payments.start_payment(order, notify_url="https://example.invalid/hooks/pay/wechat/")
     notice = confirm_sandbox_payment(order.out_trade_no)
@@ -141,7 +97,7 @@ def test_notification_paid_once_for_three_deliveries(sandbox, member_a, store_a,
 def test_amount_mismatch_refused(sandbox, member_a, store_a, listings):
     import dataclasses
 
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     payments.start_payment(order, notify_url="https://example.invalid/")
     notice = dataclasses.replace(confirm_sandbox_payment(order.out_trade_no), amount_fen=1)
     with pytest.raises(Conflict):
@@ -151,7 +107,7 @@ def test_amount_mismatch_refused(sandbox, member_a, store_a, listings):
 
 
 def test_refund_online_order_returns_stock(sandbox, member_a, store_a, listings, clerk_a):
-    order = place(member_a, store_a, [(listings[0].pk, 2)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 2)])
     payments.start_payment(order, notify_url="https://example.invalid/")
     payments.apply_payment_notice(confirm_sandbox_payment(order.out_trade_no))
     transitions.refund(clerk_a, order.pk, "customer changed mind")
@@ -170,7 +126,7 @@ def test_webhook_rejects_unverifiable(client, db):
 
 
 def test_pickup_only_by_pickup_store(member_a, store_a, store_b, listings, clerk_a, brand):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     code = pickup.pickup_code_for(order)
     clerk_b = StaffFactory(brand=brand, username="clerkb", role="clerk", stores=[store_b])
     with pytest.raises(NotFound):
@@ -188,7 +144,7 @@ def test_pickup_only_by_pickup_store(member_a, store_a, store_b, listings, clerk
 
 def test_partial_pickup(member_a, store_a, listings, clerk_a):
     w, b = listings
-    order = place(member_a, store_a, [(w.pk, 2), (b.pk, 1)])
+    order = place_order(member_a, store_a, [(w.pk, 2), (b.pk, 1)])
     lw, lb = list(order.lines.order_by("listing_id"))
     code = pickup.pickup_code_for(order)
     first = pickup.verify_pickup(clerk_a, code, lines={lw.pk: 1})
@@ -207,7 +163,7 @@ def test_partial_pickup(member_a, store_a, listings, clerk_a):
 def test_race_two_scans_one_success(member_a, store_a, listings, clerk_a):
     if not is_postgres():
         pytest.skip("needs PostgreSQL")
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     code = pickup.pickup_code_for(order)
     results = run_threads(2, lambda i: pickup.verify_pickup(clerk_a, code))
     assert sum(isinstance(r, pickup.PickupResult) for r in results) == 1
@@ -221,7 +177,7 @@ def test_race_30_buyers_10_units(brand, store_a, listings, hq_admin):
         pytest.skip("needs PostgreSQL")
     listing = listings[0]
     members = [MemberFactory(brand=brand, home_store=store_a) for _ in range(30)]
-    results = run_threads(30, lambda i: place(members[i], store_a, [(listing.pk, 1)]))
+    results = run_threads(30, lambda i: place_order(members[i], store_a, [(listing.pk, 1)]))
     assert sum(isinstance(r, Order) for r in results) == 10
     assert all(isinstance(r, Order | InsufficientStock) for r in results), results
     assert Order.objects.count() == 10 and stock_of(listing) == 0
@@ -231,7 +187,7 @@ def test_race_30_buyers_10_units(brand, store_a, listings, hq_admin):
 
 
 def _wechat_order(member, store, listing):
-    order = place(member, store, [(listing.pk, 1)])
+    order = place_order(member, store, [(listing.pk, 1)])
     assert order.payment_method == "wechatpay"
     payments.start_payment(
         order,

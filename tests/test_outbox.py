@@ -16,8 +16,8 @@ from siyu.channels.models import Connector, OutboxMessage
 from siyu.channels.services import outbox
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.communities.models import Community
-from tests.conftest import is_postgres
 from tests.fakes.telegram import BOT_TOKEN, FakeTelegram
+from tests.race_support import is_postgres
 
 pytestmark = pytest.mark.django_db
 

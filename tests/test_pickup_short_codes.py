@@ -22,7 +22,7 @@ from tests import test_group_buys as gb
 from tests import test_orders as orders_support
 from tests.api_support import ApiClient, assert_error
 from tests.factories import StaffFactory
-from tests.test_mall import member_client
+from tests.h5_support import member_client
 
 listings = orders_support.listings
 place = orders_support.place

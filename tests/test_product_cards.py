@@ -16,8 +16,7 @@ from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.communities.models import Community, Message
 from siyu.org.models import AuditEntry
 from tests.api_support import ApiClient, assert_error
-from tests.factories import BrandFactory, StaffFactory, StoreFactory
-from tests.test_catalog import make_product
+from tests.factories import BrandFactory, StaffFactory, StoreFactory, make_product
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,7 @@ from siyu.catalog.services import images, publication
 from siyu.common.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.tooling.demo.catalog import seed_catalog_demo
 from tests.api_support import API, ApiClient, assert_error
-from tests.factories import BrandFactory, StaffFactory
-from tests.test_catalog import make_product
+from tests.factories import BrandFactory, StaffFactory, make_product
 
 pytestmark = pytest.mark.django_db
 

@@ -23,9 +23,7 @@ from siyu.members.models import ChannelIdentity, Member
 from siyu.members.services import bulk, privacy, public_profile
 from siyu.members.services.signin import SESSION_KEY, link_wechat_identity
 from siyu.tooling.demo.people import avatar_png, nickname_for
-from tests.fakes import wechat as wechat_fakes
 
-wechat_fake = wechat_fakes.wechat_fake
 CHAT_CSS = Path(__file__).resolve().parent.parent / "siyu" / "h5" / "static" / "h5" / "chat.css"
 
 

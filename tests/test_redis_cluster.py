@@ -23,12 +23,12 @@ from siyu.campaigns.services import flash_admission, flash_config, flash_writer
 from siyu.campaigns.services.flash_admission import Admission, LimitReached, SoldOut
 from siyu.common.redis_cluster_cache import RedisClusterCache
 from siyu.orders.models import Order
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, admit, make_sale, settle
+from tests.race_support import needs_postgres, run_pooled
 from tests.redis_cluster_support import LocalCluster, missing_tools, start_cluster
-from tests.test_flash_admission import _fresh_caches, buy, make_sale, settle, sku
-from tests.test_flash_races import needs_postgres, run_parallel
+from tests.redis_support import unique_prefix
 
-FIXTURES = (_fresh_caches, sku)  # shared with test_flash_admission
+pytestmark = pytest.mark.usefixtures("flash_caches")
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +45,7 @@ def redis_cluster():
 def cluster_backend(settings, redis_cluster: LocalCluster):
     settings.REDIS_URL = redis_cluster.url
     settings.SIYU_REDIS_CLUSTER = True
-    settings.SIYU_FLASH_REDIS_PREFIX = f"siyu-test:{uuid.uuid4().hex[:12]}"
+    settings.SIYU_FLASH_REDIS_PREFIX = unique_prefix()
     client = flash_config.redis_client()
     yield client
     names = list(client.scan_iter(match=f"{settings.SIYU_FLASH_REDIS_PREFIX}:*", count=1000))
@@ -98,7 +98,7 @@ def test_sales_spread_over_the_masters_and_each_is_written(cluster_backend, bran
         keys = flash_config.Keys(campaign.pk)
         assert len({node_of(client, name) for name in keys.all([item.pk])}) == 1
         for member in members:
-            assert isinstance(buy(campaign, item, member, store_a, quantity=1), Admission)
+            assert isinstance(admit(campaign, item, member, store_a, quantity=1), Admission)
     assert len({node_of(client, flash_config.Keys(c.pk).stream) for c, _i in sales}) >= 2
     assert flash_writer.drain_all() == 27
     for campaign, item in sales:
@@ -119,9 +119,9 @@ def test_purchase_race_on_the_cluster(cluster_backend, brand, sku, store_a):
 
     def attempt(i: int) -> object:
         member = members[i % buyers]
-        return buy(campaign, item, member, store_a, key=f"try-{i}")
+        return admit(campaign, item, member, store_a, key=f"try-{i}")
 
-    results = run_parallel(buyers * tries, attempt, threads=24)
+    results = run_pooled(buyers * tries, attempt, threads=24)
     unexpected = [r for r in results if not isinstance(r, Admission | SoldOut | LimitReached)]
     assert not unexpected, unexpected[:3]
     admitted = [(i, r) for i, r in enumerate(results) if isinstance(r, Admission)]

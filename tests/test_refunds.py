@@ -15,20 +15,20 @@ from siyu.common.periodic import run_job
 from siyu.orders.models import Order, OrderTransition, PaymentNotification
 from siyu.orders.services import expiry, payments, refunds, transitions
 from siyu.org.models import AuditEntry
-from tests import test_orders as orders_support
-from tests.fakes import wechatpay as wechatpay_fakes
+from tests.factories import place_order, stock_of, two_cups_at
 
-wechatpay = wechatpay_fakes.wechatpay
-listings = orders_support.listings  # two SKUs at store A, 10 in stock each
-sandbox = orders_support.sandbox
-place = orders_support.place
-stock_of = orders_support.stock_of
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
+
 
 NOTIFY = "https://shop.example.com/hooks/pay/wechat/"
 
 
 def _wechat_order(member, store, listing, qty=1):
-    order = place(member, store, [(listing.pk, qty)])
+    order = place_order(member, store, [(listing.pk, qty)])
     payments.start_payment(order, notify_url=NOTIFY, payer_openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")
     return order
 
@@ -72,7 +72,7 @@ def test_late_payment_after_expiry_refunded_once_for_three_deliveries(
 
 
 def test_late_payment_after_cancel_refunded(sandbox, member_a, store_a, listings):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     payments.start_payment(order, notify_url=NOTIFY)
     notice = confirm_sandbox_payment(order.out_trade_no)  # paid in the cashier…
     transitions.cancel(order.pk, member=member_a)  # …while the member cancelled in another tab
@@ -112,7 +112,7 @@ def test_orders_job_retries_late_refunds(wechatpay, member_a, store_a, listings)
 
 
 def test_refund_automatically_rules(sandbox, member_a, store_a, listings, clerk_a):
-    order = place(member_a, store_a, [(listings[0].pk, 2)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 2)])
     with pytest.raises(Conflict) as unpaid:
         refunds.refund_automatically(order, reason="test")
     assert unpaid.value.code == "not_refundable"
@@ -133,7 +133,7 @@ def test_refund_automatically_rules(sandbox, member_a, store_a, listings, clerk_
 
 
 def test_pay_at_pickup_orders_are_not_refunded_online(member_a, store_a, listings, clerk_a):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     transitions.mark_paid(order, actor=clerk_a, at_counter=True)
     with pytest.raises(Conflict) as counter:
         refunds.refund_automatically(order, reason="test")
@@ -141,7 +141,7 @@ def test_pay_at_pickup_orders_are_not_refunded_online(member_a, store_a, listing
 
 
 def test_refund_number_is_fixed_and_short(member_a, store_a, listings):
-    order = place(member_a, store_a, [(listings[0].pk, 1)])
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     assert len(order.out_trade_no) == 32
     number = refunds.refund_number(order)
     assert number == refunds.refund_number(order) and len(number) <= 32 and number != order.out_trade_no

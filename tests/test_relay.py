@@ -24,9 +24,9 @@ from siyu.channels.services import outbox
 from siyu.channels.services.connectors import add_wecom_connector
 from siyu.communities.models import Community, Message
 from siyu.members.models import Member
-from tests.conftest import is_postgres
 from tests.fakes.telegram import BOT_TOKEN
 from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, ROBOT_KEY, FakeWeCom
+from tests.race_support import is_postgres
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,8 @@ from siyu.communities.services import matrix
 from siyu.org.models import LoginAttempt
 from siyu.org.services import login
 from tests.api_support import assert_error
-from tests.conftest import is_postgres
 from tests.factories import TEST_PASSWORD
-from tests.race_support import run_threads
+from tests.race_support import is_postgres, run_threads
 
 
 class CountingHasher:

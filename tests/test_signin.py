@@ -15,13 +15,6 @@ from siyu.common.errors import Conflict, PermissionDenied, RateLimited, Validati
 from siyu.members.models import ChannelIdentity, Member, OtpCode, Source
 from siyu.members.services import signin
 from tests.factories import BrandFactory, MemberFactory
-from tests.fakes import sms as sms_fakes
-from tests.fakes import wechat as wechat_fakes
-
-# Fixtures from the provider fakes, bound here so pytest finds them.
-tencent_sms = sms_fakes.tencent_sms
-aliyun_sms = sms_fakes.aliyun_sms
-wechat_fake = wechat_fakes.wechat_fake
 
 MOBILE = "13700001234"
 

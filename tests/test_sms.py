@@ -12,11 +12,6 @@ from siyu.channels.sms import SmsNotConfigured, get_sms_sender
 from siyu.channels.sms.aliyun import AliyunSmsSender, percent_encode, rpc_signature
 from siyu.channels.sms.console import ConsoleSmsSender, clear_codes, last_code
 from siyu.channels.sms.tencent import TencentSmsSender, tc3_signature
-from tests.fakes import sms as sms_fakes
-
-# Fixtures from the provider fakes, bound here so pytest finds them.
-tencent_sms = sms_fakes.tencent_sms
-aliyun_sms = sms_fakes.aliyun_sms
 
 MOBILE = "13812341234"
 

@@ -8,11 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from siyu.channels import wechat_oauth
-from tests.fakes import wechat as wechat_fakes
 from tests.fakes.wechat import WECHAT_APP_ID
 
 # Fixture from the WeChat fake, bound here so pytest finds it.
-wechat_fake = wechat_fakes.wechat_fake
 
 
 def test_authorize_url_parameter_order_and_fragment(wechat_fake):

@@ -26,7 +26,6 @@ from siyu.channels.payments.wechatpay import (
     format_time_expire,
     request_message,
 )
-from tests.fakes import wechatpay as wechatpay_fakes
 from tests.fakes.wechatpay import (
     APIV3_KEY,
     APPID,
@@ -36,9 +35,6 @@ from tests.fakes.wechatpay import (
     private_pem,
     rsa_test_key,
 )
-
-wechatpay = wechatpay_fakes.wechatpay
-wechatpay_pubkey = wechatpay_fakes.wechatpay_pubkey
 
 NOTIFY = "https://shop.example.com/api/payments/wechatpay/notify"
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"

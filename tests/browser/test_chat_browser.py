@@ -4,38 +4,18 @@ with a second member on another phone (an independent browser context) without r
 from __future__ import annotations
 
 import io
-import os
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.sessions.backends.db import SessionStore
 from PIL import Image
 
 from siyu.communities.models import Community, GroupTemplate, LiveCode, Message
 from siyu.communities.services import live
 from siyu.communities.services.joining import join_community
-from siyu.members.services.signin import SESSION_KEY
+from tests.browser.support import screenshot, sign_in_member
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _screenshot(page, tmp_path: Path, name: str) -> None:
-    target = Path(os.environ.get("SIYU_SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / f"{name}.png"), full_page=True)
-
-
-def _sign_in(page, live_server, member) -> None:
-    # Members sign in by SMS code (tested in test_h5); here the session is made directly.
-    session = SessionStore()
-    session[SESSION_KEY] = member.pk
-    session.save()
-    page.context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": live_server.url}]
-    )
 
 
 def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, settings, tmp_path):
@@ -59,14 +39,14 @@ def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, setting
     join_community(group, regular, scene="store_qr")
 
     page_a, page_b = browser_two_pages
-    _sign_in(page_b, live_server, regular)
+    sign_in_member(page_b, live_server, regular)
     page_b.goto(f"{live_server.url}/h5/c/{group.pk}/")
     expect(page_b.locator("h1.chat-title")).to_have_text(group.name)
     expect(page_b.locator("#chat-status.chat-live")).to_be_visible()  # the event stream is open
     page_b.evaluate("window.__noReload = true")
 
     # The newcomer scans the store's live code, joins, and lands in the group chat.
-    _sign_in(page_a, live_server, newcomer)
+    sign_in_member(page_a, live_server, newcomer)
     page_a.goto(f"{live_server.url}/h5/j/{code.token}/")
     page_a.click("main form button[type=submit]")
     page_a.wait_for_url(f"**/h5/c/{group.pk}/")
@@ -87,7 +67,7 @@ def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, setting
     expect(arrived.locator(".chat-avatar")).to_have_text("小")  # no avatar uploaded: the first character
     assert "chat-mine" not in (arrived.get_attribute("class") or "")
     assert page_b.evaluate("window.__noReload") is True  # arrived without reloading the page
-    _screenshot(page_b, tmp_path, "chat-phone")
+    screenshot(page_b, tmp_path, "chat-phone")
 
     # And back: the regular member answers with Enter; the newcomer sees it live.
     page_b.fill("#chat-text", "欢迎欢迎")
@@ -106,7 +86,7 @@ def test_join_by_live_code_and_chat_live(live_server, browser_two_pages, setting
     page_b.wait_for_function(
         "() => { const i = document.querySelector('img.chat-image'); return i && i.naturalWidth === 60; }"
     )
-    _screenshot(page_b, tmp_path, "chat-phone-picture")
+    screenshot(page_b, tmp_path, "chat-phone-picture")
     assert Message.objects.filter(community=group, sender_kind="member").count() == 3
     assert Message.objects.filter(community=group, sender_kind="robot").count() == 2  # one welcome each
 

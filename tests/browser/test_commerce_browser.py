@@ -4,43 +4,22 @@ headless browsers have no camera), and the member's order page then says it was 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.contrib.sessions.backends.db import SessionStore
 
 from siyu.catalog.models import StoreListing
 from siyu.catalog.services import cards, publication, stock
 from siyu.communities.models import Community
 from siyu.communities.services import live
 from siyu.communities.services.joining import join_community
-from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.models import Order, OrderStatus
-from tests.factories import TEST_PASSWORD, MemberFactory, StaffFactory, StoreFactory
-from tests.test_catalog import make_product
+from tests.browser.support import screenshot, sign_in_member
+from tests.factories import TEST_PASSWORD, MemberFactory, StaffFactory, StoreFactory, make_product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _screenshot(page, tmp_path: Path, name: str) -> None:
-    target = Path(os.environ.get("SIYU_SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / f"{name}.png"), full_page=True)
-
-
-def _sign_in_member(page, live_server, member) -> None:
-    # Members sign in by SMS code (tested in test_h5); here the session is made directly.
-    session = SessionStore()
-    session[SESSION_KEY] = member.pk
-    session.save()
-    page.context.add_cookies(
-        [{"name": django_settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": live_server.url}]
-    )
 
 
 def test_member_buys_from_group_card_and_clerk_verifies_pickup(
@@ -72,14 +51,14 @@ def test_member_buys_from_group_card_and_clerk_verifies_pickup(
     phone, counter = browser_two_pages
 
     # The member opens the group chat and taps the robot's card.
-    _sign_in_member(phone, live_server, member)
+    sign_in_member(phone, live_server, member)
     phone.goto(f"{live_server.url}/h5/c/{group.pk}/")
     link = phone.locator(".chat-msg.chat-robot a.chat-card")
     expect(link).to_have_count(1)
     expect(link.locator(".chat-card-title")).to_have_text("北欧陶瓷杯")
     expect(link.locator(".chat-card-text")).to_contain_text("35.00")
     assert link.get_attribute("target") is None  # opens in the same tab / webview
-    _screenshot(phone, tmp_path, "card-in-chat")
+    screenshot(phone, tmp_path, "card-in-chat")
     link.click()
     phone.wait_for_url(re.compile(rf"/h5/mall/p/{listing.pk}/\?g={group.pk}$"))
     expect(phone.locator("h1.h5-title")).to_contain_text("北欧陶瓷杯")
@@ -111,7 +90,7 @@ def test_member_buys_from_group_card_and_clerk_verifies_pickup(
     assert code
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
-    _screenshot(phone, tmp_path, "order-with-qr")
+    screenshot(phone, tmp_path, "order-with-qr")
 
     # The clerk signs in to the console on the counter phone and types the code.
     counter.goto(live_server.url + "/")
@@ -130,7 +109,7 @@ def test_member_buys_from_group_card_and_clerk_verifies_pickup(
     done = counter.locator("[data-pickup-step=done]")
     expect(done).to_be_visible()
     expect(done).to_contain_text("All items handed over")
-    _screenshot(counter, tmp_path, "pickup-done")
+    screenshot(counter, tmp_path, "pickup-done")
 
     order.refresh_from_db()
     assert order.status == OrderStatus.PICKED_UP

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from siyu.members.models import MemberTag
 from siyu.org.models import AuditEntry
+from tests.browser.support import screenshot
 from tests.factories import TEST_PASSWORD, MemberFactory, StaffFactory, StoreFactory, TagFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _screenshot(page, tmp_path: Path, name: str) -> None:
-    # Screenshots land in tmp_path; set SIYU_SCREENSHOT_DIR to keep them for a human to look at.
-    target = Path(os.environ.get("SIYU_SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
 
 def test_filter_by_tag_and_open_profile(live_server, browser_page, tmp_path):
@@ -43,7 +35,7 @@ def test_filter_by_tag_and_open_profile(live_server, browser_page, tmp_path):
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("main form button[type=submit]")
     expect(page.locator("#joined-chart svg")).to_be_visible()  # ECharts drew the dashboard chart
-    _screenshot(page, tmp_path, "dashboard-desktop")
+    screenshot(page, tmp_path, "dashboard-desktop")
 
     page.goto(live_server.url + "/members/")
     rows = page.locator("#member-results tbody tr")
@@ -54,16 +46,16 @@ def test_filter_by_tag_and_open_profile(live_server, browser_page, tmp_path):
     expect(page).to_have_url(re.compile(rf"[?&]tag={tag.pk}"))
     expect(rows.first).to_contain_text("王小明")
     expect(rows.first).to_contain_text("138****1234")
-    _screenshot(page, tmp_path, "members-desktop")
+    screenshot(page, tmp_path, "members-desktop")
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live_server.url + "/members/")
     expect(page.locator(".nav-toggle-label")).to_be_visible()
     expect(page.locator(".mainnav")).to_be_hidden()
-    _screenshot(page, tmp_path, "members-phone")
+    screenshot(page, tmp_path, "members-phone")
     page.click(".nav-toggle-label")
     expect(page.locator(".mainnav")).to_be_visible()
-    _screenshot(page, tmp_path, "nav-phone")
+    screenshot(page, tmp_path, "nav-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto(live_server.url + f"/members/?tag={tag.pk}")
@@ -72,9 +64,9 @@ def test_filter_by_tag_and_open_profile(live_server, browser_page, tmp_path):
     expect(page.locator("#tags-box")).to_contain_text("咖啡爱好者")
     expect(page.locator("#mobile-box")).to_contain_text("138****1234")
     assert "13812341234" not in page.content()
-    _screenshot(page, tmp_path, "member-desktop")
+    screenshot(page, tmp_path, "member-desktop")
     page.set_viewport_size({"width": 390, "height": 844})
-    _screenshot(page, tmp_path, "member-phone")
+    screenshot(page, tmp_path, "member-phone")
     # htmx POSTs carry the CSRF token from the body's hx-headers: revealing works and is audited.
     page.click("#mobile-box button")
     expect(page.locator("#mobile-box")).to_contain_text("13812341234")

@@ -13,9 +13,8 @@ from siyu.campaigns.models import Campaign, FlashSaleItem
 from siyu.campaigns.services import flash_admission, flash_config
 from siyu.catalog.services import publication
 from siyu.orders.models import Order
-from tests.browser.test_commerce_browser import _screenshot, _sign_in_member
-from tests.factories import MemberFactory, StaffFactory, StoreFactory
-from tests.test_catalog import make_product
+from tests.browser.support import screenshot, sign_in_member
+from tests.factories import MemberFactory, StaffFactory, StoreFactory, make_product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,12 +45,12 @@ def test_member_buys_in_a_flash_sale(live_server, browser_page, settings, tmp_pa
     member = MemberFactory(brand=store.brand, home_store=store, name="王小明", mobile="13812341234")
 
     page = browser_page
-    _sign_in_member(page, live_server, member)
+    sign_in_member(page, live_server, member)
     page.goto(f"{live_server.url}/h5/flash/{campaign.pk}/")
     expect(page.locator("main")).to_contain_text("北欧陶瓷杯")
     buy = page.locator("button[data-buy]")
     expect(buy).to_be_enabled()
-    _screenshot(page, tmp_path, "flash-sale")
+    screenshot(page, tmp_path, "flash-sale")
     buy.click()
 
     page.wait_for_url(re.compile(r"/h5/orders/\d+/$"))
@@ -60,7 +59,7 @@ def test_member_buys_in_a_flash_sale(live_server, browser_page, settings, tmp_pa
     expect(page.locator("img.h5-qr")).to_be_visible()
     item.refresh_from_db()
     assert item.sold == 1
-    _screenshot(page, tmp_path, "flash-order")
+    screenshot(page, tmp_path, "flash-order")
 
     # Back on the sale page, a second purchase is over the limit: a clear message, nothing bought.
     page.goto(f"{live_server.url}/h5/flash/{campaign.pk}/")

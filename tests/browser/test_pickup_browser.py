@@ -16,8 +16,7 @@ from siyu.catalog.services import publication, stock
 from siyu.channels.sms.console import clear_codes, last_code
 from siyu.orders.models import Order, OrderStatus, PickupCode
 from siyu.orders.services.pickup_codes import format_short_code
-from tests.factories import TEST_PASSWORD, MemberFactory, StaffFactory, StoreFactory
-from tests.test_catalog import make_product
+from tests.factories import TEST_PASSWORD, MemberFactory, StaffFactory, StoreFactory, make_product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -2,7 +2,9 @@
 
 Each fake is a small ``ThreadingHTTPServer`` that checks what a real provider checks (signatures,
 credentials, single-use codes), records every request and answers in the provider's format.
-Fixtures live in the submodules; import them into a test module to use them.
+The fixtures in sms, wechat and wechatpay are registered as pytest plugins (tests/conftest.py): ask for
+``tencent_sms``, ``aliyun_sms``, ``wechat_fake``, ``wechatpay`` or ``wechatpay_pubkey`` by name. Telegram
+and WeCom tests start ``FakeTelegram`` / ``FakeWeCom`` in fixtures of their own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,77 @@
+"""Builders for test data, one module per app; import them from here (``from tests.factories import ...``).
+
+Plain rows come from factory_boy factories; anything with rules (products, listings with stock, orders,
+campaigns, groups opened from templates, joins, posts, events) is built through the app's own services, so
+the objects are valid. Test modules never import each other: a helper two test modules need belongs here
+(or, for fixtures, in a support plugin listed in tests/conftest.py).
+"""
+
+from tests.factories.analytics import make_event
+from tests.factories.campaigns import (
+    GROUP_BUY_PRICE,
+    admit,
+    buy,
+    make_sale,
+    offer_data,
+    published_group_buy,
+    running_sale,
+    sale_data,
+    settle,
+)
+from tests.factories.catalog import (
+    candle_sku,
+    flash_cup_sku,
+    listing_for,
+    make_product,
+    mall_listings,
+    new_key,
+    sale_skus,
+    set_stock,
+    stock_of,
+    two_cups_at,
+)
+from tests.factories.channels import ConnectorFactory
+from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
+from tests.factories.orders import pickup_window, place_order
+from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
+
+__all__ = [
+    "GROUP_BUY_PRICE",
+    "TEST_PASSWORD",
+    "BrandFactory",
+    "ConnectorFactory",
+    "MemberFactory",
+    "RegionFactory",
+    "StaffFactory",
+    "StoreFactory",
+    "TagFactory",
+    "TagGroupFactory",
+    "admit",
+    "buy",
+    "candle_sku",
+    "flash_cup_sku",
+    "in_group",
+    "join",
+    "listing_for",
+    "make_event",
+    "make_group",
+    "make_product",
+    "make_sale",
+    "make_template",
+    "mall_listings",
+    "new_key",
+    "offer_data",
+    "open_web_group",
+    "pickup_window",
+    "place_order",
+    "post",
+    "published_group_buy",
+    "running_sale",
+    "sale_data",
+    "sale_skus",
+    "set_stock",
+    "settle",
+    "stock_of",
+    "two_cups_at",
+]
