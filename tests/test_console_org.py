@@ -21,10 +21,15 @@ from siyu.orders.models import Order
 from siyu.org.models import AuditEntry, Staff, Store
 from siyu.org.services import staff_admin
 from siyu.org.services.audit_descriptions import describe_action
-from tests import test_orders as orders_support
-from tests.factories import StaffFactory, TagFactory
+from tests.factories import StaffFactory, TagFactory, place_order, two_cups_at
 
-listings = orders_support.listings
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    """CUP-W and CUP-B at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
+
+
 pytestmark = pytest.mark.django_db
 
 
@@ -180,8 +185,8 @@ def test_store_home_shows_pickups_join_requests_and_tasks(
     client, clerk_a, member_a, member_b, store_a, store_b, listings, template, hq_admin
 ):
     now = timezone.now()
-    mine = orders_support.place(member_a, store_a, [(listings[0].pk, 1)])
-    later = orders_support.place(member_a, store_a, [(listings[1].pk, 1)])
+    mine = place_order(member_a, store_a, [(listings[0].pk, 1)])
+    later = place_order(member_a, store_a, [(listings[1].pk, 1)])
     Order.objects.filter(pk=mine.pk).update(
         status="ready", pickup_window_start=now, pickup_window_end=now + timedelta(hours=2)
     )

@@ -12,21 +12,28 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from siyu.campaigns.services import group_buys
 from siyu.common.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from siyu.orders.models import Order, PickupAttemptCount, PickupCode
 from siyu.orders.services import checkout, pickup, pickup_codes, pickup_limits, transitions
 from siyu.orders.services.pickup_codes import ALPHABET, format_short_code, normalise_short_code
 from siyu.orders.windows import format_window
 from siyu.tooling.management.commands.demo import demo_environment
-from tests import test_group_buys as gb
-from tests import test_orders as orders_support
 from tests.api_support import ApiClient, assert_error
-from tests.factories import StaffFactory
+from tests.factories import StaffFactory, new_key, place_order, two_cups_at
 from tests.h5_support import member_client
 
-listings = orders_support.listings
-place = orders_support.place
-candle, offer, people, open_team = gb.candle, gb.offer, gb.people, gb.open_team
+place = place_order
+
+
+@pytest.fixture
+def listings(hq_admin, store_a, store_b):
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each (store B lists them too)."""
+    return two_cups_at(hq_admin, store_a)
+
+
+def open_team(member, offer, store):
+    return group_buys.open_team(member, offer.pk, store_id=store.pk)
 
 
 def short_of(order) -> str:
@@ -314,7 +321,7 @@ def test_window_ending_before_it_starts_is_refused(member_a, store_a, listings, 
             store_id=store_a.pk,
             items=[(listings[0].pk, 1)],
             pickup_window=(start, start - timedelta(minutes=10)),
-            idempotency_key=orders_support.key(),
+            idempotency_key=new_key(),
         )
     with pytest.raises(IntegrityError), transaction.atomic():  # the database refuses it too
         Order.objects.filter(pk=order_a.pk).update(pickup_window_end=order_a.pickup_window_start)

@@ -403,7 +403,12 @@ def test_api_import_names_no_other_store(manager_a, member_b):
     body = response.json()
     assert body["status"] == "rejected"
     assert body["errors"] == [
-        {"row": 2, "column": "mobile", "reason": "This mobile number cannot be added here."}
+        {
+            "row": 2,
+            "column": "mobile",
+            "header": "mobile",
+            "reason": "This mobile number cannot be added here.",
+        }
     ]
 
 
