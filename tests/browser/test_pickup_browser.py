@@ -1,22 +1,33 @@
-"""Pickup by short code in real browsers (phone viewport 390×844): a member signs in with an SMS code, buys
-in the mall, pays in the SANDBOX demo cashier and sees the short pickup code beside the QR; the clerk types
-that code (lower case, with a space) on ``/pickup/`` and hands over; a second try is refused."""
+"""Pickup by short code in real browsers (phone viewport 390×844): a member signs in with an SMS code, reaches
+their group from home, shops a mall with product pictures, buys, pays in the SANDBOX demo cashier and sees the
+short pickup code beside the QR; the clerk types that code (lower case, with a space) on ``/pickup/`` and
+hands over; a second try is refused."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import uuid
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from siyu.catalog.models import StoreListing
-from siyu.catalog.services import publication, stock
+from siyu.catalog.services import images, publication, stock
 from siyu.channels.sms.console import clear_codes, last_code
 from siyu.orders.models import Order, OrderStatus, PickupCode
 from siyu.orders.services.pickup_codes import format_short_code
-from tests.factories import TEST_PASSWORD, MemberFactory, StaffFactory, StoreFactory, make_product
+from tests.factories import (
+    TEST_PASSWORD,
+    MemberFactory,
+    StaffFactory,
+    StoreFactory,
+    in_group,
+    make_group,
+    make_product,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,6 +55,11 @@ def test_member_pays_and_clerk_types_the_short_code(live_server, browser_two_pag
     listing = StoreListing.objects.get(store=store, sku__product=product)
     stock.set_stock(hq, listing.pk, 5, idempotency_key=uuid.uuid4().hex)
     member = MemberFactory(brand=store.brand, home_store=store, name="王小明", mobile=MOBILE)
+    group = make_group(store, name="宝妈群1")
+    in_group(member, group)
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 640), (200, 120, 80)).save(picture, "PNG")
+    images.attach_image(product, picture.getvalue(), main=True, uploaded_by=hq)
 
     phone, counter = browser_two_pages
 
@@ -55,10 +71,26 @@ def test_member_pays_and_clerk_types_the_short_code(live_server, browser_two_pag
     phone.locator("#id_code").press("Enter")
     phone.wait_for_url(re.compile(r"/h5/(?!login)"))
 
-    # Buys in the mall: the product page, add to cart, choose tomorrow morning, check out.
+    # From home to the group: the "my groups" tile, then the group's chat.
+    phone.goto(f"{live_server.url}/h5/")
+    phone.click("[data-testid=link-groups]")
+    phone.click(f"a.chat-group-link[href$='/{group.pk}/']")
+    expect(phone.locator("body")).to_contain_text("宝妈群1")
+    _screenshot(phone, tmp_path, "member-group-from-home")
+
+    # The mall shows the product with its picture; the product page, add to cart, tomorrow morning, check out.
+    phone.goto(f"{live_server.url}/h5/")
+    phone.click("[data-testid=link-mall]")
+    expect(phone.locator(".mall-thumb img")).to_have_count(1)
+    phone.wait_for_function(
+        "() => [...document.querySelectorAll('.mall-thumb img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    _screenshot(phone, tmp_path, "mall-with-pictures")
     phone.goto(f"{live_server.url}/h5/mall/p/{listing.pk}/")
     phone.click("form[action$='/mall/cart/add/'] button[type=submit]")
-    phone.goto(f"{live_server.url}/h5/mall/cart/")
+    expect(phone.locator("#mall-toast")).to_contain_text("Added to your cart")  # stays on the page
+    phone.click("a.mall-buybar-cart")
+    phone.wait_for_url("**/h5/mall/cart/")
     phone.select_option("select[name=pickup_window]", "1:10")
     phone.click("form[action$='/mall/checkout/'] button[type=submit]")
 
