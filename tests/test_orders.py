@@ -166,7 +166,7 @@ def test_race_two_scans_one_success(member_a, store_a, listings, clerk_a):
     order = place_order(member_a, store_a, [(listings[0].pk, 1)])
     code = pickup.pickup_code_for(order)
     results = run_threads(2, lambda i: pickup.verify_pickup(clerk_a, code))
-    assert sum(isinstance(r, pickup.PickupResult) for r in results) == 1
+    assert sum(isinstance(r, pickup.PickupResult) for r in results) == 1, results
     assert sum(isinstance(r, Conflict) for r in results) == 1
     assert OrderTransition.objects.filter(order=order, to_status="picked_up").count() == 1
 

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 import time
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -427,16 +428,18 @@ def test_sandbox_refused_outside_debug_and_testing(settings):
 def test_sandbox_flow(settings):
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"
     provider = get_payment_provider()
-    request = _jsapi(provider, out_trade_no="SB20261125000001")
-    assert request.sandbox and request.h5_url == "/h5/pay/sandbox/SB20261125000001/"
-    assert provider.query_payment("SB20261125000001").state == "NOTPAY"
-    notice = confirm_sandbox_payment("SB20261125000001")
+    # Sandbox trades live in the shared cache (Redis when set): a fresh trade number per run.
+    trade = "SB" + uuid.uuid4().hex[:20].upper()
+    request = _jsapi(provider, out_trade_no=trade)
+    assert request.sandbox and request.h5_url == f"/h5/pay/sandbox/{trade}/"
+    assert provider.query_payment(trade).state == "NOTPAY"
+    notice = confirm_sandbox_payment(trade)
     assert notice.sandbox and notice.paid and notice.amount_fen == 8800 and notice.provider == "sandbox"
-    assert confirm_sandbox_payment("SB20261125000001").notification_id == notice.notification_id
-    assert provider.query_payment("SB20261125000001").paid
+    assert confirm_sandbox_payment(trade).notification_id == notice.notification_id
+    assert provider.query_payment(trade).paid
     refund = provider.refund(
-        out_trade_no="SB20261125000001",
-        out_refund_no="SBR000001",
+        out_trade_no=trade,
+        out_refund_no="R" + trade,
         amount_fen=8800,
         total_fen=8800,
         reason="",

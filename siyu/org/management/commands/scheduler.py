@@ -105,7 +105,8 @@ class Command(BaseCommand):
                     if now < next_run[job.name] or stopping:
                         continue
                     next_run[job.name] = now + job.every_seconds
-                    close_old_connections()
+                    if not options["once"]:  # ``--once`` runs in its caller's process, on its connections
+                        close_old_connections()
                     try:
                         result = run_job(job.name)
                     except Exception as exc:  # logged and recorded by run_job; keep the other jobs running
