@@ -21,6 +21,10 @@ from siyu.common.validators import fen_to_yuan
 EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "member.created": (gettext_lazy("Became a member"), None),
     "member.updated": (gettext_lazy("Profile updated: %(fields)s"), gettext_lazy("Profile updated")),
+    "member.profile_updated": (
+        gettext_lazy("Changed their nickname or avatar: %(fields)s"),
+        gettext_lazy("Changed their nickname or avatar"),
+    ),
     "member.tagged": (gettext_lazy("Tagged"), None),
     "member.untagged": (gettext_lazy("Tag removed"), None),
     "member.erased": (gettext_lazy("Personal data erased"), None),
