@@ -252,13 +252,18 @@ def test_demo_no_serve_sets_up_and_prints(monkeypatch):
 def test_demo_serves_with_gunicorn(monkeypatch):
     calls = []
     monkeypatch.setattr(demo_command.os, "execvp", lambda file, argv: calls.append((file, argv)))
-    had_debug = "SIYU_DEBUG" in os.environ
+    # The demo sets its environment (debug, the sandbox cashier) before exec'ing gunicorn: give the test
+    # process its own environment back, or later tests' servers would inherit the demo's payment provider.
+    saved = {name: os.environ.get(name) for name in ("SIYU_DEBUG", "SIYU_PAYMENT_PROVIDER")}
     try:
         call_command("demo", stores=1, members=10, addr="127.0.0.1:8123", stdout=io.StringIO())
-        assert os.environ.get("SIYU_DEBUG")
+        assert os.environ.get("SIYU_DEBUG") and os.environ.get("SIYU_PAYMENT_PROVIDER") == "sandbox"
     finally:
-        if not had_debug:
-            os.environ.pop("SIYU_DEBUG", None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     assert len(calls) == 1
     file, argv = calls[0]
     assert file == argv[0] and file.endswith("gunicorn")
