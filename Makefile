@@ -45,9 +45,12 @@ typecheck: setup-dev
 migrations-check: setup-dev
 	env -u DATABASE_URL SIYU_VAR_DIR=$(CURDIR)/var/check $(BIN)/siyu makemigrations --check --dry-run
 
-# SQLite run: the whole suite (PostgreSQL-only race tests skip themselves).
+# SQLite run: the whole suite (PostgreSQL-only race tests skip themselves). Browser tests run in a pytest process
+# of their own: Playwright's event loop and the session-wide live server stay out of the tests that start real
+# servers (bench, self-healing).
 pytest-sqlite: setup-dev
-	env -u DATABASE_URL $(BIN)/pytest
+	env -u DATABASE_URL $(BIN)/pytest -m "not browser"
+	env -u DATABASE_URL $(BIN)/pytest -m browser
 
 # PostgreSQL run, when DATABASE_URL points at one: the whole suite again, race tests included.
 pytest-postgres: setup-dev

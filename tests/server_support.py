@@ -65,6 +65,7 @@ def serving(var_dir: Path, *, scheduler: bool = True, redis: bool = True) -> Ite
         SIYU_VAR_DIR=str(var_dir),
         SIYU_FLASH_REDIS_PREFIX=prefix,
         SIYU_FLASH_ALLOW_VOLATILE_REDIS="1",
+        SIYU_PAYMENT_PROVIDER="pay_at_pickup",
         SIYU_SCHEDULER="1" if scheduler else "0",
         SIYU_SCHEDULER_NICE="0",
     )

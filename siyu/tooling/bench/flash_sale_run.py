@@ -127,6 +127,8 @@ def run_flash_sale(options: dict[str, Any], scratch_database: ScratchDatabase) -
             if url:
                 env["DATABASE_URL"] = url
             env["SIYU_SCHEDULER"] = "1"  # the write-behind runs in the scheduler, as in `siyu demo`
+            # Admission is measured, not payment: flash orders are paid at pickup on the scratch server.
+            env["SIYU_PAYMENT_PROVIDER"] = "pay_at_pickup"
             cli = [sys.executable, "-m", "siyu.cli"]
             subprocess.run([*cli, "migrate", "-v0"], env=env, check=True)  # noqa: S603 -- our own CLI
             port = _free_port()
