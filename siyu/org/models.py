@@ -92,10 +92,20 @@ class Staff(AbstractUser):
     stores = models.ManyToManyField(Store, blank=True, related_name="staff", verbose_name=_("stores"))
     # PIPL: full mobile numbers are shown only to staff granted this, and every reveal is audited.
     can_reveal_mobile = models.BooleanField(_("may reveal mobile numbers"), default=False)
+    # The staff member's WeCom userid (成员 UserID): who owns a customer group, who gets app messages, who
+    # signs in to the chat-toolbar sidebar through WeCom OAuth. Unique within a brand when set.
+    wecom_userid = models.CharField(_("WeCom user ID"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("staff member")
         verbose_name_plural = _("staff")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "wecom_userid"],
+                condition=~models.Q(wecom_userid=""),
+                name="staff_wecom_userid_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.username

@@ -28,6 +28,21 @@ class Capability(enum.StrEnum):
     RECEIVE_MESSAGES = "receive_messages"
 
 
+class DeliveryPath(enum.StrEnum):
+    """How content reaches a group on a channel. A connector lists the paths it has, preferred first.
+
+    - ``AUTO``: Siyu posts by API, silently (the built-in web chat, a Telegram bot).
+    - ``OWNER_CONFIRM``: Siyu prepares a mass message that the group's owner confirms in the channel's own
+      app before anything is sent (WeCom 群发, ``add_msg_template``), within the channel's quota.
+    - ``STAFF``: a staff member puts prepared content into the group by hand, one tap in the chat-toolbar
+      sidebar (WeCom ``sendChatMessage``) or copy and paste.
+    """
+
+    AUTO = "auto"
+    OWNER_CONFIRM = "owner_confirm"
+    STAFF = "staff"
+
+
 class ChannelError(Exception):
     """A provider call failed. ``retryable`` says whether the outbox should try again later."""
 
@@ -71,11 +86,16 @@ class ChannelConnector:
 
     kind: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # How content reaches a group, preferred first (see ``DeliveryPath``); every post honours this.
+    delivery_paths: ClassVar[tuple[DeliveryPath, ...]] = (DeliveryPath.AUTO,)
     # Per bucket prefix (the part before ":" of an outbox bucket), the documented limit.
     rate_limits: ClassVar[dict[str, RateLimit]] = {}
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    def can_deliver(self, path: DeliveryPath) -> bool:
+        return path in self.delivery_paths
 
     def perform(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Carry out one outbox action; return the provider's useful result. Raise ChannelError on failure."""

@@ -19,7 +19,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu.channels import hooks
-from siyu.channels.connectors.base import Capability, ChannelConnector, ChannelError, RateLimit, Unsupported
+from siyu.channels.connectors.base import (
+    Capability,
+    ChannelConnector,
+    ChannelError,
+    DeliveryPath,
+    RateLimit,
+    Unsupported,
+)
 from siyu.channels.models import Connector, WeComJoinWay, WeComMassSend
 
 logger = logging.getLogger("siyu.channels.wecom")
@@ -81,6 +88,8 @@ class WeComConnector(ChannelConnector):
     """
 
     kind = "wecom"
+    # No robot can join a customer group and no API posts into one silently (docs/channels.md).
+    delivery_paths = (DeliveryPath.OWNER_CONFIRM, DeliveryPath.STAFF)
     capabilities = frozenset(
         {
             Capability.JOIN_LINK,

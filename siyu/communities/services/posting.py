@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from siyu.analytics.services.events import record_event
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from siyu.communities.models import Community, CommunityMembership, Message
-from siyu.communities.services.delivery import deliver_to_channel
+from siyu.communities.models import Community, CommunityMembership, GroupDelivery, Message
+from siyu.communities.services.dispatch import dispatch
 from siyu.communities.services.messages import (
     MAX_TEXT,
     announce_message,
@@ -236,7 +236,14 @@ def staff_post(staff: Staff, community_id: int, text: str) -> Message:
             kind=Message.Kind.TEXT,
             text=text,
         )
-        deliver_to_channel(community, message, {"text": text})
+        dispatch(
+            community,
+            {"text": text},
+            kind=GroupDelivery.Kind.STAFF_POST,
+            key=f"message:{message.pk}",
+            message=message,
+            can_wait=False,
+        )
         record_audit(
             staff,
             "community.staff_post",

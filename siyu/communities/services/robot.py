@@ -24,8 +24,8 @@ from siyu.channels.connectors.base import Capability
 from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
 from siyu.common.errors import Conflict, NotFound, ServiceError, ValidationFailed
-from siyu.communities.models import Community, CommunityMembership, Message, ScheduledPost
-from siyu.communities.services.delivery import channel_bucket, deliver_to_channel
+from siyu.communities.models import Community, CommunityMembership, GroupDelivery, Message, ScheduledPost
+from siyu.communities.services.dispatch import channel_bucket, dispatch
 from siyu.communities.services.messages import (
     MAX_TEXT,
     announce_message,
@@ -85,12 +85,15 @@ def post_to_group(
     card: dict[str, Any] | None = None,
     image: bytes | None = None,
     idempotency_key: str | None = None,
+    delivery_kind: str = GroupDelivery.Kind.OTHER,
+    can_wait: bool = True,
 ) -> Message:
     """The robot posts exactly one of text, markdown, a card or a picture in ``community``.
 
     Guarantees: the message is stored (sender ``robot``) and announced live after commit; for WeCom/Telegram
-    groups the channel call is queued in the outbox in the same transaction (bucket ``robot:<connector>`` for
-    WeCom, ``chat:<chat id>`` for Telegram); with ``idempotency_key`` a repeated call returns the first
+    groups the post is dispatched in the same transaction by the path the channel allows
+    (``dispatch.dispatch``: ``delivery_kind`` names it, ``can_wait`` says whether it may wait for the owner's
+    mass message); with ``idempotency_key`` a repeated call returns the first
     message and queues nothing more; an archived group refuses (Conflict); invalid content raises
     ValidationFailed. Nothing is stored when it raises.
     """
@@ -147,7 +150,14 @@ def post_to_group(
                 if cleaned is not None:
                     discard_image(message)
                 return existing
-            deliver_to_channel(community, message, content)
+            dispatch(
+                community,
+                content,
+                kind=delivery_kind,
+                key=f"message:{message.pk}",
+                message=message,
+                can_wait=can_wait,
+            )
             announce_message(message)
     except BaseException:
         if cleaned is not None and not Message.objects.filter(pk=message.pk).exists():
