@@ -167,10 +167,24 @@ def test_race_two_scans_one_success(member_a, store_a, listings, clerk_a):
     code = pickup.pickup_code_for(order)
     results = run_threads(2, lambda i: pickup.verify_pickup(clerk_a, code))
     assert sum(isinstance(r, pickup.PickupResult) for r in results) == 1, results
-    # The loser is refused: "already used" (Conflict) when it read the code before the winner closed it,
-    # "no such code" (NotFound) when it looked it up among open codes afterwards.
-    assert sum(isinstance(r, Conflict | NotFound) for r in results) == 1, results
+    # The loser is told "already used", whichever order the two scans ran in.
+    losers = [r for r in results if not isinstance(r, pickup.PickupResult)]
+    assert len(losers) == 1 and isinstance(losers[0], Conflict), results
+    assert losers[0].code == "already_used", results
     assert OrderTransition.objects.filter(order=order, to_status="picked_up").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_race_two_typed_short_codes_one_success(member_a, store_a, listings, clerk_a):
+    if not is_postgres():
+        pytest.skip("needs PostgreSQL")
+    order = place_order(member_a, store_a, [(listings[0].pk, 1)])
+    short = PickupCode.objects.get(order=order).short_code
+    results = run_threads(2, lambda i: pickup.verify_pickup(clerk_a, short.lower()))
+    assert sum(isinstance(r, pickup.PickupResult) for r in results) == 1, results
+    losers = [r for r in results if not isinstance(r, pickup.PickupResult)]
+    assert len(losers) == 1 and isinstance(losers[0], Conflict), results
+    assert losers[0].code == "already_used", results
 
 
 @pytest.mark.django_db(transaction=True)

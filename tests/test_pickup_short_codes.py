@@ -22,6 +22,7 @@ from siyu.tooling.management.commands.demo import demo_environment
 from tests.api_support import ApiClient, assert_error
 from tests.factories import StaffFactory, new_key, place_order, two_cups_at
 from tests.h5_support import member_client
+from tests.race_support import is_postgres, run_threads
 
 place = place_order
 
@@ -347,3 +348,16 @@ def test_demo_runs_with_the_sandbox_cashier_unless_told_otherwise():
     env = {"SIYU_PAYMENT_PROVIDER": "wechatpay"}
     demo_environment(env)
     assert env["SIYU_PAYMENT_PROVIDER"] == "wechatpay"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_first_attempts_of_a_window_are_all_counted_not_refused(clerk_a, store_a):
+    """Many clerks' first misses of a window race to create the counter rows: every one below the limit is
+    admitted and counted (none refused because a parallel attempt created the row meanwhile)."""
+    if not is_postgres():
+        pytest.skip("needs PostgreSQL")
+    now = timezone.now().replace(second=5)
+    results = run_threads(8, lambda i: pickup_limits.reserve(clerk_a, [store_a.pk], now=now))
+    assert all(isinstance(r, pickup_limits.Reservation) for r in results), results
+    assert PickupAttemptCount.objects.get(scope="staff", subject_id=clerk_a.pk).misses == 8
+    assert PickupAttemptCount.objects.get(scope="store", subject_id=store_a.pk).misses == 8

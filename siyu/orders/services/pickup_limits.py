@@ -64,15 +64,18 @@ def _claim(scope: str, subject_id: int, window_start: datetime, limit: int) -> b
     rows = PickupAttemptCount.objects.filter(scope=scope, subject_id=subject_id, window_start=window_start)
     if rows.filter(misses__lt=limit).update(misses=F("misses") + 1):
         return True
-    if rows.exists() or limit <= 0:
+    if limit <= 0:
         return False
+    # No row could be incremented: either none exists yet, or it is full. Insert; the unique constraint
+    # tells the two apart (asking "does it exist?" here would race: a parallel first attempt may insert the
+    # row between our UPDATE and that question, and this attempt would be refused below the limit).
     try:
         with transaction.atomic():
             PickupAttemptCount.objects.create(
                 scope=scope, subject_id=subject_id, window_start=window_start, misses=1
             )
         return True
-    except IntegrityError:  # a parallel attempt inserted the row first
+    except IntegrityError:  # the row exists (full, or a parallel attempt inserted it first)
         return bool(rows.filter(misses__lt=limit).update(misses=F("misses") + 1))
 
 
