@@ -167,7 +167,7 @@ def community_out(community: Any) -> dict[str, Any]:
     }
 
 
-def community_detail_out(community: Any, activity: list[int]) -> dict[str, Any]:
+def community_detail_out(community: Any, activity: list[int], signals: list[str]) -> dict[str, Any]:
     data = community_out(community)
     data.update(
         {
@@ -176,6 +176,7 @@ def community_detail_out(community: Any, activity: list[int]) -> dict[str, Any]:
             "welcome_template": community.welcome_template,
             "announcement": community.announcement,
             "activity": activity,
+            "activity_signals": signals,
         }
     )
     return data

@@ -356,7 +356,14 @@ class CommunityDetailOut(CommunityOut):
     rules_text: str
     welcome_template: str
     announcement: str
-    activity: list[int] = Field(description="Messages per day over the last 14 days, oldest first.")
+    activity: list[int] = Field(
+        description="Activity per day over the last 14 days, oldest first: the events of `activity_signals`."
+    )
+    activity_signals: list[str] = Field(
+        description="What `activity` counts for this group's channel: `messages` and `orders` where Siyu "
+        "reads messages; `joins`, `orders` and `link_opens` where it cannot (WeCom); more when a capability "
+        "adds one (e.g. check-ins)."
+    )
 
 
 class CommunityPage(Schema):

@@ -30,6 +30,9 @@ from siyu.channels.services import outbox
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
 from siyu.communities.models import Community, GroupTemplate, JoinRequest, Theme
 from siyu.communities.services import (
+    activity as group_activity,
+)
+from siyu.communities.services import (
     hygiene,
     livecodes,
     matrix,
@@ -351,6 +354,7 @@ def groups(request: HttpRequest) -> HttpResponse:
             "group": c,
             "sparkline": sparkline_svg(activity.get(c.pk, [])),
             "messages": sum(activity.get(c.pk, [])),
+            "signals": group_activity.signal_labels(c),
             "full": c.member_count >= c.recommended_size,
         }
         for c in page.object_list
@@ -367,6 +371,8 @@ def _group_context(request: HttpRequest, staff: Staff, community: Community) -> 
         "group": community,
         "sparkline": sparkline_svg(activity, width=168, height=32),
         "activity_total": sum(activity),
+        "activity_signals": group_activity.signal_labels(community),
+        "reads_messages": group_activity.reads_messages(community),
         "members": queries.community_members(staff, community.pk),
         "recent_messages": recent,
         "actions": list(moderation_log.moderation_log(staff, community_id=community.pk)[:RECENT_ACTIONS]),

@@ -19,11 +19,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from siyu.channels.models import Connector
 from siyu.common.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from siyu.communities.models import Appeal, Community, ModerationPolicy
+from siyu.communities.services import activity, moderation_policy, queries
 from siyu.communities.services import appeals as appeal_services
 from siyu.communities.services import blocklist as blocklist_services
-from siyu.communities.services import moderation_policy, queries
 from siyu.communities.services.moderation_policy import LADDER_STEPS, EffectivePolicy
 from siyu.members.models import ChannelIdentity
 from siyu.org.models import Staff
@@ -190,10 +191,21 @@ def default_policy(request: HttpRequest) -> HttpResponse:
             return redirect("console:moderation_policy")
         status = 400
     groups = queries.scoped_communities(staff).exclude(status=Community.Status.ARCHIVED)
+    # One group per (channel, connector) is enough to know whether Siyu reads messages there.
+    pairs = set(groups.order_by().values_list("channel", "connector_id").distinct())
+    connectors = Connector.objects.in_bulk({pk for _c, pk in pairs if pk is not None})
+    blind = [
+        not activity.reads_messages(Community(channel=channel, connector=connectors.get(pk)))
+        for channel, pk in pairs
+    ]
     context = {
         "form": form,
         "policy": policy,
-        "can_edit": has_capability(staff, "moderation.manage"),
+        "can_edit": has_capability(staff, "moderation.manage") and not (blind and all(blind)),
+        # Every group in scope is on a channel whose messages Siyu never sees (WeCom-only): content rules
+        # cannot act there, so the form is shown disabled with the explanation.
+        "content_blind": bool(blind) and all(blind),
+        "some_blind": any(blind),
         "groups": groups,
         "own_policy_ids": set(
             ModerationPolicy.objects.filter(community__in=groups).values_list("community_id", flat=True)
@@ -214,13 +226,26 @@ def group_policy(request: HttpRequest, community_id: int) -> HttpResponse:
         return redirect("console:group_policy", community_id=community.pk)
     policy = moderation_policy.policy_for(staff, community.pk)
     form = _policy_form(request, policy)
+    blind = not activity.reads_messages(community)
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and blind:
+        # Rules on content Siyu never sees would only pretend to protect the group.
+        form.add_error(
+            None, _("Siyu cannot see the messages of this group, so content rules cannot act here.")
+        )
+        status = 400
+    elif request.method == "POST":
         if _save_policy(request, staff, community.pk, form):
             messages.success(request, _("Group rules saved."))
             return redirect("console:group_policy", community_id=community.pk)
         status = 400
-    context = {"form": form, "policy": policy, "group": community, "can_edit": True}
+    context = {
+        "form": form,
+        "policy": policy,
+        "group": community,
+        "can_edit": not blind,
+        "content_blind": blind,
+    }
     return render(request, "console/moderation/policy.html", context, status=status)
 
 

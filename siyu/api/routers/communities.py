@@ -64,6 +64,7 @@ from siyu.api.schemas import (
 from siyu.channels.services import outbox
 from siyu.common.errors import ValidationFailed
 from siyu.communities.models import JoinRequest
+from siyu.communities.services import activity as group_activity
 from siyu.communities.services import livecodes, matrix, moderation_log, posting, queries, robot, staff_todos
 from siyu.org.services import stores as store_services
 from siyu.org.services.login import client_ip
@@ -120,10 +121,12 @@ def list_communities(
 
 @router.get("/communities/{int:community_id}", response=CommunityDetailOut)
 def get_community(request: HttpRequest, community_id: Path[Id]) -> dict[str, Any]:
-    """One group with its rules, welcome and announcement, and messages per day over 14 days."""
+    """One group with its rules, welcome and announcement, and its activity per day over 14 days (which
+    signals it counts depends on the channel: ``activity_signals``)."""
     community = queries.get_community(current_staff(request), community_id)
     activity = queries.community_activity([community.pk]).get(community.pk, [])
-    return community_detail_out(community, activity)
+    signals = [s.key for s in group_activity.signals_for(community)]
+    return community_detail_out(community, activity, signals)
 
 
 @router.get("/communities/{int:community_id}/members", response=CommunityMemberPage)

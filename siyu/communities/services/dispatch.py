@@ -32,6 +32,7 @@ from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
 from siyu.common.errors import NotFound
 from siyu.communities.models import Community, GroupDelivery, Message
+from siyu.communities.services.activity import tag_link
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store
 
@@ -71,7 +72,11 @@ def dispatch(
     if existing is not None:
         return existing
     if "card" in content:
-        content = {**content, "card": absolute_card(content["card"])}
+        # The card's Siyu link carries the group (``?g=``), so opens are seen where messages are not.
+        card = dict(content["card"])
+        if card.get("url"):
+            card["url"] = tag_link(str(card["url"]), community)
+        content = {**content, "card": absolute_card(card)}
     impl = outbox.get_connector(connector)
     fields: dict[str, Any] = {
         "community": community,

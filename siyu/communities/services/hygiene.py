@@ -1,8 +1,13 @@
 """Group hygiene: who has gone quiet in a group, who should be removed, and who deserves the VIP group.
 
-Activity is read from the event log (``siyu.analytics.models.Event``): a message in the group
-(``community.message`` with this group's id), a check-in (``loyalty.checked_in``, counted once that capability
-writes it) or an order event (``order.*``) at the group's store. See docs/moderation.md.
+Activity is read from the event log (``siyu.analytics.models.Event``) through the group's activity signals
+(``siyu.communities.services.activity``): where Siyu reads the group's messages, a message in the group or an
+order at the group's store (plus any signal a capability registers, such as loyalty's check-ins); where it
+cannot (WeCom customer groups), a join, a link or card opened from the group, or an order at the store.
+
+Missing data is never taken for inactivity: on a channel without message data, a member with no signal in the
+window is of *unknown* activity — listed as such, never proposed for removal, and ``remove_inactive`` refuses
+them. See docs/moderation.md.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +25,7 @@ from siyu.analytics.models import Event
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.common.validators import parse_id
 from siyu.communities.models import Community, CommunityMembership, JoinScene, Theme
+from siyu.communities.services import activity
 from siyu.communities.services.join_checks import may_join
 from siyu.communities.services.joining import join_community
 from siyu.communities.services.messages import display_name
@@ -35,7 +40,6 @@ SPEND_WINDOW_DAYS = 90
 DEFAULT_VIP_SPEND_THRESHOLD_FEN = 100_000  # ¥1,000 in 90 days
 ORDER_PAID = "order.paid"
 ORDER_REFUNDED = "order.refunded"
-CHECKED_IN = "loyalty.checked_in"
 MAX_BATCH = 500
 
 
@@ -67,6 +71,14 @@ class HygieneReport:
     suggested_removals: list[HygieneRow]
     vip_candidates: list[HygieneRow]
     vip_groups: list[Community]
+    # What the report could see: the signals it used ("消息、下单" / "入群、下单、打开链接"), and whether the
+    # group's messages are among them.
+    signals: str = ""
+    reads_messages: bool = True
+    # Members with no signal in the window on a channel without message data: not seen, not "inactive".
+    unknown: list[HygieneRow] = field(default_factory=list)
+    # Why no removal is proposed although members were not seen ("" when removals are proposed normally).
+    no_removal_reason: str = ""
 
 
 @dataclass
@@ -96,20 +108,17 @@ def _active_memberships(community: Community) -> list[CommunityMembership]:
 
 
 def last_activity(community: Community, member_ids: list[int]) -> dict[int, datetime]:
-    """The latest activity time of each member that has any: a message in this group, or a check-in or an
-    order event at the group's store."""
-    if not member_ids:
-        return {}
-    activity = Q(type="community.message", community_id=community.pk) | (
-        (Q(type=CHECKED_IN) | Q(type__startswith="order.")) & Q(store_id=community.store_id)
+    """The latest activity time of each member that has any, from the group's activity signals
+    (``activity.signals_for``)."""
+    return activity.member_last_signal(community, member_ids)
+
+
+def no_message_data_reason() -> str:
+    return _(
+        "Siyu cannot see the messages in this group (its channel does not share them), so a member we "
+        "have not seen may well be talking every day. Nobody is proposed for removal on missing data: "
+        "members without a signal are listed as activity unknown."
     )
-    rows = (
-        Event.objects.filter(activity, member_id__in=member_ids)
-        .values("member_id")
-        .annotate(last=Max("occurred_at"))
-        .order_by()
-    )
-    return {row["member_id"]: row["last"] for row in rows}
 
 
 def _amount_fen(payload: Any) -> int:
@@ -152,8 +161,12 @@ def _high_spender_tagged(member_ids: list[int]) -> set[int]:
 def hygiene_report(staff: Staff, community_id: Any, *, inactive_days: int = 30) -> HygieneReport:
     """The hygiene report of a group in ``staff``'s scope (NotFound otherwise).
 
-    - inactive: active members with no message in the group, no check-in and no order at the store within
-      ``inactive_days``;
+    - signals: which activity signals were used for this group (``activity.signal_labels``);
+    - inactive: active members with none of the group's signals within ``inactive_days`` — only where Siyu
+      reads the group's messages;
+    - unknown: on a channel without message data, the members with no signal within ``inactive_days``
+      (activity unknown, with ``no_removal_reason``); ``inactive`` and suggested removals then stay empty:
+      Siyu never proposes a removal on missing data;
     - suggested removals: inactive members who joined more than ``inactive_days`` ago (newcomers get time);
     - VIP candidates: members tagged 高消费 or whose net order spend over 90 days reaches
       ``SIYU_VIP_SPEND_THRESHOLD_FEN``, and who are not yet in an open VIP group of the store (none when this
@@ -180,7 +193,9 @@ def hygiene_report(staff: Staff, community_id: Any, *, inactive_days: int = 30) 
     spend = spend_fen(ids, now=now)
     tagged = _high_spender_tagged(ids)
     threshold = vip_spend_threshold_fen()
+    reads = activity.reads_messages(community)
     inactive: list[HygieneRow] = []
+    unknown: list[HygieneRow] = []
     removals: list[HygieneRow] = []
     vips: list[HygieneRow] = []
     for m in memberships:
@@ -194,9 +209,12 @@ def hygiene_report(staff: Staff, community_id: Any, *, inactive_days: int = 30) 
             spend_fen=spend.get(member.pk, 0),
         )
         if row.last_active_at is None or row.last_active_at < cutoff:
-            inactive.append(row)
-            if m.joined_at < cutoff:
-                removals.append(row)
+            if not reads:
+                unknown.append(row)  # not seen is not inactive: the channel hides what members say
+            else:
+                inactive.append(row)
+                if m.joined_at < cutoff:
+                    removals.append(row)
         if community.theme != Theme.VIP and member.pk not in in_vip:
             if member.pk in tagged:
                 row.reasons.append(_("Tagged %(tag)s") % {"tag": HIGH_SPENDER_TAG})
@@ -215,6 +233,10 @@ def hygiene_report(staff: Staff, community_id: Any, *, inactive_days: int = 30) 
         suggested_removals=removals,
         vip_candidates=vips,
         vip_groups=vip_groups,
+        signals=activity.signal_labels(community),
+        reads_messages=reads,
+        unknown=unknown,
+        no_removal_reason="" if reads else no_message_data_reason(),
     )
 
 
@@ -239,9 +261,10 @@ def remove_inactive(
     """Remove the chosen members from a group in ``staff``'s scope (NotFound otherwise).
 
     Guarantees: only members still in the group and still inactive for ``inactive_days`` are removed (others
-    are skipped, with the reason, so a member who spoke since the report is kept); each removal ends the
-    membership as *removed* (``leave_community``, audited with the acting staff), queues the Telegram removal
-    or opens a WeCom ``StaffTask``, and is audited as ``hygiene.remove_inactive``. All in one transaction.
+    are skipped, with the reason, so a member who spoke since the report is kept); on a channel without
+    message data nobody is removed here (each is skipped: not seen is not inactive — see ``hygiene_report``);
+    each removal ends the membership as *removed* (``leave_community``, audited with the acting staff), queues
+    the Telegram removal, and is audited as ``hygiene.remove_inactive``. All in one transaction.
     """
     community = get_community(staff, community_id)
     days = _check_days(inactive_days)
@@ -254,11 +277,17 @@ def remove_inactive(
         ).select_related("member")
     }
     last = last_activity(community, ids)
+    reads = activity.reads_messages(community)
     result = HygieneResult()
     for member_id in ids:
         membership = in_group.get(member_id)
         if membership is None or membership.member is None:
             result.skipped[member_id] = _("Not in this group.")
+            continue
+        if not reads:
+            result.skipped[member_id] = _(
+                "Siyu cannot see messages in this group, so it cannot tell that this member is inactive."
+            )
             continue
         seen = last.get(member_id)
         if seen is not None and seen >= cutoff:

@@ -8,15 +8,11 @@ Nothing here writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.analytics.models import Event
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.common.mobile import mask_mobile
@@ -31,6 +27,7 @@ from siyu.communities.models import (
     ScheduledPost,
     StaffTask,
 )
+from siyu.communities.services import activity
 from siyu.org.models import Staff
 from siyu.org.services.access import require_staff, store_scope
 from siyu.org.services.stores import get_store
@@ -100,33 +97,18 @@ def get_community(staff: Staff, community_id: Any) -> Community:
 def community_activity(
     community_ids: list[int] | set[int], days: int = ACTIVITY_DAYS
 ) -> dict[int, list[int]]:
-    """Messages per local day over the last ``days`` days (oldest first, today last) for each group id.
-
-    Read from the event log (``community.message``) in one query; every id asked for gets a full series,
-    zeros included. The caller has already limited ``community_ids`` to groups it may see.
+    """Activity per local day over the last ``days`` days (oldest first, today last) for each group id: the
+    events of the signals its channel can produce (``activity.signals_for``: messages and orders where Siyu
+    reads messages; joins, orders and link opens where it cannot), counted from the event log. Every id asked
+    for that exists gets a full series, zeros included. The caller has already limited ``community_ids`` to
+    groups it may see; ``activity.signal_labels`` says what a group's series counts.
     """
     days = max(1, min(int(days), MAX_ACTIVITY_DAYS))
     ids = sorted({int(i) for i in community_ids})
     if not ids:
         return {}
-    today = timezone.localdate()
-    first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, time.min))
-    rows = (
-        Event.objects.filter(type="community.message", community_id__in=ids, occurred_at__gte=start)
-        .annotate(day=TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()))
-        .values("community_id", "day")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    series: dict[int, list[int]] = {pk: [0] * days for pk in ids}
-    for row in rows:
-        day: date = row["day"]
-        community_id = row["community_id"]
-        index = (day - first).days
-        if community_id is not None and 0 <= index < days:
-            series[community_id][index] = row["n"]
-    return series
+    groups = Community.objects.filter(pk__in=ids).select_related("connector")
+    return activity.group_series(groups, days)
 
 
 @dataclass
