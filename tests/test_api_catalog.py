@@ -67,7 +67,7 @@ def test_clerk_gets_403_on_product_management(as_clerk, product):
 @pytest.mark.parametrize(
     ("sku", "field"),
     [
-        ({"code": "X", "price_fen": 0}, "price_fen"),
+        ({"code": "X", "price_fen": 0}, "skus.0.price_fen"),  # the schema's minimum (OpenAPI says so)
         ({"code": "X", "price_fen": 12.5}, "skus.0.price_fen"),
         ({"code": "X", "price_fen": 100, "member_price_fen": 200}, "member_price_fen"),
     ],

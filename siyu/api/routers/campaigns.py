@@ -21,6 +21,7 @@ from siyu.api.auth import current_staff
 from siyu.api.schemas import Id, In, PageParams, paginate
 from siyu.campaigns.models import Campaign, CampaignStatus, FlashSaleItem
 from siyu.campaigns.services import flash_sales
+from siyu.catalog.services.products import MAX_PRICE_FEN
 from siyu.common.errors import ValidationFailed
 from siyu.org.models import Staff
 from siyu.org.services.access import store_scope
@@ -33,9 +34,13 @@ router = Router()
 
 class FlashItemIn(In):
     sku_id: Id
-    price_fen: int = Field(description="Flash price in fen, 1 up to the SKU's normal price.")
-    stock: int = Field(description="Units for the sale, 1–100000.")
-    per_member_limit: int = Field(1, description="Units one member may buy, 1–99.")
+    price_fen: int = Field(
+        ge=1, le=MAX_PRICE_FEN, description="Flash price in fen, 1 up to the SKU's normal price."
+    )
+    stock: int = Field(ge=1, le=flash_sales.MAX_STOCK, description="Units for the sale, 1–100000.")
+    per_member_limit: int = Field(
+        1, ge=1, le=flash_sales.MAX_PER_MEMBER, description="Units one member may buy, 1–99."
+    )
 
 
 class FlashSaleIn(In):

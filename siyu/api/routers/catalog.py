@@ -103,16 +103,20 @@ class ProductPage(Schema):
 class SkuIn(In):
     code: str = Field(max_length=40)
     spec: str = Field("", max_length=60)
-    price_fen: int = Field(description="Price in fen (1 yuan = 100 fen), at least 1.")
-    member_price_fen: int | None = Field(None, description="Member price in fen, not above the price.")
+    price_fen: int = Field(
+        ge=1, le=product_services.MAX_PRICE_FEN, description="Price in fen (1 yuan = 100 fen), at least 1."
+    )
+    member_price_fen: int | None = Field(
+        None, ge=1, le=product_services.MAX_PRICE_FEN, description="Member price in fen, not above the price."
+    )
     active: bool = True
 
 
 class SkuUpdateIn(In):
     code: str | None = Field(None, max_length=40)
     spec: str | None = Field(None, max_length=60)
-    price_fen: int | None = None
-    member_price_fen: int | None = None
+    price_fen: int | None = Field(None, ge=1, le=product_services.MAX_PRICE_FEN)
+    member_price_fen: int | None = Field(None, ge=1, le=product_services.MAX_PRICE_FEN)
     active: bool | None = None
 
 

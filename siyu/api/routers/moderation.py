@@ -25,6 +25,9 @@ from siyu.org.models import Staff
 from siyu.org.services.login import client_ip
 
 router = Router()
+# The service's bounds of the numeric rules, so the OpenAPI document states them (minimum/maximum).
+_MIN = {name: low for name, (low, _high) in moderation_policy.INT_LIMITS.items()}
+_MAX = {name: high for name, (_low, high) in moderation_policy.INT_LIMITS.items()}
 
 LadderStep = Literal["warn", "mute", "remove"]
 
@@ -77,12 +80,28 @@ class PolicyIn(In):
     block_links: bool | None = None
     block_qr_images: bool | None = None
     block_contact: bool | None = None
-    flood_count: int | None = Field(None, description="2–100 messages …")
-    flood_seconds: int | None = Field(None, description="… within 1–3600 seconds is a flood.")
-    repeat_count: int | None = Field(None, description="2–100 times the same text in 10 minutes.")
+    flood_count: int | None = Field(
+        None, ge=_MIN["flood_count"], le=_MAX["flood_count"], description="2–100 messages …"
+    )
+    flood_seconds: int | None = Field(
+        None,
+        ge=_MIN["flood_seconds"],
+        le=_MAX["flood_seconds"],
+        description="… within 1–3600 seconds is a flood.",
+    )
+    repeat_count: int | None = Field(
+        None,
+        ge=_MIN["repeat_count"],
+        le=_MAX["repeat_count"],
+        description="2–100 times the same text in 10 minutes.",
+    )
     ladder: list[LadderStep] | None = Field(None, description="1–10 steps in order, e.g. warn, mute, remove.")
-    mute_minutes: int | None = Field(None, description="1 to 43200.")
-    window_days: int | None = Field(None, description="Offences count for 1–365 days.")
+    mute_minutes: int | None = Field(
+        None, ge=_MIN["mute_minutes"], le=_MAX["mute_minutes"], description="1 to 43200."
+    )
+    window_days: int | None = Field(
+        None, ge=_MIN["window_days"], le=_MAX["window_days"], description="Offences count for 1–365 days."
+    )
 
 
 class PolicyOut(Schema):

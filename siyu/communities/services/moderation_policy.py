@@ -89,7 +89,7 @@ def effective_policy(community: Community) -> EffectivePolicy:
 
 # --- setting policies ------------------------------------------------------------------------------
 
-_INT_LIMITS = {
+INT_LIMITS = {
     "flood_count": (2, 100),
     "flood_seconds": (1, 3600),
     "repeat_count": (2, 100),
@@ -97,7 +97,7 @@ _INT_LIMITS = {
     "window_days": (1, 365),
 }
 _BOOL_FIELDS = ("block_links", "block_qr_images", "block_contact")
-POLICY_FIELDS = frozenset({"forbidden_keywords", "ladder", *_INT_LIMITS, *_BOOL_FIELDS})
+POLICY_FIELDS = frozenset({"forbidden_keywords", "ladder", *INT_LIMITS, *_BOOL_FIELDS})
 
 
 def _clean_policy(data: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _clean_policy(data: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(data[name], bool):
                 raise ValidationFailed(_("Must be true or false."), field=name)
             clean[name] = data[name]
-    for name, (low, high) in _INT_LIMITS.items():
+    for name, (low, high) in INT_LIMITS.items():
         if name in data:
             value = data[name]
             if isinstance(value, str) and value.strip().isdigit():
