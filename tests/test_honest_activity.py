@@ -59,20 +59,27 @@ def test_signals_follow_the_connector_declaration(store_a, wecom_group):
         assert activity.signal_labels(wecom_group) == "joins, orders, link opens"
 
 
+def test_check_ins_count_once_loyalty_writes_them(store_a, wecom_group, member_a):
+    joined_ago(wecom_group, member_a, 60)
+    with translation.override("zh-hans"):
+        assert "签到" not in activity.signal_labels(wecom_group)  # nothing writes check-ins yet: not claimed
+        record_event("loyalty.checked_in", member_id=member_a.pk, store_id=store_a.pk)
+        assert activity.signal_labels(wecom_group) == "入群、下单、签到、打开链接"
+    assert member_a.pk in hygiene.last_activity(wecom_group, [member_a.pk])
+
+
 def test_a_registered_signal_counts_everywhere(store_a, wecom_group, member_a):
-    """Loyalty will register check-ins the same way: the report, charts and labels pick it up."""
-    signal = activity.ActivitySignal(
-        "checkins", "check-ins", ("loyalty.checked_in",), member_scope="store", chart_types=()
-    )
+    """Any capability can add an event kind to the declared list from its AppConfig.ready()."""
+    signal = activity.ActivitySignal("surveys", "surveys", ("survey.answered",), member_scope="store")
     activity.register_signal(signal)
     try:
         joined_ago(wecom_group, member_a, 60)
-        record_event("loyalty.checked_in", member_id=member_a.pk, store_id=store_a.pk)
-        assert "check-ins" in activity.signal_labels(wecom_group)
+        record_event("survey.answered", member_id=member_a.pk, store_id=store_a.pk)
+        assert "surveys" in activity.signal_labels(wecom_group)
         assert member_a.pk in hygiene.last_activity(wecom_group, [member_a.pk])
     finally:
-        activity.unregister_signal("checkins")
-    assert "check-ins" not in activity.signal_labels(wecom_group)
+        activity.unregister_signal("surveys")
+    assert "surveys" not in activity.signal_labels(wecom_group)
 
 
 # --- hygiene: the must-show ---------------------------------------------------------------------------------

@@ -10,13 +10,15 @@ counts as activity is a declared list of **signals** — each one a set of event
 | messages | ``community.message`` | in this group | in this group | reading messages |
 | orders | ``order.*`` | at the group's store | ``order.created`` credited to it | all |
 | joins | ``community.joined`` | joined this group | joins of this group | without messages |
+| check-ins | ``loyalty.checked_in`` | at the group's store | credited to this group | all, once written |
 | link opens | ``community.link_open`` | opened a link posted in it | opens in this group | without messages |
 
 Joins and link opens *stand in* for messages where messages cannot be read; where they can, messages say
 more and the stand-ins are not counted. Leaves are not activity (a leave says a member is gone, not that
-anyone is active); they stay on the member's timeline. Capabilities above communities add their own signal
-with ``register_signal`` from their ``AppConfig.ready()`` — loyalty's check-ins (``loyalty.checked_in`` at
-the group's store) are the next one; every report, chart and docs line below reads the registered list.
+anyone is active); they stay on the member's timeline. Loyalty's check-ins are declared already and count as
+soon as loyalty writes ``loyalty.checked_in`` (``until_seen``: no report names a signal nothing produces yet);
+other capabilities add theirs with ``register_signal`` from their ``AppConfig.ready()``. Every report, chart
+and label reads this one list.
 
 Guarantees: nothing here writes except ``record_link_open``; every reader says which signals it counted
 (``signal_labels``), so "no activity" is never shown where the truth is "not seen".
@@ -38,7 +40,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import pgettext, pgettext_lazy
 
-from siyu.analytics.models import Event
+from siyu.analytics.models import DailyEventCount, Event
 from siyu.analytics.services.events import record_event
 from siyu.channels.connectors.base import Capability
 from siyu.channels.models import ChannelKind, Connector
@@ -67,6 +69,8 @@ class ActivitySignal:
     member_scope: Literal["group", "store"] = "group"
     where: Literal["all", "messages", "no_messages"] = "all"
     chart_types: tuple[str, ...] = ()
+    # Declared ahead of the capability that writes it: used (and named) only once the event log has any.
+    until_seen: bool = False
 
     def applies(self, reads_messages: bool) -> bool:
         if self.where == "messages":
@@ -95,8 +99,17 @@ JOINS = ActivitySignal(
 LINK_OPENS = ActivitySignal(
     "link_opens", pgettext_lazy("activity signal", "link opens"), (LINK_OPEN,), where="no_messages"
 )
+# Loyalty's daily check-in, at the group's store (or credited to the group in charts) — counted as soon as
+# loyalty writes ``loyalty.checked_in``; until then no report claims to have looked at check-ins.
+CHECKINS = ActivitySignal(
+    "checkins",
+    pgettext_lazy("activity signal", "check-ins"),
+    ("loyalty.checked_in",),
+    member_scope="store",
+    until_seen=True,
+)
 
-_SIGNALS: list[ActivitySignal] = [MESSAGES, JOINS, ORDERS, LINK_OPENS]
+_SIGNALS: list[ActivitySignal] = [MESSAGES, JOINS, ORDERS, CHECKINS, LINK_OPENS]
 
 
 def register_signal(signal: ActivitySignal) -> None:
@@ -123,10 +136,16 @@ def reads_messages(community: Community) -> bool:
     return outbox.get_connector(connector).can(Capability.RECEIVE_MESSAGES)
 
 
+def _written(signal: ActivitySignal) -> bool:
+    """Whether the event log holds any event of ``signal`` (read from the daily counts)."""
+    return DailyEventCount.objects.filter(_types_q(signal.types)).exists()
+
+
 def signals_for(community: Community) -> list[ActivitySignal]:
-    """The signals that count for this group, in display order."""
+    """The signals that count for this group, in display order (a signal declared ahead of its capability
+    only once its events exist)."""
     seen = reads_messages(community)
-    return [s for s in _SIGNALS if s.applies(seen)]
+    return [s for s in _SIGNALS if s.applies(seen) and (not s.until_seen or _written(s))]
 
 
 def signal_labels(community: Community) -> str:
