@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "siyu.communities",
     "siyu.catalog",
     "siyu.orders",
+    "siyu.loyalty",
     "siyu.campaigns",
     "siyu.analytics",
     "siyu.api",

@@ -77,6 +77,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("campaign-posts", "siyu.campaigns.services.posts.run_due_posts", 15),
     # Group-buy teams past their deadline: failed, orders cancelled and refunded.
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
+    # Points batches past their expiry written off in bulk (spends write off an account's own first).
+    PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
 )
 
 
