@@ -59,6 +59,9 @@ class PointsEntry(models.Model):
     source_type = models.CharField(max_length=24, blank=True)
     source_id = models.CharField(max_length=64, blank=True)
     reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    rule = models.ForeignKey(
+        "loyalty.EarnRule", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     actor = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     idempotency_key = models.CharField(max_length=80)
     request_hash = models.CharField(max_length=64, blank=True)
@@ -151,3 +154,56 @@ class PointsPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand_id}: {self.expiry} {self.expiry_months}"
+
+
+class EarnRule(models.Model):
+    """How members earn points: daily check-in, purchases, taking part, invites. Each rule has a window,
+    stores (none = every store), and caps per member per day and per member in all."""
+
+    class Kind(models.TextChoices):
+        CHECKIN = "checkin", _("Daily check-in")
+        PURCHASE = "purchase", _("Purchases")
+        PARTICIPATION = "participation", _("Taking part")
+        INVITE = "invite", _("Invites")
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=60)
+    # Check-in, taking part, invites: points per occasion. Purchases: points per yuan paid.
+    points = models.PositiveIntegerField(_("points"), default=0)
+    # Check-in: {"streak_bonus": {"7": 20, "30": 100}, "makeup_cost": 20, "makeup_days": 7}
+    config = models.JSONField(default=dict, blank=True)
+    starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    stores = models.ManyToManyField("org.Store", blank=True, related_name="+", verbose_name=_("stores"))
+    daily_cap = models.PositiveIntegerField(_("times per member per day"), null=True, blank=True)
+    member_cap = models.PositiveIntegerField(_("times per member in all"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("earn rule")
+        ordering = ["kind", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CheckIn(models.Model):
+    """One member's check-in (签到) on one calendar day in Asia/Shanghai; a make-up (补签) costs points."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    streak = models.PositiveIntegerField(default=1)
+    makeup = models.BooleanField(default=False)
+    points = models.PositiveIntegerField(default=0)
+    entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("check-in")
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["member", "day"], name="checkin_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.day}"

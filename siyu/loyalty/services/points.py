@@ -98,7 +98,7 @@ def expiry_for(brand_id: int, earned_at: datetime) -> datetime:
 # --- the account lock ----------------------------------------------------------------------------------
 
 
-def _locked_account(member: Member) -> PointsAccount:
+def lock_account(member: Member) -> PointsAccount:
     """The member's account, created if needed, locked until the end of the caller's transaction."""
     try:
         with transaction.atomic():
@@ -141,6 +141,7 @@ def earn_once(
     now: datetime | None = None,
     kind: str = PointsEntry.Kind.EARN,
     actor: Staff | None = None,
+    rule_id: int | None = None,
 ) -> tuple[PointsEntry, bool]:
     """``earn``, and whether this call wrote the entry (False: the key's earlier entry, replayed)."""
     points = _clean_points(points)
@@ -148,7 +149,7 @@ def earn_once(
     expires_at = expires_at or expiry_for(member.brand_id, now)
     rhash = request_hash("earn", kind, points, source, expires_at)
     with transaction.atomic():
-        account = _locked_account(member)
+        account = lock_account(member)
         replayed = _replay(account, key, rhash)
         if replayed is not None:
             return replayed, False
@@ -171,6 +172,7 @@ def earn_once(
             source_type=source[0],
             source_id=str(source[1]),
             actor=actor,
+            rule_id=rule_id,
             idempotency_key=key,
             request_hash=rhash,
             created_at=now,
@@ -270,7 +272,7 @@ def spend_once(
     now = now or timezone.now()
     rhash = request_hash("spend", kind, points, source)
     with transaction.atomic():
-        account = _locked_account(member)
+        account = lock_account(member)
         replayed = _replay(account, key, rhash)
         if replayed is not None:
             return replayed, False
@@ -316,7 +318,7 @@ def reverse_earning(
     now = now or timezone.now()
     out: list[PointsEntry] = []
     with transaction.atomic():
-        account = _locked_account(member)
+        account = lock_account(member)
         _expire_account(account, now)
         earnings = PointsEntry.objects.filter(
             account=account,
