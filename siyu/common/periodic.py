@@ -77,6 +77,12 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("campaign-posts", "siyu.campaigns.services.posts.run_due_posts", 15),
     # Group-buy teams past their deadline: failed, orders cancelled and refunded.
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
+    # Staff tasks (send the waiting posts, confirm a mass message, open a group…) pushed to staff's WeCom.
+    PeriodicJob("staff-task-push", "siyu.communities.services.staff_push.push_due_tasks", 60),
+    # Each store's daily summary, posted by the robot of its internal staff group at the store's time.
+    PeriodicJob("store-robot-summary", "siyu.orders.services.store_report.post_daily_summaries", 60),
+    # Alerts (failed channel calls, full live codes) to the robot of a store's internal staff group.
+    PeriodicJob("store-robot-alerts", "siyu.orders.services.store_report.post_alerts", 300),
 )
 
 
