@@ -232,7 +232,7 @@ def _task_card(task: StaffTask) -> dict[str, Any]:
     with override(settings.LANGUAGE_CODE):
         store = task.store.name
         group = task.community.name if task.community else ""
-        description = " · ".join(x for x in (store, group, StaffTask.Kind(task.kind).label) if x)
+        description = " · ".join(str(x) for x in (store, group, StaffTask.Kind(task.kind).label) if x)
         return {
             "title": task.title,
             "description": str(description),
