@@ -1,4 +1,4 @@
-"""Staff tasks pushed to WeCom as app messages: once per task, within per-member limits, a digest not a flood."""
+"""Staff tasks pushed to WeCom as app messages: once per task, within per-member limits, as a digest."""
 
 from __future__ import annotations
 
@@ -51,12 +51,15 @@ def connector(fake, store_a):
 
 @pytest.fixture
 def clerk(brand, store_a):
-    return StaffFactory(brand=brand, username="wecomclerk", role="clerk", stores=[store_a], wecom_userid="clerk01")
+    return StaffFactory(
+        brand=brand, username="wecomclerk", role="clerk", stores=[store_a], wecom_userid="clerk01"
+    )
 
 
 def _tasks(store, n, *, assignee=None, kind=StaffTask.Kind.CREATE_GROUP):
     return [
-        StaffTask.objects.create(store=store, kind=kind, title=f"Task {i + 1}", assignee=assignee) for i in range(n)
+        StaffTask.objects.create(store=store, kind=kind, title=f"Task {i + 1}", assignee=assignee)
+        for i in range(n)
     ]
 
 
@@ -135,10 +138,14 @@ def test_per_member_limits_are_counted_before_queuing(fake, connector, clerk, st
     assert fake.app_dropped == []
 
 
-def test_nothing_pushed_without_wecom_userid_or_without_wecom_app(fake, connector, clerk_a, store_a, store_b, brand):
+def test_nothing_pushed_without_wecom_userid_or_without_wecom_app(
+    fake, connector, clerk_a, store_a, store_b, brand
+):
     # clerk_a has no WeCom user id; store_b has no WeCom app (the connector is store A's).
     _tasks(store_a, 2, assignee=clerk_a)
-    clerk_b = StaffFactory(brand=brand, username="clerkb", role="clerk", stores=[store_b], wecom_userid="clerkb")
+    clerk_b = StaffFactory(
+        brand=brand, username="clerkb", role="clerk", stores=[store_b], wecom_userid="clerkb"
+    )
     _tasks(store_b, 2, assignee=clerk_b)
     assert staff_push.push_due_tasks() == 0
     assert StaffTask.objects.filter(pushed_at__isnull=False).count() == 0
@@ -163,7 +170,9 @@ def test_waiting_staff_posts_raise_one_send_post_task_per_group(fake, connector,
     group = _wecom_group(connector, store_a)
     CommunityMembership.objects.create(community=group, staff=clerk, role="owner")
     for i in range(5):
-        delivery = dispatch.dispatch(group, {"text": f"relay {i}"}, kind="relay", key=f"relay:{i}", can_wait=False)
+        delivery = dispatch.dispatch(
+            group, {"text": f"relay {i}"}, kind="relay", key=f"relay:{i}", can_wait=False
+        )
         assert delivery is not None and delivery.status == GroupDelivery.Status.WAITING_STAFF
     assert staff_push.raise_send_post_tasks() == 1
     assert staff_push.raise_send_post_tasks() == 0  # coalesced: the open task covers new posts
@@ -187,9 +196,15 @@ def test_waiting_staff_posts_raise_one_send_post_task_per_group(fake, connector,
 
 
 def test_confirm_mass_task_goes_to_the_owner_only_and_once(fake, connector, clerk, store_a, brand):
-    owner = StaffFactory(brand=brand, username="owner", role="clerk", stores=[store_a], wecom_userid="owner01")
-    first = staff_push.ask_owner_to_confirm_mass(store_id=store_a.pk, owner_userid="owner01", msgid="msg1", group_count=12)
-    again = staff_push.ask_owner_to_confirm_mass(store_id=store_a.pk, owner_userid="owner01", msgid="msg1", group_count=12)
+    owner = StaffFactory(
+        brand=brand, username="owner", role="clerk", stores=[store_a], wecom_userid="owner01"
+    )
+    first = staff_push.ask_owner_to_confirm_mass(
+        store_id=store_a.pk, owner_userid="owner01", msgid="msg1", group_count=12
+    )
+    again = staff_push.ask_owner_to_confirm_mass(
+        store_id=store_a.pk, owner_userid="owner01", msgid="msg1", group_count=12
+    )
     assert first.pk == again.pk and first.assignee == owner
     assert "12 groups" in first.title
     assert staff_push.push_due_tasks() == 1

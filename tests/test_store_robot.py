@@ -1,4 +1,4 @@
-"""Robots where they belong: a store's internal staff group gets the daily summary and alerts, nothing else."""
+"""Robots where they belong: a store's internal staff group gets its daily summary and alerts, only."""
 
 from __future__ import annotations
 
@@ -93,7 +93,11 @@ def test_console_robot_page_is_scoped(client, manager_a, store_a, store_b):
     assert page.status_code == 200 and "never to a customer group" in page.content.decode()
     response = client.post(
         reverse("console:store_robot", args=[store_a.pk]),
-        {"webhook_key": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={STORE_KEY}", "summary_at": "20:30", "alerts": "on"},
+        {
+            "webhook_key": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={STORE_KEY}",
+            "summary_at": "20:30",
+            "alerts": "on",
+        },
     )
     assert response.status_code == 302
     robot = StoreRobot.objects.get(store=store_a)
@@ -104,7 +108,9 @@ def test_console_robot_page_is_scoped(client, manager_a, store_a, store_b):
     )
     assert other.status_code == 404
     assert not StoreRobot.objects.filter(store=store_b).exists()
-    bad = client.post(reverse("console:store_robot", args=[store_a.pk]), {"webhook_key": "nope", "summary_at": "21:00"})
+    bad = client.post(
+        reverse("console:store_robot", args=[store_a.pk]), {"webhook_key": "nope", "summary_at": "21:00"}
+    )
     assert bad.status_code == 200 and StoreRobot.objects.get(store=store_a).webhook_key == STORE_KEY
 
 
@@ -157,7 +163,7 @@ def test_no_wecom_app_no_summary(manager_a, store_a):
     assert not OutboxMessage.objects.exists()
 
 
-# --- alerts --------------------------------------------------------------------------------------------------
+# --- alerts --------------------------------------------------------------------------------
 
 
 def test_alerts_tell_each_failure_once_and_full_live_codes(fake, connector, manager_a, hq_admin, store_a):
@@ -175,7 +181,9 @@ def test_alerts_tell_each_failure_once_and_full_live_codes(fake, connector, mana
         recommended_size=2,
         member_count=2,
     )
-    LiveCode.objects.create(brand=store_a.brand, store=store_a, template=template, name="门店活码", channel="wecom")
+    LiveCode.objects.create(
+        brand=store_a.brand, store=store_a, template=template, name="门店活码", channel="wecom"
+    )
     OutboxMessage.objects.create(
         connector=connector,
         action="post",
@@ -194,7 +202,12 @@ def test_alerts_tell_each_failure_once_and_full_live_codes(fake, connector, mana
     assert "门店活码" in message["text"]["content"]
     # A new failure is told; the old one is not repeated.
     OutboxMessage.objects.create(
-        connector=connector, action="post", bucket="x", idempotency_key="failed-2", community_id=group.pk, status="failed"
+        connector=connector,
+        action="post",
+        bucket="x",
+        idempotency_key="failed-2",
+        community_id=group.pk,
+        status="failed",
     )
     assert store_report.post_alerts() == 1
     _drain()

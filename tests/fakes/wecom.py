@@ -338,7 +338,6 @@ class FakeWeCom(FakeServer):
         self.robot_messages.append({"key": key, "at": now, **body})
         return {}
 
-
     # --- app messages (message/send) -------------------------------------------------------------
     APP_PER_MINUTE = 30
     APP_PER_HOUR = 1000
@@ -376,7 +375,10 @@ class FakeWeCom(FakeServer):
         # WeCom accepts the call but silently drops a member's messages beyond the per-member limits.
         for user in users:
             times = [t for t in self.app_log.get(user, []) if t > now - 3600]
-            if len(times) >= self.APP_PER_HOUR or len([t for t in times if t > now - 60]) >= self.APP_PER_MINUTE:
+            if (
+                len(times) >= self.APP_PER_HOUR
+                or len([t for t in times if t > now - 60]) >= self.APP_PER_MINUTE
+            ):
                 self.app_dropped.append((user, str((body.get("textcard") or {}).get("title", ""))))
             else:
                 times.append(now)
@@ -392,7 +394,10 @@ class FakeWeCom(FakeServer):
     def _check_welcome(self, body: dict[str, Any]) -> None:
         text = body.get("text")
         if text is not None:
-            _need(isinstance(text, dict) and _bytes(text.get("content", "")) <= 3000, "text.content > 3000 bytes")
+            _need(
+                isinstance(text, dict) and _bytes(text.get("content", "")) <= 3000,
+                "text.content > 3000 bytes",
+            )
         kinds = [k for k in ("image", "link", "miniprogram", "file", "video") if k in body]
         _need(len(kinds) <= 1, "at most one attachment")
         _need(bool(text) or bool(kinds), "text or an attachment required")

@@ -43,19 +43,19 @@ class WeComClient(Protocol):
     connector: Connector
     config: dict[str, Any]
 
-    def call(self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST") -> dict[str, Any]:
-        ...
+    def call(
+        self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
+    ) -> dict[str, Any]: ...
 
-    def _http(self, method: str, path: str, *, params: dict[str, str], body: dict[str, Any] | None) -> Any:
-        ...
-
-    @staticmethod
-    def _error(data: dict[str, Any], what: str) -> ChannelError:
-        ...
+    def _http(
+        self, method: str, path: str, *, params: dict[str, str], body: dict[str, Any] | None
+    ) -> Any: ...
 
     @staticmethod
-    def robot_message(payload: dict[str, Any]) -> dict[str, Any]:
-        ...
+    def _error(data: dict[str, Any], what: str) -> ChannelError: ...
+
+    @staticmethod
+    def robot_message(payload: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def cut_utf8(text: str, limit: int) -> str:
@@ -110,7 +110,9 @@ def app_message_body(agent_id: Any, touser: list[str], card: dict[str, Any]) -> 
 def send_app_message(client: WeComClient, payload: dict[str, Any]) -> dict[str, Any]:
     """Send one textcard app message (payload ``{"touser": [userid…], "textcard": {…}}``); returns the msgid
     and the userids WeCom did not deliver to (``invaliduser``: unknown or outside the app's visibility)."""
-    body = app_message_body(client.config.get("agent_id"), list(payload.get("touser") or []), payload["textcard"])
+    body = app_message_body(
+        client.config.get("agent_id"), list(payload.get("touser") or []), payload["textcard"]
+    )
     data = client.call("/cgi-bin/message/send", body)
     invalid = [u for u in str(data.get("invaliduser") or "").split("|") if u]
     return {"msgid": str(data.get("msgid") or ""), "invaliduser": invalid}
@@ -154,16 +156,19 @@ def _hash(body: dict[str, Any]) -> str:
 def sync_welcome_template(client: WeComClient, group_template_id: int) -> dict[str, Any]:
     """Make WeCom hold the welcome communities wants for ``group_template_id`` on this corp.
 
-    Guarantees: adds the template the first time (``/add`` with ``notify``), edits it when the wanted content
-    changed (``/edit``), deletes it when no welcome is wanted any more (``/del``), and calls nothing when WeCom
-    already holds the wanted content; two concurrent first syncs keep one template (the loser deletes its
-    own). Provider calls run outside any transaction; ChannelError when WeCom refuses (the outbox retries).
+    Guarantees: adds the template the first time (``/add`` with ``notify``), edits it when the wanted
+    content changed (``/edit``), deletes it when no welcome is wanted any more (``/del``), and calls nothing
+    when WeCom already holds the wanted content; two concurrent first syncs keep one template (the loser
+    deletes its own). Provider calls run outside any transaction; ChannelError when WeCom refuses (the
+    outbox retries).
     """
     connector = client.connector
     spec = hooks.welcome_template_spec.ask(
         hooks.WelcomeTemplateQuery(connector=connector, group_template_id=group_template_id)
     )
-    row = WeComWelcomeTemplate.objects.filter(connector=connector, group_template_id=group_template_id).first()
+    row = WeComWelcomeTemplate.objects.filter(
+        connector=connector, group_template_id=group_template_id
+    ).first()
     base = "/cgi-bin/externalcontact/group_welcome_template"
     if spec is None or not spec.text.strip():
         if row is not None:

@@ -79,7 +79,9 @@ def lock_app_messages(connector: Connector) -> None:
     Connector.objects.select_for_update().filter(pk=connector.pk).values_list("pk", flat=True).first()
 
 
-def app_message_room(connector: Connector, userids: list[str], *, now: datetime | None = None) -> dict[str, int]:
+def app_message_room(
+    connector: Connector, userids: list[str], *, now: datetime | None = None
+) -> dict[str, int]:
     """How many more app messages each of ``userids`` may get now within both per-member limits."""
     now = now or timezone.now()
     per_minute, per_hour = app_message_limits(connector)
@@ -92,7 +94,8 @@ def app_message_room(connector: Connector, userids: list[str], *, now: datetime 
     )
     used = {row["userid"]: (row["minute"], row["hour"]) for row in counts}
     return {
-        u: max(0, min(per_minute - used.get(u, (0, 0))[0], per_hour - used.get(u, (0, 0))[1])) for u in userids
+        u: max(0, min(per_minute - used.get(u, (0, 0))[0], per_hour - used.get(u, (0, 0))[1]))
+        for u in userids
     }
 
 
@@ -119,7 +122,10 @@ def queue_app_message(
     at = now or timezone.now()
     if not StaffAppMessage.objects.filter(outbox_id=row.pk).exists():
         StaffAppMessage.objects.bulk_create(
-            [StaffAppMessage(connector=connector, userid=u, outbox_id=row.pk, digest=digest, created_at=at) for u in users]
+            [
+                StaffAppMessage(connector=connector, userid=u, outbox_id=row.pk, digest=digest, created_at=at)
+                for u in users
+            ]
         )
     return row
 
@@ -139,7 +145,8 @@ def parse_robot_key(value: Any) -> str:
         text = keys[0].strip()
     if not _ROBOT_KEY_RE.fullmatch(text):
         raise ValidationFailed(
-            _("Paste the robot's webhook address or its key (letters, digits and dashes)."), field="webhook_key"
+            _("Paste the robot's webhook address or its key (letters, digits and dashes)."),
+            field="webhook_key",
         )
     return text
 
@@ -149,7 +156,9 @@ def _check_robot_manager(staff: Staff, store_id: Any) -> Store:
     require_staff(staff)
     store = get_store(staff, store_id)  # NotFound outside the staff member's stores
     if not (has_capability(staff, "staff.manage") or staff.role == Role.STORE_MANAGER or staff.is_superuser):
-        raise PermissionDenied(_("Only store managers and head office configure the store robot."), field="store")
+        raise PermissionDenied(
+            _("Only store managers and head office configure the store robot."), field="store"
+        )
     return store
 
 
@@ -178,7 +187,9 @@ def set_store_robot(
     if not str(webhook_key or "").strip():
         deleted, _rows = StoreRobot.objects.filter(store=store).delete()
         if deleted:
-            record_audit(staff, "store_robot.remove", target_type="store", target_id=store.pk, store_id=store.pk, ip=ip)
+            record_audit(
+                staff, "store_robot.remove", target_type="store", target_id=store.pk, store_id=store.pk, ip=ip
+            )
         return None
     key = parse_robot_key(webhook_key)
     robot, _created = StoreRobot.objects.update_or_create(
@@ -196,7 +207,11 @@ def set_store_robot(
         target_type="store",
         target_id=store.pk,
         store_id=store.pk,
-        detail={"summary_at": robot.summary_at.strftime("%H:%M"), "alerts": robot.alerts, "key_end": key[-4:]},
+        detail={
+            "summary_at": robot.summary_at.strftime("%H:%M"),
+            "alerts": robot.alerts,
+            "key_end": key[-4:],
+        },
         ip=ip,
     )
     return robot
@@ -258,7 +273,7 @@ def post_to_store_robot(target: RobotTarget, content: dict[str, Any], *, key: st
 
 
 def failed_calls_since(connector: Connector, after_id: int, community_ids: list[int]) -> list[OutboxMessage]:
-    """Outbox calls for ``community_ids`` on ``connector`` that failed for good, with id above ``after_id``."""
+    """Calls for ``community_ids`` on ``connector`` that failed for good, with id above ``after_id``."""
     return list(
         OutboxMessage.objects.filter(
             connector=connector,
@@ -271,7 +286,9 @@ def failed_calls_since(connector: Connector, after_id: int, community_ids: list[
 
 def wecom_connectors(brand_id: int) -> list[Connector]:
     """The brand's active WeCom connectors (each is one corp app holding its own welcome templates)."""
-    return list(Connector.objects.filter(brand_id=brand_id, kind=ChannelKind.WECOM, active=True).order_by("id"))
+    return list(
+        Connector.objects.filter(brand_id=brand_id, kind=ChannelKind.WECOM, active=True).order_by("id")
+    )
 
 
 def request_welcome_sync(connector: Connector, group_template_id: int) -> OutboxMessage:

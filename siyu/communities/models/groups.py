@@ -233,7 +233,7 @@ class StaffTask(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    # Set once, by the push job's claim (``UPDATE … WHERE pushed_at IS NULL``); ``push_batch`` names the claim.
+    # Set once, by the push job's claim (``UPDATE … WHERE pushed_at IS NULL``); ``push_batch`` names it.
     pushed_at = models.DateTimeField(null=True, blank=True)
     push_batch = models.UUIDField(null=True, blank=True, db_index=True)
     dedup_key = models.CharField(max_length=120, blank=True)

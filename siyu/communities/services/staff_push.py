@@ -1,8 +1,8 @@
 """Tasks that need a human, raised where Siyu cannot act, and pushed to the staff's WeCom as app messages.
 
 Raising:
-- ``raise_send_post_tasks``: a group with posts waiting for staff (``GroupDelivery`` ``waiting_staff``) gets one
-  SEND_POST task for its staff — one per group while it is open, and at most one per group per hour (the
+- ``raise_send_post_tasks``: a group with posts waiting for staff (``GroupDelivery`` ``waiting_staff``) gets
+  one SEND_POST task for its staff — one per group while it is open, and at most one per group per hour (the
   next one is keyed to the one before, a unique ``dedup_key``). A SEND_POST task whose group has nothing
   waiting any more is closed.
 - ``ask_owner_to_confirm_mass`` (for the mass-message batcher): one CONFIRM_MASS task per mass message and
@@ -81,9 +81,9 @@ def raise_send_post_tasks(now: datetime | None = None) -> int:
     if not by_group:
         return 0
     last: dict[int, StaffTask] = {}
-    for task in StaffTask.objects.filter(kind=StaffTask.Kind.SEND_POST, community_id__in=list(by_group)).order_by(
-        "id"
-    ):
+    for task in StaffTask.objects.filter(
+        kind=StaffTask.Kind.SEND_POST, community_id__in=list(by_group)
+    ).order_by("id"):
         last[task.community_id] = task  # type: ignore[index]
     created = 0
     communities = Community.objects.select_related("store").in_bulk(list(by_group))
@@ -115,7 +115,11 @@ def raise_send_post_tasks(now: datetime | None = None) -> int:
                     community=community,
                     kind=StaffTask.Kind.SEND_POST,
                     title=title[:200],
-                    payload={"community_id": community.pk, "chat_id": community.external_id, "posts": row["count"]},
+                    payload={
+                        "community_id": community.pk,
+                        "chat_id": community.external_id,
+                        "posts": row["count"],
+                    },
                     # One successor per task: two runs never both open the next one.
                     dedup_key=f"send_post:{community.pk}:after:{previous.pk if previous else 0}",
                 )
@@ -161,7 +165,7 @@ def ask_owner_to_confirm_mass(
 
 
 def mass_message_settled(msgid: str) -> int:
-    """Close the open CONFIRM_MASS tasks of ``msgid`` (the owner confirmed, or it was cancelled or expired)."""
+    """Close the open CONFIRM_MASS tasks of ``msgid`` (confirmed by the owner, cancelled or expired)."""
     return StaffTask.objects.filter(
         kind=StaffTask.Kind.CONFIRM_MASS, status=StaffTask.Status.OPEN, payload__msgid=msgid
     ).update(status=StaffTask.Status.DONE, done_at=timezone.now())
@@ -215,11 +219,16 @@ def _recipients(tasks: list[StaffTask], brand_ids: set[int]) -> dict[int, list[s
     for task in tasks:
         if task.kind == StaffTask.Kind.CONFIRM_MASS:
             owner = str((task.payload or {}).get("owner_userid") or "")
-            people = [owner] if owner and Staff.objects.filter(
-                brand_id__in=brand_ids, wecom_userid=owner, is_active=True
-            ).exists() else []
+            people = (
+                [owner]
+                if owner
+                and Staff.objects.filter(brand_id__in=brand_ids, wecom_userid=owner, is_active=True).exists()
+                else []
+            )
         elif task.assignee is not None:
-            people = [task.assignee.wecom_userid] if task.assignee.wecom_userid and task.assignee.is_active else []
+            people = (
+                [task.assignee.wecom_userid] if task.assignee.wecom_userid and task.assignee.is_active else []
+            )
         elif task.community_id and group_staff.get(task.community_id):
             people = group_staff[task.community_id]
         else:
@@ -243,7 +252,9 @@ def _task_card(task: StaffTask) -> dict[str, Any]:
 
 def _digest_card(count: int, titles: list[str]) -> dict[str, Any]:
     with override(settings.LANGUAGE_CODE):
-        title = ngettext("You have %(count)s new task", "You have %(count)s new tasks", count) % {"count": count}
+        title = ngettext("You have %(count)s new task", "You have %(count)s new tasks", count) % {
+            "count": count
+        }
         shown = "\n".join(titles[:DIGEST_TITLES])
         if count > DIGEST_TITLES:
             shown += "\n" + _("…and %(more)s more") % {"more": count - DIGEST_TITLES}
@@ -298,7 +309,9 @@ def _push_for_connector(connector: Connector, store_ids: list[int], now: datetim
     tasks = [t for t in tasks if people.get(t.pk)]
     if not tasks:
         return 0
-    room = staff_messages.app_message_room(connector, sorted({u for t in tasks for u in people[t.pk]}), now=now)
+    room = staff_messages.app_message_room(
+        connector, sorted({u for t in tasks for u in people[t.pk]}), now=now
+    )
     # A task whose people include someone with no room left waits for the next run.
     ready = [t for t in tasks if all(room[u] > 0 for u in people[t.pk])]
     if not ready:
@@ -329,7 +342,9 @@ def _push_for_connector(connector: Connector, store_ids: list[int], now: datetim
     for task in claimed:
         users = [u for u in people[task.pk] if u not in digest_users]
         if users:
-            staff_messages.queue_app_message(connector, users, _task_card(task), key=f"task-push:{task.pk}", now=now)
+            staff_messages.queue_app_message(
+                connector, users, _task_card(task), key=f"task-push:{task.pk}", now=now
+            )
             queued += 1
     logger.info("pushed %s tasks in %s app messages (connector %s)", len(claimed), queued, connector.pk)
     return queued

@@ -29,7 +29,5 @@ def live_codes_without_room(store_id: int) -> list[LiveCode]:
         member_count__lt=F("recommended_size"),
     )
     return list(
-        LiveCode.objects.filter(store_id=store_id, active=True)
-        .exclude(Exists(with_room))
-        .order_by("id")
+        LiveCode.objects.filter(store_id=store_id, active=True).exclude(Exists(with_room)).order_by("id")
     )

@@ -39,7 +39,9 @@ def wecom_welcome_text(template: GroupTemplate, *, store_name: str) -> str:
 def welcome_spec(query: channel_hooks.WelcomeTemplateQuery) -> channel_hooks.WelcomeTemplateSpec | None:
     """``hooks.welcome_template_spec`` handler: the welcome a WeCom app should hold for a group template
     (None for an unknown, other-brand or inactive template: no WeCom template)."""
-    template = GroupTemplate.objects.filter(pk=query.group_template_id, brand_id=query.connector.brand_id).first()
+    template = GroupTemplate.objects.filter(
+        pk=query.group_template_id, brand_id=query.connector.brand_id
+    ).first()
     if template is None or not template.active:
         return None
     store_code = str((query.connector.config or {}).get("store_code") or "")

@@ -1,7 +1,8 @@
 """A store's daily summary and alerts, posted by the robot of the store's INTERNAL staff group.
 
 Robots cannot join customer groups (``/work/shared/specs/wecom.md``); a store may give Siyu the webhook key of
-the robot in its own staff group (console → Stores → Staff group robot, ``channels.StoreRobot``). Two jobs use it:
+the robot in its own staff group (console → Stores → Staff group robot, ``channels.StoreRobot``). Two jobs
+use it:
 
 - ``post_daily_summaries`` (``store-robot-summary``): at the store's configured local time (default 21:00,
   Asia/Shanghai) one markdown message with today's new members, paid orders, pickups, takings (GMV, in
@@ -68,7 +69,8 @@ def summary_markdown(store: Store, now: datetime) -> str:
             % {"store": store.name, "date": timezone.localtime(now).strftime("%Y-%m-%d")}
             + "**",
             "> " + _("New members: %(count)s") % {"count": new_members},
-            "> " + _("Paid orders: %(count)s, takings ¥%(yuan)s") % {"count": orders, "yuan": fen_to_yuan(gmv)},
+            "> "
+            + _("Paid orders: %(count)s, takings ¥%(yuan)s") % {"count": orders, "yuan": fen_to_yuan(gmv)},
             "> " + _("Picked up: %(count)s") % {"count": pickups},
             "> " + _("Open tasks: %(count)s") % {"count": tasks},
         ]
@@ -107,7 +109,10 @@ def _alert_lines(target: staff_messages.RobotTarget, now: datetime) -> tuple[lis
     with override(settings.LANGUAGE_CODE):
         if failed:
             lines.append(
-                _("%(count)s message(s) to your groups could not be delivered; see Background work in the console.")
+                _(
+                    "%(count)s message(s) to your groups could not be delivered; "
+                    "see Background work in the console."
+                )
                 % {"count": len(failed)}
             )
         codes = store_status.live_codes_without_room(robot.store_id)
@@ -135,7 +140,9 @@ def post_alerts(now: datetime | None = None) -> int:
         if not lines or staff_messages.already_queued(key):
             continue
         with transaction.atomic():
-            if upto > robot.alerted_outbox_id and not staff_messages.claim_alerts(robot, upto_outbox_id=upto, now=now):
+            if upto > robot.alerted_outbox_id and not staff_messages.claim_alerts(
+                robot, upto_outbox_id=upto, now=now
+            ):
                 continue  # another run told these failures
             with override(settings.LANGUAGE_CODE):
                 text = _("Alert for %(store)s:") % {"store": robot.store.name} + "\n" + "\n".join(lines)
