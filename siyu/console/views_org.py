@@ -170,7 +170,7 @@ class StoreRobotForm(forms.Form):
         required=False,
         help_text=gettext_lazy(
             "In WeCom, add a robot (消息推送) to the store's internal staff group and paste its webhook "
-            "address here. Leave empty to remove the robot."
+            "address here."
         ),
     )
     summary_at = forms.TimeField(
