@@ -247,3 +247,32 @@ ALL_HOOKS: tuple[Hook[Any, Any], ...] = (
     delivery_confirmed,
     delivery_failed,
 )
+
+
+# --- WeCom group welcome templates (appended: staff messages and store robots) ------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WelcomeTemplateQuery:
+    """Which welcome should the WeCom corp of ``connector`` hold for the Siyu group template?"""
+
+    connector: Connector
+    group_template_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WelcomeTemplateSpec:
+    """A WeCom group welcome template: text (``%NICKNAME%`` for the joiner), an optional link attachment
+    ``{"title", "url", "desc"?, "picurl"?}``, and whether WeCom should ask staff to apply it (``notify``)."""
+
+    text: str
+    link: dict[str, str] | None = None
+    notify: bool = True
+
+
+welcome_template_spec: Hook[WelcomeTemplateQuery, WelcomeTemplateSpec | None] = Hook(
+    "channels.welcome_template_spec"
+)
+"""For a connector and a group template id: the welcome WeCom should hold (None: none — delete it)."""
+
+ALL_HOOKS = (*ALL_HOOKS, welcome_template_spec)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.org.models import Brand
+from siyu.org.models import Brand, Staff, Store
 
 
 class ChannelKind(models.TextChoices):
@@ -157,3 +159,64 @@ class WeComMassSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chat_id} {self.msgid}"
+
+
+class StaffAppMessage(models.Model):
+    """One WeCom app message (``message/send``) to one staff member, written when it is queued.
+
+    Counted per (connector, userid) before another is queued, so WeCom's per-member limits (30 a minute,
+    1,000 an hour, per app) are never exceeded (the excess would be silently dropped by WeCom)."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
+    userid = models.CharField(max_length=64)
+    outbox_id = models.BigIntegerField(null=True, blank=True)
+    digest = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["connector", "userid", "created_at"], name="staff_app_msg_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.userid} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WeComWelcomeTemplate(models.Model):
+    """The WeCom group welcome template (``group_welcome_template``) made from one Siyu group template on one
+    WeCom corp (connector). ``content_hash`` is what WeCom holds, so a sync with nothing new calls nothing."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
+    group_template_id = models.BigIntegerField()
+    template_id = models.CharField(max_length=128)
+    content_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "group_template_id"], name="wecom_welcome_template_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_template_id} → {self.template_id}"
+
+
+class StoreRobot(models.Model):
+    """The WeCom group robot (消息推送) of one store's INTERNAL staff group: daily summary and alerts.
+
+    A robot cannot join a customer group; this one only ever posts into the staff group whose webhook key
+    the store configured. ``last_summary_on`` and ``alerted_outbox_id`` are advanced by conditional
+    UPDATEs, so two schedulers never post the same summary or alert twice."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="+")
+    webhook_key = models.CharField(_("robot webhook key"), max_length=64)
+    summary_at = models.TimeField(_("daily summary at"), default=datetime.time(21, 0))
+    alerts = models.BooleanField(_("post alerts"), default=True)
+    last_summary_on = models.DateField(null=True, blank=True)
+    alerted_outbox_id = models.BigIntegerField(default=0)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"robot of store {self.store_id}"

@@ -79,6 +79,12 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
     # Points batches past their expiry written off in bulk (spends write off an account's own first).
     PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
+    # Staff tasks (send the waiting posts, confirm a mass message, open a group…) pushed to staff's WeCom.
+    PeriodicJob("staff-task-push", "siyu.communities.services.staff_push.push_due_tasks", 60),
+    # Each store's daily summary, posted by the robot of its internal staff group at the store's time.
+    PeriodicJob("store-robot-summary", "siyu.orders.services.store_report.post_daily_summaries", 60),
+    # Alerts (failed channel calls, full live codes) to the robot of a store's internal staff group.
+    PeriodicJob("store-robot-alerts", "siyu.orders.services.store_report.post_alerts", 300),
 )
 
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("stores/", views_org.stores, name="stores"),
     path("stores/new/", views_org.store_new, name="store_new"),
     path("stores/<int:store_id>/", views_org.store_edit, name="store_edit"),
+    path("stores/<int:store_id>/robot/", views_org.store_robot, name="store_robot"),
     path("staff/", views_org.staff_list, name="staff"),
     path("staff/new/", views_org.staff_new, name="staff_new"),
     path("staff/<int:staff_id>/", views_org.staff_edit, name="staff_edit"),

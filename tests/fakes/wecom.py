@@ -1,4 +1,5 @@
-"""Fake WeCom server API (gettoken, customer groups, join ways, mass messages, group robot webhook) and a
+"""Fake WeCom server API (gettoken, customer groups, join ways, mass messages, group robot webhook, app
+messages to staff, group welcome templates) and a
 builder of callbacks signed and encrypted the way WeCom does it.
 
 The server checks our requests against /work/shared/specs/wecom.md (required fields, types, limits) and
@@ -67,6 +68,12 @@ class FakeWeCom(FakeServer):
         self.mass_messages: list[dict[str, Any]] = []
         self.clock: Callable[[], float] = time.time
         self.fail_next: list[int] = []  # errcodes to answer to the next API calls (not gettoken)
+        # App messages (message/send) and group welcome templates.
+        self.agent_id = 1000002
+        self.app_messages: list[dict[str, Any]] = []
+        self.app_log: dict[str, list[float]] = {}  # userid -> send times (per-member limits)
+        self.app_dropped: list[tuple[str, str]] = []  # (userid, title) over WeCom's per-member limits
+        self.welcome_templates: dict[str, dict[str, Any]] = {}
 
     # --- test helpers ---------------------------------------------------------------------------
     def add_group(self, chat_id: str, name: str, *, owner: str = "staff01") -> dict[str, Any]:
@@ -141,6 +148,7 @@ class FakeWeCom(FakeServer):
             "/cgi-bin/externalcontact/groupchat/update_join_way": self._update_join_way,
             "/cgi-bin/externalcontact/groupchat/del_join_way": self._del_join_way,
             "/cgi-bin/externalcontact/add_msg_template": self._add_msg_template,
+            **self._staff_handlers(),
         }
         handler = handlers.get(path)
         if handler is None:
@@ -328,6 +336,101 @@ class FakeWeCom(FakeServer):
             raise BadRequest("api freq out of limit", 45009)
         self.robot_log[key] = [*window, now]
         self.robot_messages.append({"key": key, "at": now, **body})
+        return {}
+
+    # --- app messages (message/send) -------------------------------------------------------------
+    APP_PER_MINUTE = 30
+    APP_PER_HOUR = 1000
+
+    def _staff_handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        base = "/cgi-bin/externalcontact/group_welcome_template"
+        return {
+            "/cgi-bin/message/send": self._message_send,
+            f"{base}/add": self._welcome_add,
+            f"{base}/edit": self._welcome_edit,
+            f"{base}/get": self._welcome_get,
+            f"{base}/del": self._welcome_del,
+        }
+
+    def _message_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        _need(body.get("agentid") == self.agent_id, "agentid must be the app's AgentId (an integer)")
+        touser = body.get("touser")
+        _need(isinstance(touser, str) and bool(touser), "touser required")
+        users = touser.split("|")
+        _need(len(users) <= 1000, "touser ≤1000")
+        kind = body.get("msgtype")
+        if kind == "textcard":
+            card = body.get("textcard")
+            _need(isinstance(card, dict), "textcard required")
+            _need(0 < _bytes(card.get("title", "")) <= 128, "textcard.title 1..128 bytes")
+            _need(0 < _bytes(card.get("description", "")) <= 512, "textcard.description 1..512 bytes")
+            _need(str(card.get("url", "")).startswith(("http://", "https://", "/")), "textcard.url required")
+            _need(len(str(card.get("btntxt", ""))) <= 4, "textcard.btntxt ≤4 characters")
+        elif kind == "text":
+            _need(bool(body.get("text", {}).get("content")), "text.content required")
+        else:
+            raise BadRequest("invalid msgtype", 40008)
+        _need(body.get("enable_duplicate_check", 0) in (0, 1), "enable_duplicate_check must be 0 or 1")
+        now = self.clock()
+        # WeCom accepts the call but silently drops a member's messages beyond the per-member limits.
+        for user in users:
+            times = [t for t in self.app_log.get(user, []) if t > now - 3600]
+            if (
+                len(times) >= self.APP_PER_HOUR
+                or len([t for t in times if t > now - 60]) >= self.APP_PER_MINUTE
+            ):
+                self.app_dropped.append((user, str((body.get("textcard") or {}).get("title", ""))))
+            else:
+                times.append(now)
+            self.app_log[user] = times
+        msgid = "app" + secrets.token_hex(8)
+        self.app_messages.append({**body, "msgid": msgid, "at": now})
+        return {"invaliduser": "", "invalidparty": "", "invalidtag": "", "unlicenseduser": "", "msgid": msgid}
+
+    def app_messages_to(self, userid: str) -> list[dict[str, Any]]:
+        return [m for m in self.app_messages if userid in m["touser"].split("|")]
+
+    # --- group welcome templates ------------------------------------------------------------------
+    def _check_welcome(self, body: dict[str, Any]) -> None:
+        text = body.get("text")
+        if text is not None:
+            _need(
+                isinstance(text, dict) and _bytes(text.get("content", "")) <= 3000,
+                "text.content > 3000 bytes",
+            )
+        kinds = [k for k in ("image", "link", "miniprogram", "file", "video") if k in body]
+        _need(len(kinds) <= 1, "at most one attachment")
+        _need(bool(text) or bool(kinds), "text or an attachment required")
+        if "link" in body:
+            link = body["link"]
+            _need(0 < _bytes(link.get("title", "")) <= 128, "link.title 1..128 bytes")
+            _need(bool(link.get("url")), "link.url required")
+
+    def _welcome_add(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._check_welcome(body)
+        _need(body.get("notify", 1) in (0, 1), "notify must be 0 or 1")
+        _need(len(self.welcome_templates) < 100, "at most 100 templates")
+        template_id = "wt" + secrets.token_hex(10)
+        self.welcome_templates[template_id] = {k: v for k, v in body.items() if k != "notify"}
+        return {"template_id": template_id}
+
+    def _welcome_edit(self, body: dict[str, Any]) -> dict[str, Any]:
+        template_id = body.get("template_id")
+        if template_id not in self.welcome_templates:
+            raise BadRequest("invalid template_id")
+        self._check_welcome(body)
+        self.welcome_templates[template_id] = {k: v for k, v in body.items() if k != "template_id"}
+        return {}
+
+    def _welcome_get(self, body: dict[str, Any]) -> dict[str, Any]:
+        template = self.welcome_templates.get(body.get("template_id"))  # type: ignore[arg-type]
+        if template is None:
+            raise BadRequest("invalid template_id")
+        return dict(template)
+
+    def _welcome_del(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.welcome_templates.pop(body.get("template_id"), None) is None:  # type: ignore[arg-type]
+            raise BadRequest("invalid template_id")
         return {}
 
 

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu.channels import hooks
+from siyu.channels.connectors import wecom_staff
 from siyu.channels.connectors.base import (
     Capability,
     ChannelConnector,
@@ -450,6 +451,8 @@ class WeComConnector(ChannelConnector):
         if action == "join_way_sync":
             way = sync_join_way(int(payload["live_code_id"]))
             return {"config_id": way.config_id if way else "", "chat_ids": way.chat_ids if way else []}
+        if action in wecom_staff.ACTIONS:  # app messages, store robots, welcome templates
+            return wecom_staff.perform(self, action, payload)
         if action in ("mute", "remove", "rename", "create_group"):
             raise Unsupported(f"WeCom has no API to {action} in a customer group; it is a staff task")
         raise Unsupported(f"unknown WeCom action {action!r}")

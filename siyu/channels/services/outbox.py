@@ -46,7 +46,20 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 6 * 3600.0
 CLAIM_LOCK_ID = 0x5159_0B0C  # pg advisory lock key of the claim step
-ACTIONS = ("post", "mute", "remove", "rename", "announce", "join_way_sync", "mass_message", "delete_message")
+ACTIONS = (
+    "post",
+    "mute",
+    "remove",
+    "rename",
+    "announce",
+    "join_way_sync",
+    "mass_message",
+    "delete_message",
+    # WeCom, addressed to staff (``siyu.channels.connectors.wecom_staff``).
+    "app_message",
+    "staff_robot_post",
+    "welcome_template_sync",
+)
 
 
 def get_connector(connector: Connector) -> ChannelConnector:
