@@ -49,7 +49,11 @@ def wecom_group_a(store_a, sidebar_connector) -> Community:
 @pytest.fixture
 def wecom_group_b(store_b, sidebar_connector) -> Community:
     return make_group(
-        store_b, channel=ChannelKind.WECOM, connector=sidebar_connector, external_id="wrChatB", name="宝妈群B1"
+        store_b,
+        channel=ChannelKind.WECOM,
+        connector=sidebar_connector,
+        external_id="wrChatB",
+        name="宝妈群B1",
     )
 
 

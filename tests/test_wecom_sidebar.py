@@ -103,13 +103,15 @@ def test_signature_endpoint_signs_this_sites_pages_with_the_app_ticket(
     client, sidebar_fake, sidebar_connector, clerk_a
 ):
     client.force_login(clerk_a)
-    url = "http://testserver/sidebar/?connector=%d" % sidebar_connector.pk
+    url = f"http://testserver/sidebar/?connector={sidebar_connector.pk}"
     response = client.get(reverse("console:sidebar_signature"), {"url": url, "kind": "agent"})
     assert response.status_code == 200
     body = response.json()
     expected = jsapi_signature(sidebar_fake.tickets["agent"], body["nonceStr"], body["timestamp"], url)
     assert body["signature"] == expected
-    refused = client.get(reverse("console:sidebar_signature"), {"url": "https://evil.example/x", "kind": "agent"})
+    refused = client.get(
+        reverse("console:sidebar_signature"), {"url": "https://evil.example/x", "kind": "agent"}
+    )
     assert refused.status_code == 400
     client.logout()
     assert client.get(reverse("console:sidebar_signature"), {"url": url}).status_code == 401
@@ -119,7 +121,9 @@ def test_signature_endpoint_signs_this_sites_pages_with_the_app_ticket(
 
 
 def test_oauth_link_has_wecoms_documented_form(sidebar_connector):
-    url = oauth_authorize_url(WeComConnector(sidebar_connector), "https://siyu.example/console/sidebar/oauth/", "abc123")
+    url = oauth_authorize_url(
+        WeComConnector(sidebar_connector), "https://siyu.example/console/sidebar/oauth/", "abc123"
+    )
     assert url == (
         f"https://open.weixin.qq.com/connect/oauth2/authorize?appid={CORP_ID}"
         "&redirect_uri=https%3A%2F%2Fsiyu.example%2Fconsole%2Fsidebar%2Foauth%2F"
@@ -178,7 +182,9 @@ def test_oauth_for_someone_who_is_no_staff_member_says_so(client, sidebar_fake, 
     assert "_auth_user_id" not in client.session
 
 
-def test_oauth_ignores_staff_of_another_brand_and_inactive_staff(client, sidebar_fake, sidebar_connector, clerk_a):
+def test_oauth_ignores_staff_of_another_brand_and_inactive_staff(
+    client, sidebar_fake, sidebar_connector, clerk_a
+):
     StaffFactory(brand=BrandFactory(code="other-brand"), username="other-brand", wecom_userid="wangwu")
     clerk_a.wecom_userid = "wangwu"
     clerk_a.is_active = False
@@ -222,7 +228,9 @@ def test_relay_lines_come_as_one_message_and_one_tap_marks_them_all(client, weco
 
     client.force_login(clerk_a)
     url = reverse("console:sidebar_done", args=[wecom_group_a.pk])
-    response = client.post(url, {"delivery": relay.delivery_ids, "title": relay.title}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        url, {"delivery": relay.delivery_ids, "title": relay.title}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200 and "Marked sent by" in response.content.decode()
     rows = GroupDelivery.objects.filter(pk__in=relay.delivery_ids)
     assert {(r.status, r.done_by_id) for r in rows} == {(Status.CONFIRMED, clerk_a.pk)}
@@ -238,7 +246,12 @@ def test_relay_lines_come_as_one_message_and_one_tap_marks_them_all(client, weco
 
 
 def test_items_come_in_sending_order_cards_as_news(wecom_group_a, clerk_a):
-    card = {"title": "北欧陶瓷杯", "description": "今日特价", "url": "https://shop.example/p/1", "image_url": ""}
+    card = {
+        "title": "北欧陶瓷杯",
+        "description": "今日特价",
+        "url": "https://shop.example/p/1",
+        "image_url": "",
+    }
     wait_for_staff(wecom_group_a, {"card": card}, kind=Kind.CARD, key="card-1")
     wait_for_staff(wecom_group_a, {"text": "今晚八点直播"}, kind=Kind.ANNOUNCEMENT, key="ann-1")
     first = wait_for_staff(wecom_group_a, {"text": "12:00 午间推荐"}, kind=Kind.PROGRAMME, key="prog-1")
@@ -301,8 +314,12 @@ def test_new_joiners_get_one_welcome_that_is_offered_once(client, brand, store_a
     assert response.status_code == 200
     robot_welcome.refresh_from_db()
     assert robot_welcome.status == Status.CONFIRMED and robot_welcome.done_by == clerk_a
-    staff_welcomes = GroupDelivery.objects.filter(community=wecom_group_a, idempotency_key__startswith="staff-welcome:")
-    assert {(d.status, d.done_by_id, d.path) for d in staff_welcomes} == {(Status.CONFIRMED, clerk_a.pk, "staff")}
+    staff_welcomes = GroupDelivery.objects.filter(
+        community=wecom_group_a, idempotency_key__startswith="staff-welcome:"
+    )
+    assert {(d.status, d.done_by_id, d.path) for d in staff_welcomes} == {
+        (Status.CONFIRMED, clerk_a.pk, "staff")
+    }
     assert staff_welcomes.count() == 2
     assert sidebar.items_for(wecom_group_a) == []
     # Someone joining later gets a welcome of their own.
@@ -365,5 +382,9 @@ def test_the_page_outside_wecom_lists_groups_and_shows_a_groups_items(client, we
     page = client.get(reverse("console:sidebar_group", args=[wecom_group_a.pk]))
     html = page.content.decode()
     assert page.status_code == 200
-    assert "data-sidebar-copy" in html and "data-sidebar-send" in html and "vendor/wecom/wecom.global.prod.js" in html
+    assert (
+        "data-sidebar-copy" in html
+        and "data-sidebar-send" in html
+        and "vendor/wecom/wecom.global.prod.js" in html
+    )
     assert 'data-corp-id=""' in html  # outside WeCom: nothing to register

@@ -135,7 +135,7 @@ def sidebar_oauth(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def sidebar_signature(request: HttpRequest) -> HttpResponse:
-    """``{timestamp, nonceStr, signature}`` for ``ww.register`` (``kind=agent`` app, ``kind=corp`` enterprise),
+    """``{timestamp, nonceStr, signature}`` for ``ww.register`` (``kind=agent`` app, ``kind=corp`` corp),
     for a page URL of this site only."""
     staff = _staff(request)
     if staff is None:

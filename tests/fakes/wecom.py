@@ -32,7 +32,9 @@ AES_KEY = base64.b64encode(bytes(range(1, 33))).decode().rstrip("=")
 ROBOT_KEY = "robot-key-0001"
 ROBOT_PER_MINUTE = 20
 # Sidebar (helper "sidebar"): GET endpoints for JS-SDK tickets and web OAuth.
-SIDEBAR_GET_PATHS = frozenset({"/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get", "/cgi-bin/auth/getuserinfo"})
+SIDEBAR_GET_PATHS = frozenset(
+    {"/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get", "/cgi-bin/auth/getuserinfo"}
+)
 
 
 def _bytes(value: Any) -> int:
@@ -335,7 +337,6 @@ class FakeWeCom(FakeServer):
         self.robot_messages.append({"key": key, "at": now, **body})
         return {}
 
-
     # === sidebar (JS-SDK tickets, web OAuth) — helper "sidebar" ==========================================
     def _init_sidebar(self) -> None:
         self.ticket_expires_in = 7200
@@ -344,7 +345,7 @@ class FakeWeCom(FakeServer):
         self.oauth_codes: dict[str, str] = {}  # single-use code -> userid ("" = not a corp member)
 
     def issue_oauth_code(self, userid: str) -> str:
-        """A code as WeCom appends to the OAuth redirect for ``userid`` ("" for a visitor outside the corp)."""
+        """A code as WeCom adds to the OAuth redirect for ``userid`` ("" for a visitor outside the corp)."""
         code = secrets.token_urlsafe(24)
         self.oauth_codes[code] = userid
         return code

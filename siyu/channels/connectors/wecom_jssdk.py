@@ -79,7 +79,7 @@ def fetch_agent_ticket(impl: WeComConnector) -> Ticket:
 
 
 def oauth_authorize_url(impl: WeComConnector, redirect_uri: str, state: str) -> str:
-    """The WeCom web OAuth link (snsapi_base: silent, gives the member's userid) for a page opened inside WeCom.
+    """The WeCom web OAuth link (snsapi_base: silent, gives the member's userid) for a page inside WeCom.
 
     ``redirect_uri`` must be on the app's trusted domain; WeCom sends the browser back to it with
     ``code`` and ``state``. The parameters keep the documented order; ``#wechat_redirect`` is required.

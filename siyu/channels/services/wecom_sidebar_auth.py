@@ -156,7 +156,9 @@ def staff_for_code(connector: Connector, code: str) -> Staff:
         userid = wecom_jssdk.userid_from_code(WeComConnector(connector), code)
     except ChannelError as exc:
         logger.info("WeCom OAuth code refused for connector %s: %s", connector.pk, exc)
-        raise ChannelUnavailable(_("WeCom could not confirm who you are. Please open the page again.")) from exc
+        raise ChannelUnavailable(
+            _("WeCom could not confirm who you are. Please open the page again.")
+        ) from exc
     staff = None
     if userid:
         staff = Staff.objects.filter(brand_id=connector.brand_id, wecom_userid=userid, is_active=True).first()

@@ -74,7 +74,7 @@ class SidebarItem:
         return {"msgtype": "text", "enterChat": False, "text": {"content": self.text}}
 
     def copy_text(self) -> str:
-        """What "copy" puts on the clipboard outside WeCom: the text, or a card's title, description and link."""
+        """What "copy" puts on the clipboard outside WeCom: the text, or a card's title, text and link."""
         if self.msgtype == "news":
             parts = [self.news.get("title", ""), self.news.get("desc", ""), self.news.get("link", "")]
             return "\n".join(p for p in parts if p)
@@ -91,9 +91,11 @@ class SidebarGroup:
 
 
 def _sidebar_groups(staff: Staff) -> Any:
-    return scoped_communities(staff).filter(
-        channel=ChannelKind.WECOM, status=Community.Status.OPEN, connector__isnull=False
-    ).exclude(external_id="")
+    return (
+        scoped_communities(staff)
+        .filter(channel=ChannelKind.WECOM, status=Community.Status.OPEN, connector__isnull=False)
+        .exclude(external_id="")
+    )
 
 
 def sidebar_groups(staff: Staff) -> list[SidebarGroup]:
@@ -104,7 +106,7 @@ def sidebar_groups(staff: Staff) -> list[SidebarGroup]:
         Q(deliveries__expires_at__isnull=True) | Q(deliveries__expires_at__gt=now)
     )
     rows = _sidebar_groups(staff).annotate(waiting=Count("deliveries", filter=waiting))
-    groups = [SidebarGroup(community=c, waiting=c.waiting) for c in rows]  # type: ignore[attr-defined]
+    groups = [SidebarGroup(community=c, waiting=c.waiting) for c in rows]
     groups.sort(key=lambda g: (-g.waiting, g.community.store.code, g.community.name))
     return groups
 
@@ -165,7 +167,7 @@ def _content_item(delivery: GroupDelivery, title: str) -> SidebarItem:
 
 
 def _relay_item(deliveries: list[GroupDelivery]) -> SidebarItem:
-    """All waiting relay messages as one: their lines in order, each repeated heading ("【秒杀接龙】…") once."""
+    """All waiting relay messages as one: their lines in order, a repeated heading ("【秒杀接龙】…") once."""
     lines: list[str] = []
     headings: set[str] = set()
     for d in deliveries:
@@ -320,7 +322,11 @@ def mark_done(
             text = _welcome_text(community, joiners)
             for m in joiners:
                 d = dispatching.dispatch(
-                    community, {"text": text}, kind=Kind.WELCOME, key=f"{STAFF_WELCOME_KEY}{m.pk}", can_wait=False
+                    community,
+                    {"text": text},
+                    kind=Kind.WELCOME,
+                    key=f"{STAFF_WELCOME_KEY}{m.pk}",
+                    can_wait=False,
                 )
                 if d is not None:
                     ids.append(d.pk)
