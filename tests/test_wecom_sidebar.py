@@ -388,3 +388,30 @@ def test_the_page_outside_wecom_lists_groups_and_shows_a_groups_items(client, we
         and "vendor/wecom/wecom.global.prod.js" in html
     )
     assert 'data-corp-id=""' in html  # outside WeCom: nothing to register
+
+
+# --- zh-Hans and the demo ---------------------------------------------------------------------------------
+
+
+def test_the_page_speaks_chinese_by_default(client, settings, wecom_group_a, clerk_a):
+    settings.LANGUAGE_CODE = "zh-hans"
+    _relay(wecom_group_a, 1)
+    client.force_login(clerk_a)
+    html = client.get(reverse("console:sidebar_group", args=[wecom_group_a.pk]), HTTP_ACCEPT_LANGUAGE="zh-CN")
+    text = html.content.decode()
+    assert "待发送" in text and "复制" in text and "已发送" in text and "接龙：1 条消息合成一条" in text
+
+
+def test_the_demo_has_a_wecom_group_with_items_for_the_sidebar(brand, store_a, clerk_a):
+    from siyu.tooling.demo.sidebar import seed_demo_sidebar
+
+    now = timezone.now()
+    MemberFactory(brand=brand, home_store=store_a, nickname="小雨")
+    group = seed_demo_sidebar(brand, now)
+    assert group is not None and group.store == store_a
+    assert seed_demo_sidebar(brand, now) == group  # once
+    (listed,) = sidebar.sidebar_groups(clerk_a)
+    assert listed.community == group
+    kinds = [i.kind for i in sidebar.items_for(group)]
+    assert kinds == [Kind.PROGRAMME, Kind.RELAY, Kind.WELCOME, Kind.CARD]
+    assert not GroupDelivery.objects.filter(community=group).exclude(status=Status.WAITING_STAFF).exists()

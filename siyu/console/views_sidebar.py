@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.channels.models import Connector
@@ -63,7 +64,7 @@ def _notice(request: HttpRequest, message: str, *, status: int = 200, title: str
     return render(
         request,
         "console/sidebar/notice.html",
-        {"message": message, "title": title or _("Sidebar")},
+        {"message": message, "title": title or pgettext("sidebar", "Sidebar")},
         status=status,
     )
 

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from siyu.channels.models import ChannelKind, Connector
 from siyu.common.errors import NotFound, ValidationFailed
@@ -268,7 +269,7 @@ def items_for(community: Community, *, now: datetime | None = None) -> list[Side
     welcome = _welcome_item(community, _unwelcomed(community, now), by_kind.pop(Kind.WELCOME, []))
     if welcome is not None:
         items.append(welcome)
-    titles = {Kind.CARD: _("Product card"), Kind.CAMPAIGN: _("Campaign")}
+    titles = {Kind.CARD: pgettext("sidebar", "Product card"), Kind.CAMPAIGN: pgettext("sidebar", "Campaign")}
     for kind in (Kind.CARD, Kind.CAMPAIGN):
         items.extend(_content_item(d, titles[kind]) for d in by_kind.pop(kind, []))
     rest = sorted((d for rows in by_kind.values() for d in rows), key=lambda d: d.pk)
@@ -310,7 +311,7 @@ def mark_done(
             GroupDelivery.objects.filter(community=community, pk__in=ids).values_list("pk", flat=True)
         )
         if found != set(ids):
-            raise NotFound(_("No such post."), field="delivery")
+            raise NotFound(_("No such item in this group."), field="delivery")
         if member_ids:
             joiners = list(
                 CommunityMembership.objects.filter(community=community, pk__in=member_ids)
