@@ -97,3 +97,101 @@ def test_sidebar_lists_a_groups_items_and_copy_then_sent_marks_one_done(
     page.reload()
     expect(page.locator("[data-testid=sidebar-item]")).to_have_count(1)
     expect(page.locator("[data-testid=sidebar-item]")).to_have_attribute("data-kind", "card")
+
+
+# A stand-in for the WeCom client's JS bridge: what the real @wecom/jssdk talks to inside WeCom.
+WECOM_BRIDGE = """
+window.__wecom = {calls: [], sent: []};
+window.WeixinJSBridge = {
+  on: function () {},
+  invoke: function (name, params, callback) {
+    window.__wecom.calls.push([name, params]);
+    var result = {err_msg: name + ":ok"};
+    if (name === "getCurExternalChat") result.chatId = "wrChatA";
+    if (name === "sendChatMessage") window.__wecom.sent.push(params);
+    setTimeout(function () { callback(result); }, 0);
+  }
+};
+"""
+WECOM_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh ColorScheme/Light"
+)
+
+
+def test_inside_wecom_oauth_register_find_the_group_and_send_with_one_tap(
+    live_server, browser_page, tmp_path, sidebar_fake, sidebar_connector, wecom_group_a, clerk_a
+):
+    from urllib.parse import parse_qs, urlsplit
+
+    from playwright.sync_api import expect
+
+    from siyu.channels.connectors.wecom_jssdk import jsapi_signature
+
+    clerk_a.wecom_userid = "zhangsan"
+    clerk_a.save(update_fields=["wecom_userid"])
+    card = {
+        "title": "北欧陶瓷杯 今日特价",
+        "description": "门店自提",
+        "url": "https://shop.example/p/1",
+        "image_url": "",
+    }
+    delivery = wait_for_staff(wecom_group_a, {"card": card}, kind=Kind.CARD, key="card-1")
+
+    browser = browser_page.context.browser
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", user_agent=WECOM_UA)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.add_init_script(WECOM_BRIDGE)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Signed out inside WeCom: the sidebar sends the browser to WeCom's OAuth page. That page is played by
+        # the test (the browser cannot reach WeCom): it sends the browser back with a code for zhangsan.
+        first = page.request.get(
+            f"{live_server.url}/sidebar/?connector={sidebar_connector.pk}",
+            max_redirects=0,
+            headers={"User-Agent": WECOM_UA},
+        )
+        assert first.status == 302
+        oauth_url = first.headers["location"]
+        assert oauth_url.startswith("https://open.weixin.qq.com/connect/oauth2/authorize?")
+        query = parse_qs(urlsplit(oauth_url.split("#")[0]).query)
+        assert query["scope"] == ["snsapi_base"] and query["agentid"] == ["1000002"]
+        code = sidebar_fake.issue_oauth_code("zhangsan")
+        page.goto(f"{query['redirect_uri'][0]}?code={code}&state={query['state'][0]}")
+        assert page.url == f"{live_server.url}/sidebar/?connector={sidebar_connector.pk}"
+        item = page.locator("[data-testid=sidebar-item]")
+        expect(item).to_have_count(1)  # the current group's card, found through getCurExternalChat
+        assert page.evaluate("document.body.classList.contains('in-wecom')") is True
+        expect(item.locator("[data-sidebar-copy]")).to_be_hidden()
+        expect(page.locator(".sidebar-groups")).to_be_hidden()
+        screenshot(page, tmp_path, "sidebar-in-wecom-phone")
+
+        calls = page.evaluate("window.__wecom.calls")
+        (agent_config,) = [params for name, params in calls if name == "agentConfig"]
+        assert agent_config["corpid"] == sidebar_connector.config["corp_id"]
+        assert agent_config["agentid"] == "1000002"
+        assert "getCurExternalChat" in agent_config["jsApiList"]
+        page_url = page.url.split("#")[0]
+        expected = jsapi_signature(
+            sidebar_fake.tickets["agent"], agent_config["nonceStr"], agent_config["timestamp"], page_url
+        )
+        assert agent_config["signature"] == expected
+
+        item.locator("[data-sidebar-send]").click()
+        expect(page.locator("[data-testid=sidebar-item-done]")).to_have_count(1)
+        (sent,) = page.evaluate("window.__wecom.sent")
+        assert {k: sent[k] for k in ("msgtype", "enterChat", "news")} == {
+            "msgtype": "news",
+            "enterChat": False,
+            "news": {"link": card["url"], "title": card["title"], "desc": "门店自提", "imgUrl": ""},
+        }
+        assert sent["verifySignature"] == agent_config["signature"]  # the SDK signs each call with it
+        screenshot(page, tmp_path, "sidebar-in-wecom-sent-phone")
+        assert not errors, errors
+    finally:
+        context.close()
+    delivery.refresh_from_db()
+    assert delivery.status == GroupDelivery.Status.CONFIRMED and delivery.done_by == clerk_a
