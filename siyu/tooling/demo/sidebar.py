@@ -9,6 +9,7 @@ communities dispatcher like any other, so the demo shows the real path.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 
@@ -62,7 +63,7 @@ def seed_demo_sidebar(brand: Brand, now: datetime) -> Community | None:
                 community=group, member=member, joined_at=now - timedelta(minutes=20 + 15 * i)
             )
         Community.objects.filter(pk=group.pk).update(member_count=len(members))
-        posts = [
+        posts: list[tuple[str, dict[str, Any], str]] = [
             (
                 Kind.PROGRAMME,
                 {"text": "【午间好物】今天 12:00 推荐：北欧陶瓷杯，门店自提更方便～"},
