@@ -415,3 +415,45 @@ def test_the_demo_has_a_wecom_group_with_items_for_the_sidebar(brand, store_a, c
     kinds = [i.kind for i in sidebar.items_for(group)]
     assert kinds == [Kind.PROGRAMME, Kind.RELAY, Kind.WELCOME, Kind.CARD]
     assert not GroupDelivery.objects.filter(community=group).exclude(status=Status.WAITING_STAFF).exists()
+
+
+# --- the WeCom user ID on the staff page ------------------------------------------------------------------
+
+
+def test_hq_sets_a_staff_members_wecom_user_id_unique_within_the_brand(client, hq_admin, clerk_a, manager_a):
+    from siyu.common.errors import Conflict, ValidationFailed
+    from siyu.org.services import staff_admin
+
+    client.force_login(hq_admin)
+    url = reverse("console:staff_edit", args=[clerk_a.pk])
+    data = {
+        "display_name": clerk_a.display_name,
+        "role": "clerk",
+        "store_ids": [s.pk for s in clerk_a.stores.all()],
+    }
+    response = client.post(url, {**data, "wecom_userid": "ZhangSan"})
+    assert response.status_code == 302
+    clerk_a.refresh_from_db()
+    assert clerk_a.wecom_userid == "ZhangSan"
+    assert AuditEntry.objects.filter(action="staff.update", target_id=str(clerk_a.pk)).exists()
+    assert 'value="ZhangSan"' in client.get(url).content.decode()
+    with pytest.raises(Conflict):
+        staff_admin.update_staff(hq_admin, manager_a.pk, {"wecom_userid": "ZhangSan"})
+    with pytest.raises(ValidationFailed):
+        staff_admin.update_staff(hq_admin, manager_a.pk, {"wecom_userid": "张三 <x>"})
+    with pytest.raises(Conflict):
+        staff_admin.create_staff(
+            hq_admin,
+            {
+                "username": "new1",
+                "role": "hq_operator",
+                "password": "a-Long-pass-2026",
+                "wecom_userid": "ZhangSan",
+            },
+        )
+    # Clearing it frees the ID.
+    staff_admin.update_staff(hq_admin, clerk_a.pk, {"wecom_userid": ""})
+    assert (
+        staff_admin.update_staff(hq_admin, manager_a.pk, {"wecom_userid": "ZhangSan"}).wecom_userid
+        == "ZhangSan"
+    )
