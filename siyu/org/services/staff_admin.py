@@ -111,6 +111,12 @@ def _clean_wecom_userid(value: Any) -> str:
     return userid
 
 
+def _wecom_userid_in_use(brand_id: int | None, userid: str, *, exclude_pk: int | None = None) -> bool:
+    rows = Staff.objects.filter(wecom_userid=userid)
+    rows = rows.filter(brand__isnull=True) if brand_id is None else rows.filter(brand_id=brand_id)
+    return bool(userid) and rows.exclude(pk=exclude_pk).exists()
+
+
 def _wecom_userid_taken() -> Conflict:
     return Conflict(_("Another staff account already has this WeCom user ID."), field="wecom_userid")
 
@@ -230,8 +236,7 @@ def update_staff(actor: Staff, staff_id: Any, data: dict[str, Any], *, ip: str |
     if "wecom_userid" in data:
         userid = _clean_wecom_userid(data["wecom_userid"])
         if userid != user.wecom_userid:
-            taken = Staff.objects.filter(brand_id=user.brand_id, wecom_userid=userid).exclude(pk=user.pk)
-            if userid and taken.exists():
+            if _wecom_userid_in_use(user.brand_id, userid, exclude_pk=user.pk):
                 raise _wecom_userid_taken()
             changes["wecom_userid"] = userid
     if user.pk == actor.pk and (
