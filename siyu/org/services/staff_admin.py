@@ -114,7 +114,9 @@ def _clean_wecom_userid(value: Any) -> str:
 def _wecom_userid_in_use(brand_id: int | None, userid: str, *, exclude_pk: int | None = None) -> bool:
     rows = Staff.objects.filter(wecom_userid=userid)
     rows = rows.filter(brand__isnull=True) if brand_id is None else rows.filter(brand_id=brand_id)
-    return bool(userid) and rows.exclude(pk=exclude_pk).exists()
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    return bool(userid) and rows.exists()
 
 
 def _wecom_userid_taken() -> Conflict:
@@ -170,20 +172,14 @@ def create_staff(actor: Staff, data: dict[str, Any], *, ip: str | None = None) -
     password = _clean_password(data.get("password"), user)
     if Staff.objects.filter(username__iexact=username).exists():
         raise Conflict(_("This username is taken."), field="username")
-    if (
-        user.wecom_userid
-        and Staff.objects.filter(brand_id=user.brand_id, wecom_userid=user.wecom_userid).exists()
-    ):
+    if _wecom_userid_in_use(user.brand_id, user.wecom_userid):
         raise _wecom_userid_taken()
     user.set_password(password)
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError:
-        if (
-            user.wecom_userid
-            and Staff.objects.filter(brand_id=user.brand_id, wecom_userid=user.wecom_userid).exists()
-        ):
+        if _wecom_userid_in_use(user.brand_id, user.wecom_userid):
             raise _wecom_userid_taken() from None
         raise Conflict(_("This username is taken."), field="username") from None
     user.stores.set(stores)
