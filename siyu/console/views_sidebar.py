@@ -221,5 +221,11 @@ def sidebar_done(request: HttpRequest, community_id: int) -> HttpResponse:
     except ServiceError as exc:
         return render(request, "console/sidebar/_not_yours.html", {"message": exc.message}, status=400)
     done_by = next((r.done_by for r in rows if r.done_by_id), None)
-    context = {"title": request.POST.get("title", "")[:100], "done_by": done_by or staff, "rows": rows}
+    context = {
+        "title": request.POST.get("title", "")[:100],
+        "done_by": done_by or staff,
+        "rows": rows,
+        "community": rows[0].community,
+        "waiting": sidebar.waiting_count(rows[0].community),
+    }
     return render(request, "console/sidebar/_done.html", context)

@@ -85,6 +85,7 @@ def test_sidebar_lists_a_groups_items_and_copy_then_sent_marks_one_done(
     expect(done).to_have_count(1)
     expect(done).to_contain_text(str(clerk_a))
     expect(items).to_have_count(1)  # the card is still waiting
+    expect(page.locator(f"#waiting-{wecom_group_a.pk}")).to_have_text("1 waiting")
     screenshot(page, tmp_path, "sidebar-done-phone")
     assert not [e for e in errors if e.startswith(("error", "pageerror"))], errors
 

@@ -112,6 +112,11 @@ def sidebar_groups(staff: Staff) -> list[SidebarGroup]:
     return groups
 
 
+def waiting_count(community: Community) -> int:
+    """How many posts wait for staff in ``community`` (expired ones left out)."""
+    return len(dispatching.waiting_for_staff(community))
+
+
 def group_for_chat(staff: Staff, connector: Connector, chat_id: str) -> Community:
     """The Siyu group behind the WeCom chat the sidebar was opened in (``getCurExternalChat``'s chatId).
 
