@@ -220,3 +220,35 @@ class StoreRobot(models.Model):
 
     def __str__(self) -> str:
         return f"robot of store {self.store_id}"
+
+
+# --- WeCom JS-SDK tickets (chat-toolbar sidebar) ---------------------------------------------------------
+
+
+class WeComTicket(models.Model):
+    """A WeCom JS-SDK ticket of one connector, shared by every process (docs/channels.md, "Sidebar").
+
+    ``corp`` is the enterprise ticket (``get_jsapi_ticket``, for ``wx.config``); ``agent`` the app ticket
+    (``ticket/get?type=agent_config``, for ``agentConfig``). WeCom allows few fetches per hour, so a ticket is
+    fetched at most once per expiry across processes: ``siyu.channels.services.wecom_sidebar_auth`` refreshes
+    it under this row's lock and every other caller waits for it and reuses it.
+    """
+
+    class Kind(models.TextChoices):
+        CORP = "corp", _("Enterprise ticket")
+        AGENT = "agent", _("App ticket")
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    ticket = models.CharField(max_length=512, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    fetches = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "kind"], name="wecom_ticket_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.kind} until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -75,6 +75,12 @@ class StaffForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     can_reveal_mobile = forms.BooleanField(label=gettext_lazy("May reveal mobile numbers"), required=False)
+    wecom_userid = forms.CharField(
+        label=gettext_lazy("WeCom user ID"),
+        max_length=64,
+        required=False,
+        help_text=gettext_lazy("Their member UserID in WeCom admin; signs them in to the WeCom sidebar."),
+    )
     password = forms.CharField(
         label=gettext_lazy("Password"),
         max_length=128,
@@ -277,6 +283,7 @@ def staff_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
         "role": person.role,
         "store_ids": list(person.stores.values_list("pk", flat=True)),
         "can_reveal_mobile": person.can_reveal_mobile,
+        "wecom_userid": person.wecom_userid,
     }
     form = StaffForm(request.POST or None, staff=staff, editing=True, initial=initial) if can_manage else None
     if request.method == "POST":

@@ -32,6 +32,10 @@ CALLBACK_TOKEN = "SiyuFakeToken42"
 AES_KEY = base64.b64encode(bytes(range(1, 33))).decode().rstrip("=")
 ROBOT_KEY = "robot-key-0001"
 ROBOT_PER_MINUTE = 20
+# Sidebar (helper "sidebar"): GET endpoints for JS-SDK tickets and web OAuth.
+SIDEBAR_GET_PATHS = frozenset(
+    {"/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get", "/cgi-bin/auth/getuserinfo"}
+)
 
 
 def _bytes(value: Any) -> int:
@@ -74,6 +78,7 @@ class FakeWeCom(FakeServer):
         self.app_log: dict[str, list[float]] = {}  # userid -> send times (per-member limits)
         self.app_dropped: list[tuple[str, str]] = []  # (userid, title) over WeCom's per-member limits
         self.welcome_templates: dict[str, dict[str, Any]] = {}
+        self._init_sidebar()  # JS-SDK tickets and OAuth (sidebar block below)
 
     # --- test helpers ---------------------------------------------------------------------------
     def add_group(self, chat_id: str, name: str, *, owner: str = "staff01") -> dict[str, Any]:
@@ -140,6 +145,8 @@ class FakeWeCom(FakeServer):
             return self._gettoken(req)
         if path == "/cgi-bin/webhook/send":
             return self._guard(lambda: self._robot(req))
+        if path in SIDEBAR_GET_PATHS:
+            return self._sidebar_get(req)
         handlers = {
             "/cgi-bin/externalcontact/groupchat/list": self._groupchat_list,
             "/cgi-bin/externalcontact/groupchat/get": self._groupchat_get,
@@ -432,6 +439,56 @@ class FakeWeCom(FakeServer):
         if self.welcome_templates.pop(body.get("template_id"), None) is None:  # type: ignore[arg-type]
             raise BadRequest("invalid template_id")
         return {}
+
+    # === sidebar (JS-SDK tickets, web OAuth) — helper "sidebar" ==========================================
+    def _init_sidebar(self) -> None:
+        self.ticket_expires_in = 7200
+        self.ticket_fetches: dict[str, int] = {"corp": 0, "agent": 0}
+        self.tickets: dict[str, str] = {}  # kind -> the ticket last handed out
+        self.oauth_codes: dict[str, str] = {}  # single-use code -> userid ("" = not a corp member)
+
+    def issue_oauth_code(self, userid: str) -> str:
+        """A code as WeCom adds to the OAuth redirect for ``userid`` ("" for a visitor outside the corp)."""
+        code = secrets.token_urlsafe(24)
+        self.oauth_codes[code] = userid
+        return code
+
+    def _sidebar_get(self, req: RecordedRequest) -> Reply:
+        if req.method != "GET":
+            return self._err(40058, "GET required")
+        token = req.query.get("access_token")
+        if not token:
+            return self._err(41001, "access_token missing")
+        if token not in self.tokens:
+            return self._err(40014, "invalid access_token")
+        if not self.tokens[token]:
+            return self._err(42001, "access_token expired")
+        if self.fail_next:
+            return self._err(self.fail_next.pop(0), "injected failure")
+        if req.path == "/cgi-bin/auth/getuserinfo":
+            code = req.query.get("code", "")
+            if code not in self.oauth_codes:
+                return self._err(40029, "invalid code")
+            userid = self.oauth_codes.pop(code)  # a code works once
+            if not userid:
+                return 200, {"errcode": 0, "errmsg": "ok", "openid": "o" + secrets.token_hex(8)}
+            return 200, {"errcode": 0, "errmsg": "ok", "userid": userid, "user_ticket": secrets.token_hex(8)}
+        if req.path == "/cgi-bin/ticket/get":
+            if req.query.get("type") != "agent_config":
+                return self._err(40058, "type must be agent_config")
+            kind = "agent"
+        else:
+            kind = "corp"
+        self.ticket_fetches[kind] += 1
+        self.tickets[kind] = f"{kind}-ticket-{self.ticket_fetches[kind]}-{secrets.token_hex(6)}"
+        return 200, {
+            "errcode": 0,
+            "errmsg": "ok",
+            "ticket": self.tickets[kind],
+            "expires_in": self.ticket_expires_in,
+        }
+
+    # === end sidebar =======================================================================================
 
 
 # --- callbacks, signed and encrypted like WeCom ------------------------------------------------------

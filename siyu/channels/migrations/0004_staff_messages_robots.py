@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels', '0001_initial'),
+        ('channels', '0003_wecom_ticket'),
         ('org', '0003_staff_wecom_userid'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
