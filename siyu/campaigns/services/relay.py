@@ -49,7 +49,7 @@ from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX
 from siyu.channels.models import ChannelKind, OutboxMessage
 from siyu.channels.services import outbox
 from siyu.common.errors import ServiceError
-from siyu.communities.models import Community
+from siyu.communities.models import Community, GroupDelivery
 from siyu.communities.services.robot import MAX_ROBOT_TEXT, channel_bucket, post_to_group
 from siyu.members.models import Member
 from siyu.members.services.public_profile import public_name
@@ -458,6 +458,8 @@ def _post_lines(
             community,
             text="\n".join(parts),
             idempotency_key=f"relay:{campaign.pk}:{community.pk}:{first}-{last}",
+            delivery_kind=GroupDelivery.Kind.RELAY,
+            can_wait=False,
         )
         created.append(
             RelayPost.objects.create(
@@ -491,7 +493,11 @@ def _post_sold_out(sale: _Sale, community: Community, cursor: RelayCursor, now: 
         # e.g. "【已抢光】北欧陶瓷杯 已抢光，感谢大家！".
         text = _("[Sold out] %(item)s is all gone. Thank you, everyone!") % {"item": sale.labels[item_id]}
         message = post_to_group(
-            community, text=text, idempotency_key=f"relay:{campaign.pk}:{community.pk}:sold-out:{item_id}"
+            community,
+            text=text,
+            idempotency_key=f"relay:{campaign.pk}:{community.pk}:sold-out:{item_id}",
+            delivery_kind=GroupDelivery.Kind.RELAY,
+            can_wait=False,
         )
         if RelayPost.objects.filter(message=message).exists():
             continue  # posted in an earlier round

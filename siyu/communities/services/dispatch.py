@@ -32,6 +32,7 @@ from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
 from siyu.common.errors import NotFound
 from siyu.communities.models import Community, GroupDelivery, Message
+from siyu.communities.services import mass
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store
 
@@ -90,8 +91,18 @@ def dispatch(
         )
     elif impl.can_deliver(DeliveryPath.AUTO):
         fields.update(path=GroupDelivery.Path.AUTO, status=GroupDelivery.Status.PENDING)
-    elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM):
-        fields.update(path=GroupDelivery.Path.OWNER_CONFIRM, status=GroupDelivery.Status.PENDING)
+    elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM) and community.channel_owner:
+        fields.update(
+            path=GroupDelivery.Path.OWNER_CONFIRM,
+            status=GroupDelivery.Status.PENDING,
+            owner_userid=community.channel_owner,
+        )
+    elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM) and impl.can_deliver(DeliveryPath.STAFF):
+        fields.update(
+            path=GroupDelivery.Path.STAFF,
+            status=GroupDelivery.Status.WAITING_STAFF,
+            reason=_("The group's owner is not known yet, so no mass message can be prepared."),
+        )
     else:
         fields.update(path=GroupDelivery.Path.STAFF, status=GroupDelivery.Status.WAITING_STAFF)
     try:
@@ -132,12 +143,18 @@ def absolute_card(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_outbox_confirmed(delivery: channel_hooks.Delivery) -> None:
+    if delivery.action == "mass_message":
+        mass.on_mass_created(delivery)
+        return
     GroupDelivery.objects.filter(outbox_id=delivery.outbox_id, status=GroupDelivery.Status.PENDING).update(
         status=GroupDelivery.Status.SENT, delivered_at=timezone.now()
     )
 
 
 def on_outbox_failed(delivery: channel_hooks.Delivery) -> None:
+    if delivery.action == "mass_message":
+        mass.on_mass_refused(delivery)
+        return
     GroupDelivery.objects.filter(outbox_id=delivery.outbox_id, status=GroupDelivery.Status.PENDING).update(
         status=GroupDelivery.Status.FAILED, reason=delivery.error[:300]
     )
