@@ -1,5 +1,5 @@
 """Fake WeCom server API (gettoken, customer groups, join ways, mass messages and their results, reminders
-and cancellation, the group robot webhook) and a builder of callbacks signed and encrypted the way WeCom does it.
+and cancellation, the group robot webhook) and a builder of callbacks signed and encrypted like WeCom's.
 
 Mass messages to groups wait for their sender like the real client: nothing is "sent" until the test calls
 ``confirm(msgid)`` (the owner tapped send), optionally with per-group outcomes (2 not a friend, 3 already

@@ -65,7 +65,8 @@ def add_wecom_connector(
     3–32 letters/digits; EncodingAESKey of 43 characters decoding to 32 bytes; API base an http(s) URL;
     store code, if given, an existing store; mass-message quota one of ``days_in_month`` (default),
     ``7_per_week``, ``1_per_day`` or a number per month). No robot key: no robot can join a customer group
-    (a store's internal staff-group robot is configured per store). Raises ValidationFailed with the field, creating nothing."""
+    (a store's internal staff-group robot is configured per store). Raises ValidationFailed with the field,
+    creating nothing."""
     corp_id = _required(corp_id, "corp_id")
     if not _PLAIN_RE.fullmatch(corp_id):
         raise ValidationFailed(_("The corp ID has unexpected characters."), field="corp_id")

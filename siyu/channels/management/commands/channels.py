@@ -36,7 +36,7 @@ class Command(BaseCommand):
         wecom.add_argument(
             "--mass-quota",
             default="",
-            help="Mass messages per group: days_in_month (default), 7_per_week, 1_per_day or a number a month.",
+            help="Mass messages per group: days_in_month (default), 7_per_week, 1_per_day or N a month.",
         )
         wecom.add_argument("--name", default="")
         wecom.add_argument("--base-url", default=DEFAULT_BASE_URL, help="Public base URL of this Siyu.")
