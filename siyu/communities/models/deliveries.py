@@ -36,7 +36,7 @@ class GroupDelivery(models.Model):
     class Path(models.TextChoices):
         AUTO = "auto", _("Posted automatically")
         OWNER_CONFIRM = "owner_confirm", _("Mass message the owner confirms")
-        STAFF = "staff", _("Sent by staff from the sidebar")
+        STAFF = "staff", _("Staff send it from the sidebar")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Queued")

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from siyu.channels import hooks as channel_hooks
@@ -83,12 +83,17 @@ def dispatch(
         "expires_at": expires_at,
         "idempotency_key": key,
     }
+    # Reasons are stored in the brand's language: they are read later, by anyone.
+    language = translation.override(settings.LANGUAGE_CODE)
     if not community.external_id:
-        fields.update(
-            path=impl.delivery_paths[0],
-            status=GroupDelivery.Status.FAILED,
-            reason=_("The group has not been created on its channel yet, so there is no chat to post to."),
-        )
+        with language:
+            fields.update(
+                path=impl.delivery_paths[0],
+                status=GroupDelivery.Status.FAILED,
+                reason=_(
+                    "The group has not been created on its channel yet, so there is no chat to post to."
+                ),
+            )
     elif impl.can_deliver(DeliveryPath.AUTO):
         fields.update(path=GroupDelivery.Path.AUTO, status=GroupDelivery.Status.PENDING)
     elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM) and community.channel_owner:
@@ -98,11 +103,12 @@ def dispatch(
             owner_userid=community.channel_owner,
         )
     elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM) and impl.can_deliver(DeliveryPath.STAFF):
-        fields.update(
-            path=GroupDelivery.Path.STAFF,
-            status=GroupDelivery.Status.WAITING_STAFF,
-            reason=_("The group's owner is not known yet, so no mass message can be prepared."),
-        )
+        with language:
+            fields.update(
+                path=GroupDelivery.Path.STAFF,
+                status=GroupDelivery.Status.WAITING_STAFF,
+                reason=_("The group's owner is not known yet, so no mass message can be prepared."),
+            )
     else:
         fields.update(path=GroupDelivery.Path.STAFF, status=GroupDelivery.Status.WAITING_STAFF)
     try:

@@ -27,9 +27,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from siyu.channels import hooks as channel_hooks
@@ -109,7 +110,7 @@ def _mass_body(content: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def batch_mass_messages(now: datetime | None = None) -> int:
+def _batch_mass_messages(now: datetime | None = None) -> int:
     """Periodic job (every minute): gather pending owner-confirmed deliveries into mass messages; returns
     how many mass messages were queued. Safe to run concurrently (see the module's guarantees)."""
     now = now or timezone.now()
@@ -247,7 +248,7 @@ def _queue(
 # --- outcomes ----------------------------------------------------------------------------------------
 
 
-def on_mass_created(delivery: channel_hooks.Delivery) -> None:
+def _on_mass_created(delivery: channel_hooks.Delivery) -> None:
     """WeCom accepted the mass message: its groups wait for the owner; those in ``fail_list`` failed."""
     msgid = str(delivery.result.get("msgid") or "")
     failed = {str(c) for c in delivery.result.get("fail_list") or []}
@@ -278,7 +279,7 @@ def _period_of(delivery: channel_hooks.Delivery) -> str:
     return str(from_row.get("quota_period") or "")
 
 
-def on_mass_refused(delivery: channel_hooks.Delivery) -> None:
+def _on_mass_refused(delivery: channel_hooks.Delivery) -> None:
     """WeCom refused the mass message for good: its posts go to staff, their quota is given back."""
     period = _period_of(delivery)
     rows = list(
@@ -297,7 +298,7 @@ def on_mass_refused(delivery: channel_hooks.Delivery) -> None:
     )
 
 
-def on_mass_results(results: channel_hooks.MassResults) -> None:
+def _on_mass_results(results: channel_hooks.MassResults) -> None:
     """Record what WeCom reports per group of a mass message on the groups' deliveries (only those still
     waiting for the owner change: repeated reports change nothing)."""
     by_chat = {c.chat_id: c for c in results.chats}
@@ -334,3 +335,32 @@ def on_mass_results(results: channel_hooks.MassResults) -> None:
                 status=GroupDelivery.Status.FAILED,
                 reason=_("WeCom did not send it: this group already received another mass message."),
             )
+
+
+# --- entry points: reasons are stored in the brand's language (they are read later, by anyone) -------
+
+
+def batch_mass_messages(now: datetime | None = None) -> int:
+    """Periodic job (every minute): gather pending owner-confirmed deliveries into mass messages; returns
+    how many mass messages were queued. Safe to run concurrently (see the module's guarantees)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _batch_mass_messages(now)
+
+
+def on_mass_created(delivery: channel_hooks.Delivery) -> None:
+    """WeCom accepted the mass message: its groups wait for the owner; those in ``fail_list`` failed."""
+    with translation.override(settings.LANGUAGE_CODE):
+        _on_mass_created(delivery)
+
+
+def on_mass_refused(delivery: channel_hooks.Delivery) -> None:
+    """WeCom refused the mass message for good: its posts go to staff, their quota is given back."""
+    with translation.override(settings.LANGUAGE_CODE):
+        _on_mass_refused(delivery)
+
+
+def on_mass_results(results: channel_hooks.MassResults) -> None:
+    """Record what WeCom reports per group of a mass message on the groups' deliveries (only those still
+    waiting for the owner change: repeated reports change nothing)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        _on_mass_results(results)
