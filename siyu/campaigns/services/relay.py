@@ -320,11 +320,13 @@ def _waiting_in_outbox(campaign: Campaign, community: Community) -> bool:
         .order_by("-id")
         .values_list("message_id", flat=True)[:RECENT_POSTS_CHECKED]
     )
-    outbox_ids = list(
-        GroupDelivery.objects.filter(
+    outbox_ids = [
+        pk
+        for pk in GroupDelivery.objects.filter(
             message_id__in=message_ids, outbox_id__isnull=False, status=GroupDelivery.Status.PENDING
         ).values_list("outbox_id", flat=True)
-    )
+        if pk is not None
+    ]
     return (
         bool(outbox_ids)
         and OutboxMessage.objects.filter(pk__in=outbox_ids, status=OutboxMessage.Status.PENDING).exists()
