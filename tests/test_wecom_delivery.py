@@ -27,6 +27,7 @@ from siyu.communities.services import mass
 from siyu.communities.services.dispatch import dispatch
 from siyu.members.models import Member
 from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, FakeWeCom
+from tests.race_support import needs_postgres, run_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -332,3 +333,58 @@ def test_a_group_without_a_known_owner_goes_to_staff(brand, store_a, wecom):
     assert delivery is not None
     assert (delivery.path, delivery.status) == (DeliveryPath.STAFF, S.WAITING_STAFF)
     assert "群主" in delivery.reason
+
+
+# --- concurrency (PostgreSQL) -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batchers_batch_each_post_once_within_quota(brand, store_a, wecom, fake):
+    needs_postgres()
+    wecom.config["mass_quota"] = 1  # one a month: a second mass message per group would exceed it
+    wecom.save(update_fields=["config"])
+    groups = []
+    for i in range(12):
+        fake.add_group(f"wrc{i}", f"群{i}", owner=OWNERS[i % 2])
+        groups.append(
+            Community.objects.create(
+                brand=brand,
+                store=store_a,
+                channel="wecom",
+                connector=wecom,
+                external_id=f"wrc{i}",
+                channel_owner=OWNERS[i % 2],
+                name=f"群{i}",
+                sequence=i + 1,
+                hard_cap=500,
+            )
+        )
+    for g in groups:
+        dispatch(g, {"text": "周末活动"}, kind=GroupDelivery.Kind.CAMPAIGN, key="c1")
+        dispatch(g, {"text": "下周预告"}, kind=GroupDelivery.Kind.CAMPAIGN, key="c2")
+    results = run_threads(6, lambda _i: mass.batch_mass_messages())
+    assert not [r for r in results if isinstance(r, Exception) and "another batcher" not in str(r)]
+    rows = OutboxMessage.objects.filter(action="mass_message")
+    chats = [c for r in rows for c in r.payload["chat_id_list"]]
+    assert sorted(chats) == sorted(g.external_id for g in groups)  # every group in exactly one message
+    assert all(q.used == 1 for q in MassQuota.objects.all()) and MassQuota.objects.count() == 12
+    # Both posts of a group went into its one message (merged): nothing was left for a second one.
+    assert not GroupDelivery.objects.filter(status=S.PENDING, outbox_id__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_quota_reservations_stop_at_the_limit(brand, store_a, wecom):
+    needs_postgres()
+    group = Community.objects.create(
+        brand=brand,
+        store=store_a,
+        channel="wecom",
+        connector=wecom,
+        external_id="wrr",
+        name="r",
+        hard_cap=500,
+    )
+    quota = mass_quota(3)
+    results = run_threads(10, lambda _i: mass.reserve_quota(group, quota))
+    assert results.count(True) == 3 and results.count(False) == 7
+    assert MassQuota.objects.get(community=group).used == 3
