@@ -51,7 +51,8 @@ class OutboxMessage(models.Model):
 
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="outbox")
     community_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    # Rate limits are per bucket (e.g. "robot:<key>" or "chat:<id>"): WeCom robots take 20 messages/min.
+    # Rate limits are per bucket (e.g. "chat:<id>" for Telegram, "api:<connector>" for the WeCom server API,
+    # "robot:<digest>" for a store's internal WeCom staff-group robot: 20 messages/min).
     bucket = models.CharField(max_length=128, db_index=True)
     action = models.CharField(max_length=32)
     payload = models.JSONField(default=dict)
