@@ -388,3 +388,64 @@ def test_concurrent_quota_reservations_stop_at_the_limit(brand, store_a, wecom):
     results = run_threads(10, lambda _i: mass.reserve_quota(group, quota))
     assert results.count(True) == 3 and results.count(False) == 7
     assert MassQuota.objects.get(community=group).used == 3
+
+
+def _owned_group(brand, store, wecom, fake, chat_id: str, owner: str = "owner01") -> Community:
+    fake.add_group(chat_id, chat_id, owner=owner)
+    return Community.objects.create(
+        brand=brand,
+        store=store,
+        channel="wecom",
+        connector=wecom,
+        external_id=chat_id,
+        channel_owner=owner,
+        name=chat_id,
+        hard_cap=500,
+    )
+
+
+def test_a_mass_message_wecom_refuses_goes_to_staff_and_gives_the_quota_back(brand, store_a, wecom, fake):
+    group = _owned_group(brand, store_a, wecom, fake, "wrf")
+    dispatch(group, {"text": "本周活动"}, kind=GroupDelivery.Kind.ANNOUNCEMENT, key="a1")
+    assert mass.batch_mass_messages() == 1
+    assert MassQuota.objects.get(community=group).used == 1
+    fake.fail_next = [48002]  # no API permission (the app is not listed under 客户联系): not retryable
+    outbox.dispatch_due(now=timezone.now() + timedelta(seconds=1))
+    delivery = GroupDelivery.objects.get(community=group)
+    assert (delivery.path, delivery.status) == (DeliveryPath.STAFF, S.WAITING_STAFF)
+    assert "48002" in delivery.reason
+    assert MassQuota.objects.get(community=group).used == 0
+    assert not WeComMassTask.objects.exists()
+
+
+def test_a_post_past_its_expiry_is_not_batched(brand, store_a, wecom, fake):
+    group = _owned_group(brand, store_a, wecom, fake, "wre")
+    now = timezone.now()
+    dispatch(
+        group,
+        {"text": "今晚8点开抢"},
+        kind=GroupDelivery.Kind.CAMPAIGN,
+        key="e1",
+        expires_at=now - timedelta(minutes=1),
+    )
+    assert mass.batch_mass_messages(now=now) == 0
+    assert GroupDelivery.objects.get(community=group).status == S.EXPIRED
+    assert not MassQuota.objects.exists() and fake.requests == []
+
+
+def test_owner_reminded_at_most_three_times(brand, store_a, wecom, fake):
+    group = _owned_group(brand, store_a, wecom, fake, "wrm")
+    dispatch(group, {"text": "会员日"}, kind=GroupDelivery.Kind.ANNOUNCEMENT, key="m1")
+    mass.batch_mass_messages()
+    outbox.dispatch_due(now=timezone.now() + timedelta(seconds=1))
+    task = WeComMassTask.objects.get()
+    start = task.created_at
+    for minutes in range(0, 23 * 60, 30):  # every half hour for 23 hours, unsent
+        at = start + timedelta(minutes=minutes)
+        wecom_mass.read_back_mass_tasks(now=at)
+        outbox.dispatch_due(now=at + timedelta(seconds=1))
+    reminded = sorted(t for t in fake.mass[task.msgid]["reminders"])
+    assert len(reminded) == 3 and WeComMassTask.objects.get().reminders == 3
+    assert GroupDelivery.objects.get(community=group).status == S.WAITING_OWNER
+    wecom_mass.read_back_mass_tasks(now=start + timedelta(hours=24, minutes=1))  # default: cancelled at 24 h
+    assert GroupDelivery.objects.get(community=group).status == S.EXPIRED
