@@ -45,7 +45,6 @@ def connector(fake, store_a):
         agent_id="1000002",
         api_base=fake.url,
         store_code=store_a.code,
-        sender="staff01",
     )
 
 

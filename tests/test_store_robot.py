@@ -35,7 +35,7 @@ def _quiet_outbox(settings):
 @pytest.fixture
 def fake():
     with FakeWeCom() as server:
-        server.robot_keys.add(STORE_KEY)
+        server.internal_robot_keys.add(STORE_KEY)
         yield server
 
 
@@ -49,7 +49,6 @@ def connector(fake, store_a):
         agent_id="1000002",
         api_base=fake.url,
         store_code=store_a.code,
-        robot_key=ROBOT_KEY,  # a legacy connector-wide key: never used for a store's posts
     )
 
 

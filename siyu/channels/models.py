@@ -53,7 +53,8 @@ class OutboxMessage(models.Model):
 
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="outbox")
     community_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    # Rate limits are per bucket (e.g. "robot:<key>" or "chat:<id>"): WeCom robots take 20 messages/min.
+    # Rate limits are per bucket (e.g. "chat:<id>" for Telegram, "api:<connector>" for the WeCom server API,
+    # "robot:<digest>" for a store's internal WeCom staff-group robot: 20 messages/min).
     bucket = models.CharField(max_length=128, db_index=True)
     action = models.CharField(max_length=32)
     payload = models.JSONField(default=dict)
@@ -146,19 +147,47 @@ class WeComJoinWay(models.Model):
         return f"{self.live_code_id} → {self.config_id}"
 
 
-class WeComMassSend(models.Model):
-    """One corp mass message (群发) to one customer group, counted against the monthly limit per group."""
+class WeComMassTask(models.Model):
+    """One enterprise mass message (群发, ``add_msg_template`` to groups) waiting for its sender — the groups'
+    owner — to confirm it in the WeCom client, and what Siyu has read back about it.
 
-    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
-    chat_id = models.CharField(max_length=128)
-    msgid = models.CharField(max_length=128, blank=True)
+    ``siyu.channels.services.wecom_mass`` reads its outcome per group, reminds the owner (at most
+    ``MAX_REMINDERS``) and cancels it when stale (``cancel_at``); outcomes go up through
+    ``hooks.mass_results``. One row per batch (``batch_key``, the outbox idempotency key of the batch).
+    """
+
+    MAX_REMINDERS = 3
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Waiting for the owner")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="mass_tasks")
+    msgid = models.CharField(max_length=128)
+    batch_key = models.CharField(max_length=128)
+    sender = models.CharField(max_length=64)
+    chat_ids = models.JSONField(default=list)  # the groups WeCom accepted
+    fail_list = models.JSONField(default=list, blank=True)  # the groups WeCom refused at once
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    reminders = models.PositiveSmallIntegerField(default=0)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    cancel_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["connector", "chat_id", "created_at"], name="wecom_mass_chat_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "batch_key"], name="wecom_mass_task_batch_unique"),
+            models.CheckConstraint(
+                condition=models.Q(reminders__lte=3), name="wecom_mass_task_reminders_le_3"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="wecom_mass_task_open_idx")]
 
     def __str__(self) -> str:
-        return f"{self.chat_id} {self.msgid}"
+        return f"{self.msgid} ({self.sender}, {len(self.chat_ids)} groups)"
 
 
 class StaffAppMessage(models.Model):
@@ -252,3 +281,4 @@ class WeComTicket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector_id}:{self.kind} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"{self.msgid} ({self.sender}, {len(self.chat_ids)} groups)"

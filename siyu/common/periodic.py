@@ -65,6 +65,10 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("scheduled-posts", "siyu.communities.services.robot.run_due_scheduled_posts", 30),
     # WeCom callbacks whose handling failed (e.g. WeCom busy while we fetched the group): retried for a day.
     PeriodicJob("wecom-events", "siyu.channels.services.wecom_events.process_pending_events", 60),
+    # WeCom posts that can wait: gathered per group owner into mass messages, within each group's quota.
+    PeriodicJob("wecom-mass-batch", "siyu.communities.services.mass.batch_mass_messages", 60),
+    # WeCom mass messages waiting for their owner: outcome per group read back, reminders, stale cancelled.
+    PeriodicJob("wecom-mass-readback", "siyu.channels.services.wecom_mass.read_back_mass_tasks", 120),
     # Unpaid orders past their deadline: expired, stock given back.
     PeriodicJob("order-expiry", "siyu.orders.services.expiry.expire_due", 60),
     # Payments that arrived after their order closed, whose automatic refund could not be made yet.

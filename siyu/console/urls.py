@@ -103,6 +103,7 @@ urlpatterns = [
     ),
     path("tasks/", views_communities.staff_tasks, name="staff_tasks"),
     path("tasks/<int:task_id>/done/", views_communities.task_done, name="task_done"),
+    path("deliveries/", views_communities.delivery_list, name="deliveries"),
     path("outbox/", views_communities.failed_outbox, name="failed_outbox"),
     path("outbox/<int:message_id>/retry/", views_communities.outbox_retry, name="outbox_retry"),
     # catalog

@@ -4,6 +4,7 @@ its ready items (the relay lines batched into one), copies one and marks it sent
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from siyu.communities.models import GroupDelivery
 from tests.browser.support import screenshot
@@ -98,6 +99,12 @@ def test_sidebar_lists_a_groups_items_and_copy_then_sent_marks_one_done(
     page.reload()
     expect(page.locator("[data-testid=sidebar-item]")).to_have_count(1)
     expect(page.locator("[data-testid=sidebar-item]")).to_have_attribute("data-kind", "card")
+
+    # The console's group page shows the relay lines delivered by that clerk, from the sidebar.
+    page.goto(live_server.url + reverse("console:group_detail", args=[wecom_group_a.pk]) + "#deliveries")
+    delivered = page.locator("#deliveries tr.delivery-confirmed")
+    expect(delivered.first).to_contain_text(f"Sent by {clerk_a} from the sidebar")
+    screenshot(page, tmp_path, "sidebar-console-deliveries-phone")
 
 
 # A stand-in for the WeCom client's JS bridge: what the real @wecom/jssdk talks to inside WeCom.

@@ -1,6 +1,12 @@
-"""Fake WeCom server API (gettoken, customer groups, join ways, mass messages, group robot webhook, app
-messages to staff, group welcome templates) and a
-builder of callbacks signed and encrypted the way WeCom does it.
+"""Fake WeCom server API (gettoken, customer groups, join ways, mass messages and their results, reminders
+and cancellation, the group robot webhook, app messages to staff, group welcome templates, JS-SDK tickets
+and OAuth) and a builder of callbacks signed and encrypted like WeCom's.
+
+Mass messages to groups wait for their sender like the real client: nothing is "sent" until the test calls
+``confirm(msgid)`` (the owner tapped send), optionally with per-group outcomes (2 not a friend, 3 already
+received one). The robot webhook accepts only keys registered as *internal* staff-group robots
+(``internal_robot_keys``); any other key is refused and recorded in ``violations`` — no robot can be in a
+customer group, so a test asserts ``fake.violations == []``.
 
 The server checks our requests against /work/shared/specs/wecom.md (required fields, types, limits) and
 answers errcode 40058 when one is wrong, so a test passing means the request was well-formed. The callback
@@ -30,7 +36,7 @@ CORP_SECRET = "fake-corp-secret-0000000000000000000000"
 CALLBACK_TOKEN = "SiyuFakeToken42"
 # 43 characters, decoding (with "=") to 32 bytes.
 AES_KEY = base64.b64encode(bytes(range(1, 33))).decode().rstrip("=")
-ROBOT_KEY = "robot-key-0001"
+ROBOT_KEY = "robot-key-0001"  # registered as a store's internal staff-group robot
 ROBOT_PER_MINUTE = 20
 # Sidebar (helper "sidebar"): GET endpoints for JS-SDK tickets and web OAuth.
 SIDEBAR_GET_PATHS = frozenset(
@@ -66,10 +72,14 @@ class FakeWeCom(FakeServer):
         self.tokens: dict[str, bool] = {}  # token -> still valid
         self.groups: dict[str, dict[str, Any]] = {}
         self.join_ways: dict[str, dict[str, Any]] = {}
-        self.robot_keys: set[str] = {ROBOT_KEY}
+        self.internal_robot_keys: set[str] = {ROBOT_KEY}
         self.robot_log: dict[str, list[float]] = {}
         self.robot_messages: list[dict[str, Any]] = []
+        self.violations: list[str] = []  # robot webhook calls with a key that is no internal robot's
         self.mass_messages: list[dict[str, Any]] = []
+        self.mass: dict[str, dict[str, Any]] = {}  # msgid -> sender, chats {chat_id: status}, send_time…
+        self.refuse_chats: set[str] = set()  # chat ids add_msg_template puts in fail_list
+        self.page_size: int | None = None  # cap on result pages (to exercise cursors)
         self.clock: Callable[[], float] = time.time
         self.fail_next: list[int] = []  # errcodes to answer to the next API calls (not gettoken)
         # App messages (message/send) and group welcome templates.
@@ -131,6 +141,20 @@ class FakeWeCom(FakeServer):
         for token in self.tokens:
             self.tokens[token] = False
 
+    def confirm(self, msgid: str, *, outcomes: dict[str, int] | None = None, at: int | None = None) -> None:
+        """The owner sends mass message ``msgid`` in the client: each group becomes 1 (sent), or the status
+        in ``outcomes`` (2 not a friend, 3 already received another mass message)."""
+        task = self.mass[msgid]
+        assert not task["cancelled"], "a cancelled mass message cannot be sent"
+        when = at or int(time.time())
+        task["sent"], task["send_time"] = True, when
+        for chat_id in task["chats"]:
+            task["chats"][chat_id] = (outcomes or {}).get(chat_id, 1)
+
+    def mass_of(self, sender: str) -> list[dict[str, Any]]:
+        """The mass messages created with ``sender``, oldest first."""
+        return [m for m in self.mass.values() if m["sender"] == sender]
+
     def calls(self, path_suffix: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith(path_suffix)]
 
@@ -156,6 +180,10 @@ class FakeWeCom(FakeServer):
             "/cgi-bin/externalcontact/groupchat/del_join_way": self._del_join_way,
             "/cgi-bin/externalcontact/add_msg_template": self._add_msg_template,
             **self._staff_handlers(),
+            "/cgi-bin/externalcontact/get_groupmsg_task": self._get_groupmsg_task,
+            "/cgi-bin/externalcontact/get_groupmsg_send_result": self._get_groupmsg_send_result,
+            "/cgi-bin/externalcontact/remind_groupmsg_send": self._remind_groupmsg_send,
+            "/cgi-bin/externalcontact/cancel_groupmsg_send": self._cancel_groupmsg_send,
         }
         handler = handlers.get(path)
         if handler is None:
@@ -274,6 +302,9 @@ class FakeWeCom(FakeServer):
         _need(body.get("chat_type", "single") in ("single", "group"), "chat_type must be single or group")
         if body.get("chat_type") == "group":
             _need(isinstance(body.get("sender"), str) and bool(body["sender"]), "sender required for group")
+            chats = body.get("chat_id_list")
+            if chats is not None:
+                _need(isinstance(chats, list) and len(chats) <= 2000, "chat_id_list ≤2000")
         else:
             ids = body.get("external_userid")
             _need(isinstance(ids, list) and len(ids) <= 10000, "external_userid ≤10000")
@@ -295,12 +326,88 @@ class FakeWeCom(FakeServer):
                 _need(bool(a["link"].get("url")), "link url required")
         msgid = "msg" + secrets.token_hex(8)
         self.mass_messages.append({**body, "msgid": msgid})
-        return {"fail_list": [], "msgid": msgid}
+        fail_list: list[str] = []
+        if body.get("chat_type") == "group":
+            chats: dict[str, int] = {}
+            for chat_id in body.get("chat_id_list") or []:
+                group = self.groups.get(chat_id)
+                # WeCom sends a group mass message only to groups the sender owns.
+                if chat_id in self.refuse_chats or group is None or group["owner"] != body["sender"]:
+                    fail_list.append(chat_id)
+                else:
+                    chats[chat_id] = 0
+            self.mass[msgid] = {
+                "msgid": msgid,
+                "sender": body["sender"],
+                "chats": chats,
+                "body": body,
+                "sent": False,
+                "send_time": 0,
+                "cancelled": False,
+                "reminders": [],
+                "created": self.clock(),
+            }
+        return {"fail_list": fail_list, "msgid": msgid}
+
+    def _page(self, items: list[dict[str, Any]], body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        limit = body.get("limit", 500)
+        _need(_is_int(limit) and 1 <= limit <= 1000, "limit must be 1..1000")
+        size = min(limit, self.page_size or limit)
+        cursor = body.get("cursor") or ""
+        _need(cursor == "" or (isinstance(cursor, str) and cursor.isdigit()), "bad cursor")
+        start = int(cursor or 0)
+        page = items[start : start + size]
+        return page, (str(start + size) if start + size < len(items) else "")
+
+    def _task(self, body: dict[str, Any]) -> dict[str, Any]:
+        msgid = body.get("msgid")
+        _need(isinstance(msgid, str) and bool(msgid), "msgid required")
+        task = self.mass.get(msgid)  # type: ignore[arg-type]
+        if task is None:
+            raise BadRequest("invalid msgid", 41062)
+        return task
+
+    def _get_groupmsg_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        task = self._task(body)
+        row: dict[str, Any] = {"userid": task["sender"], "status": 2 if task["sent"] else 0}
+        if task["sent"]:
+            row["send_time"] = task["send_time"]
+        page, cursor = self._page([row], body)
+        return {"task_list": page, "next_cursor": cursor}
+
+    def _get_groupmsg_send_result(self, body: dict[str, Any]) -> dict[str, Any]:
+        task = self._task(body)
+        _need(isinstance(body.get("userid"), str) and bool(body["userid"]), "userid required")
+        rows: list[dict[str, Any]] = []
+        if body["userid"] == task["sender"]:
+            for chat_id, status in sorted(task["chats"].items()):
+                row = {"chat_id": chat_id, "userid": task["sender"], "status": status}
+                if status == 1:
+                    row["send_time"] = task["send_time"]
+                rows.append(row)
+        page, cursor = self._page(rows, body)
+        return {"send_list": page, "next_cursor": cursor}
+
+    def _remind_groupmsg_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        task = self._task(body)
+        now = self.clock()
+        recent = [t for t in task["reminders"] if t > now - 86400]
+        if len(recent) >= 3:
+            raise BadRequest("remind at most 3 times per 24 h", 45009)
+        task["reminders"].append(now)
+        return {}
+
+    def _cancel_groupmsg_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        task = self._task(body)
+        task["cancelled"] = True
+        return {}
 
     # --- robot ----------------------------------------------------------------------------------
     def _robot(self, req: RecordedRequest) -> dict[str, Any]:
         key = req.query.get("key", "")
-        if key not in self.robot_keys:
+        if key not in self.internal_robot_keys:
+            # No robot can be added to a customer group: any other key is a Siyu bug, recorded.
+            self.violations.append(f"robot webhook call with key {key!r}, not an internal staff-group robot")
             raise BadRequest("invalid webhook url", 93000)
         _need(req.method == "POST", "POST required")
         try:

@@ -54,6 +54,8 @@ ACTIONS = (
     "announce",
     "join_way_sync",
     "mass_message",
+    "mass_remind",
+    "mass_cancel",
     "delete_message",
     # WeCom, addressed to staff (``siyu.channels.connectors.wecom_staff``).
     "app_message",
@@ -319,6 +321,12 @@ def dispatch_due(*, now: datetime | None = None, limit: int = 100) -> int:
     for claim in claims:
         _finish(claim, simulated_now=now)
     return len(claims)
+
+
+def payload_of(outbox_id: int) -> dict[str, Any]:
+    """The payload of one outbox row (empty when there is none): what a delivery hook's handler was about."""
+    payload = OutboxMessage.objects.filter(pk=outbox_id).values_list("payload", flat=True).first()
+    return dict(payload or {})
 
 
 def failed_messages(staff: Staff) -> QuerySet[OutboxMessage]:

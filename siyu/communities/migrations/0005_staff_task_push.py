@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communities', '0002_group_delivery'),
+        ('communities', '0003_mass_quota_channel_owner'),
         ('org', '0003_staff_wecom_userid'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -91,6 +91,9 @@ class Community(models.Model):
         Connector, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     external_id = models.CharField(_("channel group id"), max_length=128, blank=True)
+    # The group's owner on its channel (WeCom: the owner's userid, from groupchat/get); the sender of the
+    # group's mass messages, which only the owner can confirm.
+    channel_owner = models.CharField(_("channel group owner"), max_length=64, blank=True)
     name = models.CharField(_("name"), max_length=80)
     theme = models.CharField(_("theme"), max_length=16, choices=Theme.choices, default=Theme.GENERAL)
     audience = models.JSONField(_("audience"), null=True, blank=True)

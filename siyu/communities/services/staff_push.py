@@ -180,7 +180,10 @@ def _absolute(path: str) -> str:
 
 
 def task_url(task: StaffTask) -> str:
-    """Where a task's card leads: the console's task list (the sidebar opens from the group itself)."""
+    """Where a task's card leads: posts waiting for staff open the sidebar on that group; anything else the
+    console's task list."""
+    if task.kind == StaffTask.Kind.SEND_POST and task.community_id:
+        return _absolute(reverse("console:sidebar_group", args=[task.community_id]))
     return _absolute(reverse("console:staff_tasks"))
 
 
