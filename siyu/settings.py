@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "siyu.communities",
     "siyu.catalog",
     "siyu.orders",
+    "siyu.loyalty",
     "siyu.campaigns",
     "siyu.analytics",
     "siyu.api",
@@ -183,6 +184,8 @@ STATICFILES_DIRS = [
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/echarts", NODE_MODULES / "echarts" / "dist"),
     ("vendor/jsqr", NODE_MODULES / "jsqr" / "dist"),
+    # WeCom JS-SDK (ww.register, getCurExternalChat, sendChatMessage) for the chat-toolbar sidebar.
+    ("vendor/wecom", NODE_MODULES / "@wecom" / "jssdk" / "dist"),
 ]
 STATICFILES_DIRS = [(prefix, path) for prefix, path in STATICFILES_DIRS if path.exists()]
 # Serve straight from the finders so `make demo` needs no collectstatic step.

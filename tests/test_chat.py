@@ -18,7 +18,7 @@ from PIL import Image
 from siyu.analytics.models import Event
 from siyu.channels.models import ChannelKind, Connector, OutboxMessage
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from siyu.communities.models import Community, CommunityMembership, Message, ScheduledPost
+from siyu.communities.models import Community, CommunityMembership, GroupDelivery, Message, ScheduledPost
 from siyu.communities.services import live, posting, robot
 from siyu.communities.services import messages as chat
 from siyu.communities.services.joining import join_community
@@ -248,7 +248,7 @@ def test_default_welcome_uses_masked_mobile(web_group, brand, store_a):
     assert web_group.name in text and store_a.name in text
 
 
-def test_post_to_group_on_wecom_enqueues_exactly_one_outbox_row(brand, store_a):
+def test_post_to_group_on_wecom_waits_for_the_owners_mass_message_not_a_robot(brand, store_a):
     connector = Connector.objects.create(brand=brand, kind=ChannelKind.WECOM, name="企微")
     group = Community.objects.create(
         brand=brand,
@@ -257,21 +257,21 @@ def test_post_to_group_on_wecom_enqueues_exactly_one_outbox_row(brand, store_a):
         channel=ChannelKind.WECOM,
         connector=connector,
         external_id="wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA",
+        channel_owner="owner01",
         hard_cap=500,
     )
     first = robot.post_to_group(group, markdown="**今日特价**", idempotency_key="promo:1")
     again = robot.post_to_group(group, markdown="**今日特价**", idempotency_key="promo:1")
     assert again.pk == first.pk
-    rows = OutboxMessage.objects.filter(community_id=group.pk)
-    assert rows.count() == 1
-    row = rows.get()
-    assert row.action == "post"
-    assert row.payload == {"chat_id": group.external_id, "markdown": "**今日特价**"}
-    assert row.idempotency_key == f"message:{first.pk}"
-    assert row.bucket.startswith("robot:")
+    # No robot can be in a WeCom customer group: nothing is queued for the channel now; the post waits
+    # for the owner's next mass message (communities.services.mass batches it).
+    assert not OutboxMessage.objects.filter(community_id=group.pk).exists()
+    delivery = GroupDelivery.objects.get(community=group)
+    assert delivery.message_id == first.pk and delivery.content == {"markdown": "**今日特价**"}
+    assert (delivery.path, delivery.status, delivery.owner_userid) == ("owner_confirm", "pending", "owner01")
 
 
-def test_post_to_group_on_telegram_uses_chat_bucket(brand, store_a, monkeypatch):
+def test_post_to_group_on_telegram_uses_chat_bucket(brand, store_a):
     connector = Connector.objects.create(brand=brand, kind=ChannelKind.TELEGRAM, name="tg")
     group = Community.objects.create(
         brand=brand,
@@ -282,17 +282,14 @@ def test_post_to_group_on_telegram_uses_chat_bucket(brand, store_a, monkeypatch)
         external_id="-100123",
         hard_cap=1000,
     )
-    calls = []
-    monkeypatch.setattr(robot.outbox, "enqueue", lambda *a, **kw: calls.append((a, kw)))
     robot.post_to_group(group, card={"title": "新品", "url": "https://example.com/p/1"})
-    assert len(calls) == 1
-    (conn, action, payload), kw = calls[0]
-    assert conn == connector and action == "post"
-    assert payload["card"]["title"] == "新品"
-    assert kw["bucket"] == "chat:-100123" and kw["community_id"] == group.pk
+    row = OutboxMessage.objects.get(community_id=group.pk)
+    assert row.connector == connector and row.action == "post"
+    assert row.payload["card"]["title"] == "新品"
+    assert row.bucket == "chat:-100123"
 
 
-def test_channel_cards_link_to_the_public_address(brand, store_a, monkeypatch, settings):
+def test_channel_cards_link_to_the_public_address(brand, store_a, settings):
     connector = Connector.objects.create(brand=brand, kind=ChannelKind.TELEGRAM, name="tg")
     group = Community.objects.create(
         brand=brand,
@@ -303,11 +300,9 @@ def test_channel_cards_link_to_the_public_address(brand, store_a, monkeypatch, s
         external_id="-100124",
         hard_cap=1000,
     )
-    calls = []
-    monkeypatch.setattr(robot.outbox, "enqueue", lambda *a, **kw: calls.append((a, kw)))
     settings.SIYU_PUBLIC_URL = "https://shop.example.com"
     message = robot.post_to_group(group, card={"title": "秒杀", "url": "/h5/flash/1/"})
-    (_conn, _action, payload), _kw = calls[0]
+    payload = OutboxMessage.objects.get(community_id=group.pk).payload
     assert payload["card"]["url"] == "https://shop.example.com/h5/flash/1/"
     assert message.card["url"] == "/h5/flash/1/"  # the web chat keeps the link within Siyu
 

@@ -13,7 +13,7 @@ from siyu.catalog.models import StoreListing
 from siyu.catalog.services import cards, publication, stock
 from siyu.channels.models import ChannelKind, Connector, OutboxMessage
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
-from siyu.communities.models import Community, Message
+from siyu.communities.models import Community, GroupDelivery, Message
 from siyu.org.models import AuditEntry
 from tests.api_support import ApiClient, assert_error
 from tests.factories import BrandFactory, StaffFactory, StoreFactory, make_product
@@ -51,6 +51,7 @@ def wecom_group(brand, store_a):
         channel=ChannelKind.WECOM,
         connector=connector,
         external_id="wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA",
+        channel_owner="owner01",
         hard_cap=500,
     )
 
@@ -92,15 +93,20 @@ def test_card_picks_the_cheapest_sku_in_stock(hq_admin, cup, group_a, store_a):
     assert message.card["description"].startswith("Member price ¥55.00 (¥59.00)")
 
 
-def test_wecom_group_gets_outbox_row_with_absolute_link(hq_admin, cup, wecom_group, store_a, settings):
+def test_wecom_group_gets_a_card_delivery_with_absolute_link(hq_admin, cup, wecom_group, store_a, settings):
     settings.SIYU_PUBLIC_URL = "https://shop.example.com/"
     [message] = post(hq_admin, cup, [wecom_group], base_url="http://ignored.example/")
     url = f"https://shop.example.com/h5/mall/p/{listing(store_a, cup).pk}/?g={wecom_group.pk}"
     assert message.card["url"] == url
-    row = OutboxMessage.objects.get(community_id=wecom_group.pk)
-    assert row.action == "post" and row.idempotency_key == f"message:{message.pk}"
-    assert row.payload["chat_id"] == wecom_group.external_id
-    assert row.payload["card"]["url"] == url and row.payload["card"]["title"] == "北欧陶瓷杯"
+    # WeCom: no robot in a customer group — the card waits for the owner's mass message (a link attachment).
+    assert not OutboxMessage.objects.filter(community_id=wecom_group.pk).exists()
+    delivery = GroupDelivery.objects.get(community=wecom_group)
+    assert delivery.message_id == message.pk and delivery.kind == GroupDelivery.Kind.CARD
+    assert (delivery.path, delivery.status) == (
+        GroupDelivery.Path.OWNER_CONFIRM,
+        GroupDelivery.Status.PENDING,
+    )
+    assert delivery.content["card"]["url"] == url and delivery.content["card"]["title"] == "北欧陶瓷杯"
 
 
 def test_channel_group_link_uses_request_base_or_is_skipped(hq_admin, cup, wecom_group, group_a, settings):
@@ -168,7 +174,7 @@ def test_retry_posts_nothing_new_even_after_selling_out(hq_admin, cup, group_a, 
     again = post(hq_admin, cup, [group_a, wecom_group], key="retry", base_url="https://shop.example.com")
     assert [m.pk for m in again] == [m.pk for m in first] and again.skipped == []
     assert Message.objects.filter(kind="card").count() == 2
-    assert OutboxMessage.objects.count() == 1
+    assert GroupDelivery.objects.filter(community=wecom_group).count() == 1
     assert AuditEntry.objects.filter(action="product.card_posted").count() == 2
     # Another key is another posting (and now the store has sold out).
     with pytest.raises(Conflict):

@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from siyu.analytics.models import Event
-from siyu.channels.connectors.base import Capability, Unsupported
+from siyu.channels.connectors.base import Capability, ChannelError, Unsupported
 from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX, WeComConnector, truncate_utf8
-from siyu.channels.models import InboundEvent, OutboxMessage, WeComContact, WeComJoinWay
+from siyu.channels.models import InboundEvent, OutboxMessage, WeComContact, WeComJoinWay, WeComMassTask
 from siyu.channels.services import outbox
 from siyu.channels.services.connectors import add_wecom_connector
 from siyu.channels.services.wecom_joinway import join_way_state, sync_join_way
@@ -62,8 +62,6 @@ def connector(fake, store_a):
         agent_id="1000002",
         api_base=fake.url,
         store_code=store_a.code,
-        robot_key=ROBOT_KEY,
-        sender="staff01",
     )
 
 
@@ -179,6 +177,7 @@ def test_signed_callback_is_accepted_and_registers_group(client, connector, buil
     assert response.content == b"success"
     community = Community.objects.get(connector=connector, external_id="wrchat1")
     assert community.store == store_a and community.status == "open" and community.hard_cap == 500
+    assert community.channel_owner == fake.groups["wrchat1"]["owner"]  # the sender of its mass messages
     event = InboundEvent.objects.get(connector=connector)
     assert event.processed_at is not None
     assert event.payload["ChatId"] == "wrchat1" and event.kind == "change_external_chat:create"
@@ -379,15 +378,15 @@ def test_join_way_sync_sends_spec_fields(connector, fake, store_a, template):
 
 
 def test_robot_messages_match_spec_and_truncate_safely(connector, fake):
+    """The robot webhook is for a store's internal staff group, always with that group's key."""
     impl = WeComConnector(connector)
-    impl.perform("post", {"chat_id": "wr1", "text": "群" * 1000})  # 3000 bytes
-    impl.perform("post", {"chat_id": "wr1", "markdown": "**公告**\n" + "字" * 2000})
+    impl.robot_send(ROBOT_KEY, {"text": "群" * 1000})  # 3000 bytes
+    impl.robot_send(ROBOT_KEY, {"markdown": "**公告**\n" + "字" * 2000})
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-    impl.perform("post", {"chat_id": "wr1", "image_b64": base64.b64encode(png).decode()})
-    impl.perform(
-        "post",
+    impl.robot_send(ROBOT_KEY, {"image_b64": base64.b64encode(png).decode()})
+    impl.robot_send(
+        ROBOT_KEY,
         {
-            "chat_id": "wr1",
             "card": {
                 "title": "标" * 60,
                 "description": "d",
@@ -408,6 +407,17 @@ def test_robot_messages_match_spec_and_truncate_safely(connector, fake):
     article = bodies[3]["news"]["articles"][0]
     assert len(article["title"].encode()) <= 128 and article["picurl"] == "https://x.example/p.png"
     assert len(fake.robot_messages) == 4  # the fake accepted every one
+    assert fake.violations == []
+
+
+def test_no_post_into_a_customer_group_by_robot(connector, fake):
+    impl = WeComConnector(connector)
+    for action in ("post", "announce"):
+        with pytest.raises(Unsupported):
+            impl.perform(action, {"chat_id": "wr1", "text": "hi"})
+    with pytest.raises(ChannelError):
+        impl.robot_send("", {"text": "hi"})  # no connector-level robot to fall back on
+    assert fake.calls("/webhook/send") == []
 
 
 def test_truncate_utf8_never_splits_a_character():
@@ -417,91 +427,61 @@ def test_truncate_utf8_never_splits_a_character():
         out.encode().decode("utf-8")  # valid
 
 
-def test_mass_message_fields_and_monthly_limit(connector, fake):
+def test_mass_message_fields_fail_list_and_task(connector, fake):
+    fake.add_group("wr1", "群1", owner="owner01")
+    fake.add_group("wr2", "群2", owner="someone-else")
     impl = WeComConnector(connector)
-    for _ in range(4):
-        impl.perform("mass_message", {"chat_id_list": ["wr1"], "text": "本月活动"})
+    payload = {"sender": "owner01", "chat_id_list": ["wr1", "wr2"], "text": "本月活动", "key": "mass:b1"}
+    result = impl.perform("mass_message", payload)
     body = fake.calls("/add_msg_template")[0].json()
     assert body == {
         "chat_type": "group",
-        "sender": "staff01",
-        "chat_id_list": ["wr1"],
+        "sender": "owner01",
+        "chat_id_list": ["wr1", "wr2"],
         "text": {"content": "本月活动"},
     }
-    from siyu.channels.connectors.base import ChannelError
-
+    assert result["fail_list"] == ["wr2"]  # WeCom sends only to the sender's own groups
+    task = WeComMassTask.objects.get(batch_key="mass:b1")
+    assert task.msgid == result["msgid"] and task.chat_ids == ["wr1"] and task.sender == "owner01"
+    # The outbox retrying the same batch does not make a second mass message.
+    assert impl.perform("mass_message", payload)["msgid"] == result["msgid"]
+    assert len(fake.calls("/add_msg_template")) == 1
     with pytest.raises(ChannelError) as err:
-        impl.perform("mass_message", {"chat_id_list": ["wr1"], "text": "第五条"})
+        impl.perform("mass_message", {"chat_id_list": ["wr1"], "text": "无发送人"})
     assert not err.value.retryable
-    assert len(fake.calls("/add_msg_template")) == 4  # refused before calling
+    assert len(fake.calls("/add_msg_template")) == 1  # refused before calling
 
 
 def test_capabilities_and_unsupported_actions(connector):
     impl = outbox.get_connector(connector)
     assert not impl.can(Capability.CREATE_GROUP) and not impl.can(Capability.REMOVE_MEMBER)
-    assert impl.can(Capability.JOIN_LINK) and impl.can(Capability.POST_TEXT)
+    assert impl.can(Capability.JOIN_LINK) and impl.can(Capability.RECEIVE_MEMBER_EVENTS)
+    for missing in (Capability.POST_TEXT, Capability.ANNOUNCE, Capability.MUTE, Capability.RECEIVE_MESSAGES):
+        assert not impl.can(missing)
     with pytest.raises(Unsupported):
         impl.perform("remove", {"chat_id": "wr1", "user_id": "wm_a"})
 
 
-def test_robot_rate_limit_45_posts_none_lost(connector, fake):
-    base = timezone.now() + timedelta(seconds=1)
-    clock = {"now": base}
-    fake.clock = lambda: clock["now"].timestamp()
-    for i in range(45):
-        outbox.enqueue(
-            connector,
-            "post",
-            {"chat_id": "wr1", "text": f"第{i}条"},
-            bucket=f"robot:{connector.pk}",
-            idempotency_key=f"t{i}",
-        )
-    rows = OutboxMessage.objects.filter(connector=connector)
-    assert len({r.bucket for r in rows}) == 1 and rows[0].bucket.startswith("robot:")
-    # Try every 5 simulated seconds for four minutes.
-    for step in range(48):
-        clock["now"] = base + timedelta(seconds=5 * step)
-        outbox.dispatch_due(now=clock["now"])
-    assert rows.filter(status="sent").count() == 45
-    assert not fake.calls("/webhook/send") or all(
-        r.json()["text"]["content"] for r in fake.calls("/webhook/send")
-    )
-    assert len(fake.robot_messages) == 45
-    assert len(fake.calls("/webhook/send")) == 45  # never answered 45009: our limiter kept below 20/min
-    times = sorted(rows.values_list("sent_at", flat=True))
-    for i, t in enumerate(times):
-        assert sum(1 for u in times[i:] if u < t + timedelta(seconds=60)) <= 20
-    assert sorted(m["text"]["content"] for m in fake.robot_messages) == sorted(f"第{i}条" for i in range(45))
+def test_internal_robot_is_limited_per_key(connector):
+    impl = WeComConnector(connector)
+    assert impl.rate_limits["robot"].count == 20 and impl.rate_limits["robot"].seconds == 60
+    bucket = outbox.bucket_for(connector, "robot", {"robot_key": ROBOT_KEY})
+    assert bucket.startswith("robot:") and ROBOT_KEY not in bucket  # the key never appears in a bucket
+    assert outbox.bucket_for(connector, "mass_message", {}) == f"api:{connector.pk}"
 
 
-def test_robot_45009_is_retried_later(connector, fake):
-    clock = {"now": timezone.now() + timedelta(seconds=1)}
-    fake.clock = lambda: clock["now"].timestamp()
-    fake.robot_log[ROBOT_KEY] = [clock["now"].timestamp()] * 20  # someone else used the robot
-    row = outbox.enqueue(
-        connector, "post", {"chat_id": "wr1", "text": "hi"}, bucket="x", idempotency_key="k1"
-    )
-    outbox.dispatch_due(now=clock["now"])
-    row.refresh_from_db()
-    assert row.status == "pending" and row.attempts == 1 and "45009" in row.last_error
-    assert row.next_attempt_at >= clock["now"] + timedelta(seconds=60)
-    clock["now"] = row.next_attempt_at
-    outbox.dispatch_due(now=clock["now"])
-    row.refresh_from_db()
-    assert row.status == "sent"
+def test_robot_45009_is_retryable_after_a_minute(connector, fake):
+    fake.robot_log[ROBOT_KEY] = [fake.clock()] * 20  # someone else used the robot
+    with pytest.raises(ChannelError) as err:
+        WeComConnector(connector).robot_send(ROBOT_KEY, {"text": "hi"})
+    assert err.value.retryable and err.value.retry_after == 60.0 and "45009" in str(err.value)
 
 
-def test_robot_invalid_key_fails_at_once(connector, fake):
-    row = outbox.enqueue(
-        connector,
-        "post",
-        {"chat_id": "wr1", "text": "hi", "robot_key": "removed-robot"},
-        bucket="x",
-        idempotency_key="k2",
-    )
-    outbox.dispatch_due(now=timezone.now() + timedelta(seconds=1))
-    row.refresh_from_db()
-    assert row.status == "failed" and "93000" in row.last_error and row.attempts == 1
+def test_robot_key_of_no_internal_group_fails_at_once_and_is_a_violation(connector, fake):
+    with pytest.raises(ChannelError) as err:
+        WeComConnector(connector).robot_send("customer-group-robot", {"text": "hi"})
+    assert not err.value.retryable and "93000" in str(err.value)
+    assert len(fake.violations) == 1  # the fake records it: no robot can be in a customer group
 
 
 # --- configuration command ---------------------------------------------------------------------
@@ -524,8 +504,8 @@ def test_add_wecom_command_prints_id_and_callback_url(fake, store_a):
         fake.url,
         "--store",
         store_a.code,
-        "--robot-key",
-        ROBOT_KEY,
+        "--mass-quota",
+        "1_per_day",
         "--base-url",
         "https://siyu.example.com",
         stdout=out,
@@ -537,6 +517,7 @@ def test_add_wecom_command_prints_id_and_callback_url(fake, store_a):
     assert f"connector id: {connector.pk}" in text
     assert f"callback URL: https://siyu.example.com/hooks/wecom/{connector.pk}/" in text
     assert connector.config["api_base"] == fake.url and connector.config["store_code"] == store_a.code
+    assert connector.config["mass_quota"] == "1_per_day" and "robot_key" not in connector.config
     listing = io.StringIO()
     call_command("channels", "list", stdout=listing)
     assert f"http://127.0.0.1:8000/hooks/wecom/{connector.pk}/" in listing.getvalue()
@@ -550,6 +531,7 @@ def test_add_wecom_command_prints_id_and_callback_url(fake, store_a):
         ("token", "has space"),
         ("corp_id", ""),
         ("api_base", "ftp://x"),
+        ("mass_quota", "weekly"),
     ],
 )
 def test_add_wecom_validates(brand, field, value):

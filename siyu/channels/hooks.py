@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from django.db import transaction
@@ -115,9 +116,11 @@ class ChatEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class GroupSeen(ChatEvent):
-    """A WeCom customer group was created, or changed while Siyu did not know it yet."""
+    """A WeCom customer group was created or changed. ``owner_userid``: the group owner's WeCom userid
+    (``groupchat/get`` → ``owner``), who sends the group's mass messages."""
 
     name: str = ""
+    owner_userid: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +194,29 @@ class Delivery:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MassChatResult:
+    """What became of one group in a WeCom mass message: ``status`` as WeCom reports it (0 not sent, 1 sent,
+    2 not a friend, 3 already received another mass message), or ``expired`` when Siyu cancelled the
+    unsent message; ``send_time`` when sent."""
+
+    chat_id: str
+    status: int
+    send_time: datetime | None = None
+    expired: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MassResults:
+    """Outcomes read back for the groups of one WeCom mass message (``msgid``) of ``connector``."""
+
+    connector: Connector
+    msgid: str
+    sender: str
+    chats: tuple[MassChatResult, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class JoinWaySpec:
     """What a WeCom live code's join way should list: up to 5 chat ids, the remark, and the name pattern
     WeCom gives the groups it auto-creates (``room_base_name`` + ``room_base_id``)."""
@@ -231,6 +257,9 @@ message_received: Hook[MessageReceived, None] = Hook("channels.message_received"
 contact_changed: Hook[ContactChanged, None] = Hook("channels.contact_changed")
 delivery_confirmed: Hook[Delivery, None] = Hook("channels.delivery_confirmed")
 delivery_failed: Hook[Delivery, None] = Hook("channels.delivery_failed")
+mass_results: Hook[MassResults, None] = Hook("channels.mass_results")
+"""Outcomes of a WeCom mass message's groups, read back from WeCom (sent, refused, expired); communities
+records them on the groups' deliveries. Only chats whose outcome is final are sent (status ≠ 0 or expired)."""
 
 ALL_HOOKS: tuple[Hook[Any, Any], ...] = (
     identity_seen,
@@ -246,4 +275,34 @@ ALL_HOOKS: tuple[Hook[Any, Any], ...] = (
     contact_changed,
     delivery_confirmed,
     delivery_failed,
+    mass_results,
 )
+
+
+# --- WeCom group welcome templates (appended: staff messages and store robots) ------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WelcomeTemplateQuery:
+    """Which welcome should the WeCom corp of ``connector`` hold for the Siyu group template?"""
+
+    connector: Connector
+    group_template_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WelcomeTemplateSpec:
+    """A WeCom group welcome template: text (``%NICKNAME%`` for the joiner), an optional link attachment
+    ``{"title", "url", "desc"?, "picurl"?}``, and whether WeCom should ask staff to apply it (``notify``)."""
+
+    text: str
+    link: dict[str, str] | None = None
+    notify: bool = True
+
+
+welcome_template_spec: Hook[WelcomeTemplateQuery, WelcomeTemplateSpec | None] = Hook(
+    "channels.welcome_template_spec"
+)
+"""For a connector and a group template id: the welcome WeCom should hold (None: none — delete it)."""
+
+ALL_HOOKS = (*ALL_HOOKS, welcome_template_spec)

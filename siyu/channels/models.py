@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.org.models import Brand
+from siyu.org.models import Brand, Staff, Store
 
 
 class ChannelKind(models.TextChoices):
@@ -51,7 +53,8 @@ class OutboxMessage(models.Model):
 
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="outbox")
     community_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    # Rate limits are per bucket (e.g. "robot:<key>" or "chat:<id>"): WeCom robots take 20 messages/min.
+    # Rate limits are per bucket (e.g. "chat:<id>" for Telegram, "api:<connector>" for the WeCom server API,
+    # "robot:<digest>" for a store's internal WeCom staff-group robot: 20 messages/min).
     bucket = models.CharField(max_length=128, db_index=True)
     action = models.CharField(max_length=32)
     payload = models.JSONField(default=dict)
@@ -144,16 +147,138 @@ class WeComJoinWay(models.Model):
         return f"{self.live_code_id} → {self.config_id}"
 
 
-class WeComMassSend(models.Model):
-    """One corp mass message (群发) to one customer group, counted against the monthly limit per group."""
+class WeComMassTask(models.Model):
+    """One enterprise mass message (群发, ``add_msg_template`` to groups) waiting for its sender — the groups'
+    owner — to confirm it in the WeCom client, and what Siyu has read back about it.
+
+    ``siyu.channels.services.wecom_mass`` reads its outcome per group, reminds the owner (at most
+    ``MAX_REMINDERS``) and cancels it when stale (``cancel_at``); outcomes go up through
+    ``hooks.mass_results``. One row per batch (``batch_key``, the outbox idempotency key of the batch).
+    """
+
+    MAX_REMINDERS = 3
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Waiting for the owner")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="mass_tasks")
+    msgid = models.CharField(max_length=128)
+    batch_key = models.CharField(max_length=128)
+    sender = models.CharField(max_length=64)
+    chat_ids = models.JSONField(default=list)  # the groups WeCom accepted
+    fail_list = models.JSONField(default=list, blank=True)  # the groups WeCom refused at once
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    reminders = models.PositiveSmallIntegerField(default=0)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    cancel_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "batch_key"], name="wecom_mass_task_batch_unique"),
+            models.CheckConstraint(
+                condition=models.Q(reminders__lte=3), name="wecom_mass_task_reminders_le_3"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="wecom_mass_task_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.msgid} ({self.sender}, {len(self.chat_ids)} groups)"
+
+
+class StaffAppMessage(models.Model):
+    """One WeCom app message (``message/send``) to one staff member, written when it is queued.
+
+    Counted per (connector, userid) before another is queued, so WeCom's per-member limits (30 a minute,
+    1,000 an hour, per app) are never exceeded (the excess would be silently dropped by WeCom)."""
 
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
-    chat_id = models.CharField(max_length=128)
-    msgid = models.CharField(max_length=128, blank=True)
+    userid = models.CharField(max_length=64)
+    outbox_id = models.BigIntegerField(null=True, blank=True)
+    digest = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["connector", "chat_id", "created_at"], name="wecom_mass_chat_idx")]
+        indexes = [models.Index(fields=["connector", "userid", "created_at"], name="staff_app_msg_idx")]
 
     def __str__(self) -> str:
-        return f"{self.chat_id} {self.msgid}"
+        return f"{self.userid} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WeComWelcomeTemplate(models.Model):
+    """The WeCom group welcome template (``group_welcome_template``) made from one Siyu group template on one
+    WeCom corp (connector). ``content_hash`` is what WeCom holds, so a sync with nothing new calls nothing."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="+")
+    group_template_id = models.BigIntegerField()
+    template_id = models.CharField(max_length=128)
+    content_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "group_template_id"], name="wecom_welcome_template_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_template_id} → {self.template_id}"
+
+
+class StoreRobot(models.Model):
+    """The WeCom group robot (消息推送) of one store's INTERNAL staff group: daily summary and alerts.
+
+    A robot cannot join a customer group; this one only ever posts into the staff group whose webhook key
+    the store configured. ``last_summary_on`` and ``alerted_outbox_id`` are advanced by conditional
+    UPDATEs, so two schedulers never post the same summary or alert twice."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="+")
+    webhook_key = models.CharField(_("robot webhook key"), max_length=64)
+    summary_at = models.TimeField(_("daily summary at"), default=datetime.time(21, 0))
+    alerts = models.BooleanField(_("post alerts"), default=True)
+    last_summary_on = models.DateField(null=True, blank=True)
+    alerted_outbox_id = models.BigIntegerField(default=0)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"robot of store {self.store_id}"
+
+
+# --- WeCom JS-SDK tickets (chat-toolbar sidebar) ---------------------------------------------------------
+
+
+class WeComTicket(models.Model):
+    """A WeCom JS-SDK ticket of one connector, shared by every process (docs/channels.md, "Sidebar").
+
+    ``corp`` is the enterprise ticket (``get_jsapi_ticket``, for ``wx.config``); ``agent`` the app ticket
+    (``ticket/get?type=agent_config``, for ``agentConfig``). WeCom allows few fetches per hour, so a ticket is
+    fetched at most once per expiry across processes: ``siyu.channels.services.wecom_sidebar_auth`` refreshes
+    it under this row's lock and every other caller waits for it and reuses it.
+    """
+
+    class Kind(models.TextChoices):
+        CORP = "corp", _("Enterprise ticket")
+        AGENT = "agent", _("App ticket")
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    ticket = models.CharField(max_length=512, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    fetches = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "kind"], name="wecom_ticket_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}:{self.kind} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"{self.msgid} ({self.sender}, {len(self.chat_ids)} groups)"

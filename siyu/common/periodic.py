@@ -65,6 +65,10 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("scheduled-posts", "siyu.communities.services.robot.run_due_scheduled_posts", 30),
     # WeCom callbacks whose handling failed (e.g. WeCom busy while we fetched the group): retried for a day.
     PeriodicJob("wecom-events", "siyu.channels.services.wecom_events.process_pending_events", 60),
+    # WeCom posts that can wait: gathered per group owner into mass messages, within each group's quota.
+    PeriodicJob("wecom-mass-batch", "siyu.communities.services.mass.batch_mass_messages", 60),
+    # WeCom mass messages waiting for their owner: outcome per group read back, reminders, stale cancelled.
+    PeriodicJob("wecom-mass-readback", "siyu.channels.services.wecom_mass.read_back_mass_tasks", 120),
     # Unpaid orders past their deadline: expired, stock given back.
     PeriodicJob("order-expiry", "siyu.orders.services.expiry.expire_due", 60),
     # Payments that arrived after their order closed, whose automatic refund could not be made yet.
@@ -77,6 +81,14 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("campaign-posts", "siyu.campaigns.services.posts.run_due_posts", 15),
     # Group-buy teams past their deadline: failed, orders cancelled and refunded.
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
+    # Points batches past their expiry written off in bulk (spends write off an account's own first).
+    PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
+    # Staff tasks (send the waiting posts, confirm a mass message, open a group…) pushed to staff's WeCom.
+    PeriodicJob("staff-task-push", "siyu.communities.services.staff_push.push_due_tasks", 60),
+    # Each store's daily summary, posted by the robot of its internal staff group at the store's time.
+    PeriodicJob("store-robot-summary", "siyu.orders.services.store_report.post_daily_summaries", 60),
+    # Alerts (failed channel calls, full live codes) to the robot of a store's internal staff group.
+    PeriodicJob("store-robot-alerts", "siyu.orders.services.store_report.post_alerts", 300),
 )
 
 

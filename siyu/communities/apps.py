@@ -9,7 +9,14 @@ class CommunitiesConfig(AppConfig):
     def ready(self) -> None:
         # Listen to what channels hears (siyu.channels.hooks) and to members' erasures (siyu.members.hooks).
         from siyu.channels import hooks as channel_hooks
-        from siyu.communities.services import channel_events, dispatch, joinways, messages
+        from siyu.communities.services import (
+            channel_events,
+            dispatch,
+            joinways,
+            mass,
+            messages,
+            wecom_welcome,
+        )
         from siyu.members import hooks as member_hooks
 
         channel_hooks.group_seen.register(channel_events.on_group_seen)
@@ -23,4 +30,6 @@ class CommunitiesConfig(AppConfig):
         channel_hooks.join_way_spec.register(joinways.join_way_spec)
         channel_hooks.delivery_confirmed.register(dispatch.on_outbox_confirmed)
         channel_hooks.delivery_failed.register(dispatch.on_outbox_failed)
+        channel_hooks.welcome_template_spec.register(wecom_welcome.welcome_spec)
+        channel_hooks.mass_results.register(mass.on_mass_results)
         member_hooks.member_erased.register(messages.erase_member_messages)

@@ -3,6 +3,7 @@ from django.urls import path
 from siyu.console import (
     urls_campaigns,
     urls_groupbuys,
+    urls_sidebar,
     views_catalog,
     views_communities,
     views_moderation,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("stores/", views_org.stores, name="stores"),
     path("stores/new/", views_org.store_new, name="store_new"),
     path("stores/<int:store_id>/", views_org.store_edit, name="store_edit"),
+    path("stores/<int:store_id>/robot/", views_org.store_robot, name="store_robot"),
     path("staff/", views_org.staff_list, name="staff"),
     path("staff/new/", views_org.staff_new, name="staff_new"),
     path("staff/<int:staff_id>/", views_org.staff_edit, name="staff_edit"),
@@ -101,6 +103,7 @@ urlpatterns = [
     ),
     path("tasks/", views_communities.staff_tasks, name="staff_tasks"),
     path("tasks/<int:task_id>/done/", views_communities.task_done, name="task_done"),
+    path("deliveries/", views_communities.delivery_list, name="deliveries"),
     path("outbox/", views_communities.failed_outbox, name="failed_outbox"),
     path("outbox/<int:message_id>/retry/", views_communities.outbox_retry, name="outbox_retry"),
     # catalog
@@ -130,4 +133,5 @@ urlpatterns = [
     path("pickup/verify/", views_orders.pickup_verify, name="pickup_verify"),
     *urls_campaigns.urlpatterns,
     *urls_groupbuys.urlpatterns,
+    *urls_sidebar.urlpatterns,
 ]

@@ -28,11 +28,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
-from siyu.communities.models import Community, GroupTemplate, JoinRequest, Theme
+from siyu.communities.models import Community, GroupDelivery, GroupTemplate, JoinRequest, Theme
+from siyu.communities.services import activity as group_activity
 from siyu.communities.services import (
-    activity as group_activity,
-)
-from siyu.communities.services import (
+    deliveries,
     hygiene,
     livecodes,
     matrix,
@@ -378,11 +377,47 @@ def _group_context(request: HttpRequest, staff: Staff, community: Community) -> 
         "actions": list(moderation_log.moderation_log(staff, community_id=community.pk)[:RECENT_ACTIONS]),
         "join_requests": list(queries.group_join_requests(staff, community.pk)),
         "scheduled": list(queries.scheduled_posts(staff, community.pk)),
+        "deliveries": deliveries.group_deliveries(staff, community.pk),
         "post_form": PostForm(),
         "schedule_form": ScheduleForm(),
         "is_open": community.status == Community.Status.OPEN,
         "now": timezone.now(),
     }
+
+
+@require_GET
+@console_view()
+def delivery_list(request: HttpRequest) -> HttpResponse:
+    """Recent posts into groups and how they got there (filters: status, path, store), and one row per
+    WeCom mass message. Store staff see only their stores."""
+    staff = current_staff(request)
+    status = request.GET.get("status") or ""
+    path = request.GET.get("path") or ""
+    stores = list(visible_stores(staff))
+    store_id = _int_or_none(request.GET.get("store"))
+    if store_id is not None and store_id not in {s.pk for s in stores}:
+        raise NotFound(_("No such store."), field="store")
+    return render(
+        request,
+        "console/communities/deliveries.html",
+        {
+            "rows": deliveries.recent_deliveries(staff, status=status, path=path, store_id=store_id),
+            "mass_rows": deliveries.mass_messages(staff, store_id=store_id),
+            "statuses": GroupDelivery.Status.choices,
+            "paths": GroupDelivery.Path.choices,
+            "stores": stores,
+            "status": status,
+            "path": path,
+            "store_id": store_id,
+        },
+    )
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 @require_GET

@@ -57,6 +57,22 @@ JOB_LABELS = {
         gettext_lazy("Group-buy deadlines"),
         gettext_lazy("Fails teams that did not form in time, cancelling and refunding their orders."),
     ),
+    "points-expiry": (
+        gettext_lazy("Points expiry"),
+        gettext_lazy("Writes off members' points that have passed their expiry date."),
+    ),
+    "staff-task-push": (
+        gettext_lazy("Tasks pushed to staff"),
+        gettext_lazy("Sends new staff tasks to the staff's WeCom, with a digest instead of a flood."),
+    ),
+    "store-robot-summary": (
+        gettext_lazy("Store daily summaries"),
+        gettext_lazy("Posts each store's daily figures into its staff group through the store's robot."),
+    ),
+    "store-robot-alerts": (
+        gettext_lazy("Store alerts"),
+        gettext_lazy("Tells a store's staff group about failed channel calls and full live codes."),
+    ),
 }
 
 

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from siyu.common.errors import NotFound, ServiceError
+from siyu.channels.services import staff_messages
+from siyu.common.errors import NotFound, PermissionDenied, ServiceError
 from siyu.org.models import Region, Role, Staff, Store
 from siyu.org.services import staff_admin
 from siyu.org.services import stores as store_services
@@ -74,6 +75,12 @@ class StaffForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     can_reveal_mobile = forms.BooleanField(label=gettext_lazy("May reveal mobile numbers"), required=False)
+    wecom_userid = forms.CharField(
+        label=gettext_lazy("WeCom user ID"),
+        max_length=64,
+        required=False,
+        help_text=gettext_lazy("Their member UserID in WeCom admin; signs them in to the WeCom sidebar."),
+    )
     password = forms.CharField(
         label=gettext_lazy("Password"),
         max_length=128,
@@ -122,6 +129,7 @@ def stores(request: HttpRequest) -> HttpResponse:
     context = {
         "stores": queries.stores_with_member_counts(staff),
         "can_manage": has_capability(staff, "staff.manage"),
+        "can_robot": can_configure_robots(staff),
     }
     return render(request, "console/stores.html", context)
 
@@ -159,6 +167,70 @@ def store_edit(request: HttpRequest, store_id: int) -> HttpResponse:
             messages.success(request, _("Store saved."))
             return redirect("console:stores")
     return render(request, "console/org/store_form.html", {"form": form, "store": store})
+
+
+class StoreRobotForm(forms.Form):
+    webhook_key = forms.CharField(
+        label=gettext_lazy("Robot webhook address or key"),
+        max_length=300,
+        required=False,
+        help_text=gettext_lazy(
+            "In WeCom, add a robot (消息推送) to the store's internal staff group and paste its webhook "
+            "address here."
+        ),
+    )
+    summary_at = forms.TimeField(
+        label=gettext_lazy("Daily summary at (Beijing time)"),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    alerts = forms.BooleanField(label=gettext_lazy("Also post alerts"), required=False)
+
+
+def can_configure_robots(staff: Staff) -> bool:
+    """Whether the stores page offers the staff-group robot link (managers and head office)."""
+    return has_capability(staff, "staff.manage") or staff.role == Role.STORE_MANAGER or staff.is_superuser
+
+
+@require_http_methods(["GET", "POST"])
+@console_view()
+def store_robot(request: HttpRequest, store_id: int) -> HttpResponse:
+    """The robot of a store's internal staff group (daily summary, alerts): managers of the store and HQ."""
+    staff = current_staff(request)
+    store, robot = staff_messages.get_store_robot(staff, store_id)
+    initial = {
+        "webhook_key": "",
+        "summary_at": robot.summary_at if robot else staff_messages.DEFAULT_SUMMARY_AT,
+        "alerts": robot.alerts if robot else True,
+    }
+    form = StoreRobotForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        key = form.cleaned_data["webhook_key"] or ""
+        if not key.strip() and robot is not None and not request.POST.get("remove"):
+            key = robot.webhook_key  # the key is never shown again: an empty field keeps it
+        try:
+            staff_messages.set_store_robot(
+                staff,
+                store.pk,
+                webhook_key=key,
+                summary_at=form.cleaned_data["summary_at"],
+                alerts=form.cleaned_data["alerts"],
+                ip=request_ip(request),
+            )
+        except (NotFound, PermissionDenied):
+            raise
+        except ServiceError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, _("Staff group robot saved."))
+            return redirect("console:store_robot", store_id=store.pk)
+    context = {
+        "form": form,
+        "store": store,
+        "robot": robot,
+        "masked_key": staff_messages.mask_key(robot.webhook_key) if robot else "",
+        "has_wecom": staff_messages.wecom_connector_for_store(store) is not None,
+    }
+    return render(request, "console/org/store_robot.html", context)
 
 
 # --- staff --------------------------------------------------------------------------------------
@@ -211,6 +283,7 @@ def staff_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
         "role": person.role,
         "store_ids": list(person.stores.values_list("pk", flat=True)),
         "can_reveal_mobile": person.can_reveal_mobile,
+        "wecom_userid": person.wecom_userid,
     }
     form = StaffForm(request.POST or None, staff=staff, editing=True, initial=initial) if can_manage else None
     if request.method == "POST":

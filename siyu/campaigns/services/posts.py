@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from siyu.campaigns.models import Campaign, CampaignKind, CampaignStatus, FlashSaleItem
 from siyu.common.errors import ServiceError
 from siyu.common.validators import fen_to_yuan
-from siyu.communities.models import Community
+from siyu.communities.models import Community, GroupDelivery
 from siyu.communities.services.robot import MAX_ROBOT_TEXT, post_to_group
 
 logger = logging.getLogger("siyu.campaigns.posts")
@@ -122,10 +122,16 @@ def _groups(campaign: Campaign) -> list[Community]:
     )
 
 
-def _post(community: Community, key: str, **content: Any) -> bool:
+def _post(community: Community, key: str, *, expires_at: datetime | None = None, **content: Any) -> bool:
     try:
         with transaction.atomic():
-            post_to_group(community, idempotency_key=key, **content)
+            post_to_group(
+                community,
+                idempotency_key=key,
+                delivery_kind=GroupDelivery.Kind.CAMPAIGN,
+                expires_at=expires_at,
+                **content,
+            )
     except ServiceError as exc:
         logger.warning("Campaign post %s refused in group %s: %s", key, community.pk, exc.message)
         return False
@@ -166,13 +172,28 @@ def post_campaign(campaign_id: int, kind: str, now: datetime) -> int:
             if kind == WARMUP:
                 text = warmup_text(campaign, items)
                 for group in _groups(campaign):
-                    posted += _post(group, f"campaign:{campaign.pk}:warmup:{group.pk}", text=text)
+                    posted += _post(
+                        group,
+                        f"campaign:{campaign.pk}:warmup:{group.pk}",
+                        text=text,
+                        expires_at=campaign.starts_at,
+                    )
             else:
                 card = start_card(campaign, items)
                 text = start_text(campaign, items)
                 for group in _groups(campaign):
-                    posted += _post(group, f"campaign:{campaign.pk}:start-card:{group.pk}", card=card)
-                    posted += _post(group, f"campaign:{campaign.pk}:start:{group.pk}", text=text)
+                    posted += _post(
+                        group,
+                        f"campaign:{campaign.pk}:start-card:{group.pk}",
+                        card=card,
+                        expires_at=campaign.ends_at,
+                    )
+                    posted += _post(
+                        group,
+                        f"campaign:{campaign.pk}:start:{group.pk}",
+                        text=text,
+                        expires_at=campaign.ends_at,
+                    )
     return posted
 
 

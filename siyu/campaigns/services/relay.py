@@ -11,11 +11,13 @@ Guarantees:
 - no line is left out or posted twice: a group's ``RelayCursor.last_seq`` says every line up to it is
   posted; lines are posted in seq order starting right after the cursor, and the cursor advances in the
   same transaction as the posts (locked row plus a conditional UPDATE on ``last_seq``);
-- rate limits are respected: a WeCom/Telegram group gets a new relay message only when its previous one
+- rate limits are respected: a Telegram group gets a new relay message only when its previous one
   has left the outbox, at most one per ``pace`` (the channel's window / count: 3 s for 20 per minute), and
   only as many as the outbox bucket's remaining budget allows — lines wait (and pack into fuller messages)
   meanwhile; the outbox itself never sends more than the limit either. Web groups: one post per 3 s;
-- every message fits the channel's size limit (WeCom robot text: 2048 bytes UTF-8; Telegram: 4096
+- WeCom customer groups have no robot: their relay messages wait for staff (sidebar), a few full ones a
+  minute (``STAFF_PACE``, ``STAFF_PER_ROUND``);
+- every message fits the channel's size limit (WeCom: 2048 bytes UTF-8; Telegram: 4096
   UTF-16 units; Siyu's robot posts: ``MAX_ROBOT_TEXT`` characters), so the connector never truncates one;
 - names are masked (surname + ``**``, else the masked mobile number): no full name or number is posted.
 """
@@ -45,11 +47,11 @@ from siyu.campaigns.models import (
 from siyu.campaigns.services import flash_admission
 from siyu.channels.connectors.base import RateLimit
 from siyu.channels.connectors.telegram import TEXT_MAX as TELEGRAM_TEXT_MAX
-from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX
+from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX as WECOM_STAFF_TEXT_MAX
 from siyu.channels.models import ChannelKind, OutboxMessage
 from siyu.channels.services import outbox
 from siyu.common.errors import ServiceError
-from siyu.communities.models import Community
+from siyu.communities.models import Community, GroupDelivery
 from siyu.communities.services.robot import MAX_ROBOT_TEXT, channel_bucket, post_to_group
 from siyu.members.models import Member
 from siyu.members.services.public_profile import public_name
@@ -59,6 +61,8 @@ logger = logging.getLogger("siyu.campaigns.relay")
 TAIL = timedelta(minutes=10)  # an ended sale's groups still get its remaining lines for this long …
 BACKLOG_TAIL = timedelta(hours=24)  # … and longer, up to this, while some group still has lines waiting
 WEB_PACE = timedelta(seconds=3)  # web groups: at most one relay post per 3 s
+STAFF_PACE = timedelta(seconds=60)  # WeCom groups: relay messages for the staff sidebar, once a minute …
+STAFF_PER_ROUND = 5  # … at most this many at a time
 DEFAULT_RATE = RateLimit(20, 60.0)  # a channel bucket without a declared limit is treated like a robot
 LOW_STOCK_SHARE = 0.2  # "only N left" when the units left first drop to ≤ 20 % of the stock …
 LOW_STOCK_UNITS = 10  # … and again at ≤ 10 units
@@ -79,8 +83,9 @@ class _Channel:
     measure: Callable[[str], int]
     max_size: int
     pace: timedelta
-    bucket: str = ""  # outbox bucket; empty for web groups (the web chat is the channel)
+    bucket: str = ""  # outbox bucket; empty for web groups (the web chat is the channel) and WeCom groups
     rate: RateLimit | None = None
+    per_round: int = 1  # messages a group may get per round without a rate limit
 
 
 @dataclass
@@ -286,6 +291,12 @@ def _channel_for(community: Community) -> _Channel | None:
         return _Channel(measure=len, max_size=MAX_ROBOT_TEXT, pace=WEB_PACE)
     if connector is None or not community.external_id:
         return None
+    if connector.kind == ChannelKind.WECOM:
+        # No robot in a customer group: relay lines wait for a staff member's sidebar (ADR 0012), so they
+        # come in a few full messages a minute rather than a line every 3 s.
+        return _Channel(
+            _utf8_bytes, min(WECOM_STAFF_TEXT_MAX, MAX_ROBOT_TEXT), STAFF_PACE, per_round=STAFF_PER_ROUND
+        )
     payload = {"chat_id": community.external_id}
     bucket = outbox.bucket_for(connector, "post", payload, channel_bucket(community))[:128]
     impl = outbox.get_connector(connector)
@@ -294,9 +305,6 @@ def _channel_for(community: Community) -> _Channel | None:
     rate = custom(prefix) if callable(custom) else impl.rate_limits.get(prefix)
     rate = rate or DEFAULT_RATE
     pace = timedelta(seconds=rate.seconds / max(1, rate.count))
-    if connector.kind == ChannelKind.WECOM:
-        # Robot text: 2048 bytes. (Markdown would allow 4096 but turns "王**" into emphasis.)
-        return _Channel(_utf8_bytes, min(ROBOT_TEXT_MAX, MAX_ROBOT_TEXT), pace, bucket, rate)
     if connector.kind == ChannelKind.TELEGRAM:
         return _Channel(_utf16_units, min(TELEGRAM_TEXT_MAX, MAX_ROBOT_TEXT), pace, bucket, rate)
     return _Channel(len, MAX_ROBOT_TEXT, pace, bucket, rate)
@@ -305,19 +313,23 @@ def _channel_for(community: Community) -> _Channel | None:
 def _waiting_in_outbox(campaign: Campaign, community: Community) -> bool:
     """Whether one of the group's relay messages is still in the outbox (not yet accepted by the channel).
 
-    ``post_to_group`` queues a group post under the idempotency key ``message:<message id>``.
+    ``post_to_group`` dispatches a group post as a ``GroupDelivery`` whose ``outbox_id`` is the queued call.
     """
-    message_ids = (
+    message_ids = list(
         RelayPost.objects.filter(campaign=campaign, community=community, message__isnull=False)
         .order_by("-id")
         .values_list("message_id", flat=True)[:RECENT_POSTS_CHECKED]
     )
-    keys = [f"message:{pk}" for pk in message_ids]
+    outbox_ids = [
+        pk
+        for pk in GroupDelivery.objects.filter(
+            message_id__in=message_ids, outbox_id__isnull=False, status=GroupDelivery.Status.PENDING
+        ).values_list("outbox_id", flat=True)
+        if pk is not None
+    ]
     return (
-        bool(keys)
-        and OutboxMessage.objects.filter(
-            idempotency_key__in=keys, status=OutboxMessage.Status.PENDING
-        ).exists()
+        bool(outbox_ids)
+        and OutboxMessage.objects.filter(pk__in=outbox_ids, status=OutboxMessage.Status.PENDING).exists()
     )
 
 
@@ -333,7 +345,7 @@ def _budget(channel: _Channel, community: Community, now: datetime) -> int:
     if last is not None and now - last < channel.pace:
         return 0
     if channel.rate is None:
-        return 1
+        return channel.per_round
     window = timedelta(seconds=channel.rate.seconds)
     since = now - window
     # Sent in the window, or waiting to go within the next one (a row retried hours later competes not).
@@ -458,6 +470,8 @@ def _post_lines(
             community,
             text="\n".join(parts),
             idempotency_key=f"relay:{campaign.pk}:{community.pk}:{first}-{last}",
+            delivery_kind=GroupDelivery.Kind.RELAY,
+            can_wait=False,
         )
         created.append(
             RelayPost.objects.create(
@@ -491,7 +505,11 @@ def _post_sold_out(sale: _Sale, community: Community, cursor: RelayCursor, now: 
         # e.g. "【已抢光】北欧陶瓷杯 已抢光，感谢大家！".
         text = _("[Sold out] %(item)s is all gone. Thank you, everyone!") % {"item": sale.labels[item_id]}
         message = post_to_group(
-            community, text=text, idempotency_key=f"relay:{campaign.pk}:{community.pk}:sold-out:{item_id}"
+            community,
+            text=text,
+            idempotency_key=f"relay:{campaign.pk}:{community.pk}:sold-out:{item_id}",
+            delivery_kind=GroupDelivery.Kind.RELAY,
+            can_wait=False,
         )
         if RelayPost.objects.filter(message=message).exists():
             continue  # posted in an earlier round

@@ -27,7 +27,7 @@ from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.validators import clean_idempotency_key, fen_to_yuan, parse_id
-from siyu.communities.models import Community, Message
+from siyu.communities.models import Community, GroupDelivery, Message
 from siyu.communities.services import robot
 from siyu.org.models import Staff
 from siyu.org.services.access import require_staff, store_scope
@@ -220,7 +220,9 @@ def _post_one(
         "url": f"{prefix}{path}",
         "image_url": _image_link(product, base if prefix else ""),
     }
-    message = robot.post_to_group(community, card=card, idempotency_key=card_key)
+    message = robot.post_to_group(
+        community, card=card, idempotency_key=card_key, delivery_kind=GroupDelivery.Kind.CARD
+    )
     record_audit(
         staff,
         "product.card_posted",

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from siyu.catalog.models import Category, Product, Publication, Sku, StoreListing
 from siyu.catalog.services.reach import target_store_ids
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
-from siyu.common.validators import clean_fen, optional_id, parse_id
+from siyu.common.validators import clean_fen, clean_text, optional_id, parse_id
 from siyu.org.models import Staff
 from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
@@ -103,17 +103,7 @@ def create_category(staff: Staff, name: str, *, parent_id: int | None = None, po
 
 
 def _text(data: dict[str, Any], field: str, limit: int, *, required: bool = False) -> str:
-    value = data.get(field)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed(_("Expected text."), field=field)
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed(_("This field is required."), field=field)
-    if len(value) > limit:
-        raise ValidationFailed(_("Too long (%(limit)s characters at most).") % {"limit": limit}, field=field)
-    return value
+    return clean_text(data.get(field), field, limit, required=required)
 
 
 def _bool(data: dict[str, Any], field: str) -> bool:

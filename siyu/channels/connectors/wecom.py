@@ -2,15 +2,23 @@
 
 Protocol facts: /work/shared/specs/wecom.md (summarised in docs/channels.md). What WeCom has no API for —
 creating a customer group, removing or muting a member, renaming — is declared missing, so callers make it
-a ``StaffTask`` instead. Posting to a group goes through the group robot webhook (20 messages/min per robot).
+a ``StaffTask`` instead.
+
+No robot can join a customer group and no WeCom API posts into one silently (spec: "Putting content into
+customer groups"). So this connector cannot ``post`` or ``announce``: content reaches a customer group as a
+mass message its owner confirms (``mass_message`` → ``add_msg_template`` with ``chat_type: group``, read back
+by ``siyu.channels.services.wecom_mass``) or through a staff member's sidebar. The group robot webhook
+(``robot_send``) stays for a store's *internal* staff group only, always with that group's own robot key.
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu.channels import hooks
+from siyu.channels.connectors import wecom_staff
 from siyu.channels.connectors.base import (
     Capability,
     ChannelConnector,
@@ -27,7 +36,7 @@ from siyu.channels.connectors.base import (
     RateLimit,
     Unsupported,
 )
-from siyu.channels.models import Connector, WeComJoinWay, WeComMassSend
+from siyu.channels.models import Connector, WeComJoinWay, WeComMassTask
 
 logger = logging.getLogger("siyu.channels.wecom")
 
@@ -48,7 +57,10 @@ JOIN_WAY_REMARK_MAX = 30  # characters
 JOIN_WAY_STATE_MAX = 30  # characters
 JOIN_WAY_ROOM_BASE_NAME_MAX = 40  # characters
 GROUPCHAT_LIST_LIMIT_MAX = 1000
-DEFAULT_MASS_PER_MONTH = 4
+MASS_CHATS_MAX = 2000  # chat_id_list of one group mass message
+MASS_RESULT_LIMIT = 1000  # page size of get_groupmsg_task / get_groupmsg_send_result
+DEFAULT_MASS_QUOTA = "days_in_month"
+MASS_QUOTA_RULES = ("days_in_month", "7_per_week", "1_per_day")
 DEFAULT_API_CALLS_PER_MINUTE = 600
 ROBOT_PER_MINUTE = 20
 
@@ -75,36 +87,58 @@ def truncate_utf8(text: str, limit: int, *, ellipsis: str = "…") -> str:
     return data[:room].decode("utf-8", "ignore") + ellipsis
 
 
+@dataclass(frozen=True)
+class MassQuota:
+    """How many enterprise mass messages one customer group may receive in one period: ``period`` names
+    it (``2026-12``, ``2026-W49``, ``2026-12-05``, Asia/Shanghai) and ``limit`` is the cap."""
+
+    period: str
+    limit: int
+
+
+def mass_quota(rule: Any, now: datetime | None = None) -> MassQuota:
+    """The quota in force at ``now`` under ``rule`` (a connector's ``config["mass_quota"]``).
+
+    ``"days_in_month"`` (the default, WeCom's current rule): as many per calendar month as it has days;
+    ``"7_per_week"``: 7 per ISO week; ``"1_per_day"``: 1 per day; an integer: that many per calendar month.
+    An unknown rule falls back to the default (the quota is never looser than WeCom's).
+    """
+    local = timezone.localtime(now or timezone.now())
+    rule = DEFAULT_MASS_QUOTA if rule in (None, "") else rule
+    if rule == "7_per_week":
+        year, week, _day = local.isocalendar()
+        return MassQuota(f"{year}-W{week:02d}", 7)
+    if rule == "1_per_day":
+        return MassQuota(local.strftime("%Y-%m-%d"), 1)
+    month = local.strftime("%Y-%m")
+    days = calendar.monthrange(local.year, local.month)[1]
+    if (isinstance(rule, int) and not isinstance(rule, bool)) or (isinstance(rule, str) and rule.isdigit()):
+        return MassQuota(month, max(0, min(int(rule), days)))
+    return MassQuota(month, days)
+
+
 def robot_bucket(robot_key: str) -> str:
     """The outbox bucket of one robot; a digest so the webhook key itself never appears in a bucket name."""
     return "robot:" + hashlib.sha256(robot_key.encode("utf-8")).hexdigest()[:16]
 
 
 class WeComConnector(ChannelConnector):
-    """One WeCom self-built app (corp id + secret) plus its group robot(s).
+    """One WeCom self-built app (corp id + secret).
 
-    Config keys: corp_id, corp_secret, token, aes_key, agent_id, api_base, robot_key (default robot),
-    sender (staff userid for mass messages), store_code, mass_per_month, api_calls_per_minute.
+    Config keys: corp_id, corp_secret, token, aes_key, agent_id, api_base, store_code, api_calls_per_minute,
+    mass_quota ("days_in_month" (default), "7_per_week", "1_per_day" or an integer per month),
+    mass_cancel_hours (an unconfirmed mass message is cancelled after this long; default 24).
     """
 
     kind = "wecom"
     # No robot can join a customer group and no API posts into one silently (docs/channels.md).
     delivery_paths = (DeliveryPath.OWNER_CONFIRM, DeliveryPath.STAFF)
-    capabilities = frozenset(
-        {
-            Capability.JOIN_LINK,
-            Capability.POST_TEXT,
-            Capability.POST_MARKDOWN,
-            Capability.POST_IMAGE,
-            Capability.POST_CARD,
-            Capability.ANNOUNCE,
-            Capability.RECEIVE_MEMBER_EVENTS,
-        }
-    )
+    # What WeCom lets an app do to a customer group by API: a join link (群活码) and member events. Not:
+    # post, announce, mute, remove, rename, create a group, or read messages.
+    capabilities = frozenset({Capability.JOIN_LINK, Capability.RECEIVE_MEMBER_EVENTS})
     rate_limits = {
+        # Internal staff-group robots only (``robot_send``): 20 messages a minute per robot key.
         "robot": RateLimit(ROBOT_PER_MINUTE, 60.0),
-        # A caller that buckets a WeCom post by group still gets the robot's limit (one robot per group).
-        "chat": RateLimit(ROBOT_PER_MINUTE, 60.0),
         "api": RateLimit(DEFAULT_API_CALLS_PER_MINUTE, 60.0),
     }
 
@@ -121,13 +155,11 @@ class WeComConnector(ChannelConnector):
         return self.rate_limits.get(prefix)
 
     def bucket_for(self, action: str, payload: dict[str, Any]) -> str | None:
-        """Robot posts are limited per robot key, whatever bucket the caller proposed."""
-        if action in ("post", "announce"):
-            key = self._robot_key(payload, required=False)
-            if key:
-                return robot_bucket(key)
-        if action in ("join_way_sync", "mass_message"):
+        """Server API calls share the app's API budget; internal robot posts are limited per robot key."""
+        if action in ("join_way_sync", "mass_message", "mass_remind", "mass_cancel"):
             return f"api:{self.connector.pk}"
+        if payload.get("robot_key"):
+            return robot_bucket(str(payload["robot_key"]))
         return None
 
     # --- HTTP -----------------------------------------------------------------------------------
@@ -302,56 +334,85 @@ class WeComConnector(ChannelConnector):
         self.call("/cgi-bin/externalcontact/groupchat/del_join_way", {"config_id": config_id})
 
     # --- mass messages (群发) --------------------------------------------------------------------
-    def mass_per_month(self) -> int:
-        return int(self.config.get("mass_per_month") or DEFAULT_MASS_PER_MONTH)
+    def mass_quota(self, now: datetime | None = None) -> MassQuota:
+        """Per customer group: the mass-message quota in force now (``config["mass_quota"]``)."""
+        return mass_quota(self.config.get("mass_quota"), now)
 
-    def mass_sends_this_month(self, chat_id: str, *, now: datetime | None = None) -> int:
-        local = timezone.localtime(now or timezone.now())
-        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        return WeComMassSend.objects.filter(
-            connector=self.connector, chat_id=chat_id, created_at__gte=month_start
-        ).count()
+    def mass_cancel_hours(self) -> float:
+        """How long an unconfirmed mass message is left to its owner before it is cancelled (default 24 h)."""
+        try:
+            hours = float(self.config.get("mass_cancel_hours") or 24)
+        except (TypeError, ValueError):
+            hours = 24.0
+        return max(1.0, hours)
 
     def add_msg_template(
         self,
         chat_ids: list[str],
         *,
+        sender: str,
         text: str = "",
         attachments: list[dict[str, Any]] | None = None,
-        sender: str | None = None,
     ) -> dict[str, Any]:
-        """A group mass message (the sender confirms it in the client). Refused, without calling WeCom, when a
-        group has had its monthly allowance (``mass_per_month``, default 4 per calendar month)."""
-        sender = sender or str(self.config.get("sender") or "")
+        """One group mass message from ``sender`` (the groups' owner, who confirms it in the client) to
+        ``chat_ids`` (≤ 2,000). Returns ``{"msgid", "fail_list"}``. The per-group quota is the caller's to
+        enforce before calling (``siyu.communities.services.mass``)."""
         if not sender:
-            raise ChannelError("a group mass message needs a sender (staff userid)", retryable=False)
+            raise ChannelError(
+                "a group mass message needs a sender (the group owner's userid)", retryable=False
+            )
         if not chat_ids:
             raise ChannelError("no groups to send to", retryable=False)
+        if len(chat_ids) > MASS_CHATS_MAX:
+            raise ChannelError("a group mass message takes at most 2000 groups", retryable=False)
         if not text and not attachments:
             raise ChannelError("a mass message needs text or attachments", retryable=False)
         if attachments and len(attachments) > MASS_ATTACHMENTS_MAX:
             raise ChannelError("at most 9 attachments", retryable=False)
-        limit = self.mass_per_month()
-        over = [c for c in chat_ids if self.mass_sends_this_month(c) >= limit]
-        if over:
-            raise ChannelError(
-                f"monthly mass-message limit ({limit}) reached for {', '.join(over)}",
-                retryable=False,
-                code="limit",
-            )
         body: dict[str, Any] = {"chat_type": "group", "sender": sender, "chat_id_list": list(chat_ids)}
         if text:
             body["text"] = {"content": truncate_utf8(text, MASS_TEXT_MAX)}
         if attachments:
             body["attachments"] = [self._attachment(a) for a in attachments]
         data = self.call("/cgi-bin/externalcontact/add_msg_template", body)
-        msgid = str(data.get("msgid") or "")
-        failed = set(data.get("fail_list") or [])
-        sent = [c for c in chat_ids if c not in failed]
-        WeComMassSend.objects.bulk_create(
-            [WeComMassSend(connector=self.connector, chat_id=c, msgid=msgid) for c in sent]
+        return {
+            "msgid": str(data.get("msgid") or ""),
+            "fail_list": sorted(str(c) for c in data.get("fail_list") or []),
+        }
+
+    def get_groupmsg_task(self, msgid: str) -> list[dict[str, Any]]:
+        """Per sender of a mass message: ``{userid, status (0 not sent, 2 sent), send_time?}`` (all pages)."""
+        return self._paged("/cgi-bin/externalcontact/get_groupmsg_task", {"msgid": msgid}, "task_list")
+
+    def get_groupmsg_send_result(self, msgid: str, userid: str) -> list[dict[str, Any]]:
+        """Per target of ``userid``'s part of a mass message: ``{chat_id | external_userid, userid, status
+        (0 not sent, 1 sent, 2 not a friend, 3 already received one), send_time? (status 1)}`` (all pages)."""
+        return self._paged(
+            "/cgi-bin/externalcontact/get_groupmsg_send_result",
+            {"msgid": msgid, "userid": userid},
+            "send_list",
         )
-        return {"msgid": msgid, "fail_list": sorted(failed)}
+
+    def remind_groupmsg_send(self, msgid: str) -> None:
+        """Remind the senders of a mass message who have not sent it yet (WeCom: ≤ 3 per message per 24 h)."""
+        self.call("/cgi-bin/externalcontact/remind_groupmsg_send", {"msgid": msgid})
+
+    def cancel_groupmsg_send(self, msgid: str) -> None:
+        """Stop what of a mass message has not been sent yet (what was sent cannot be recalled)."""
+        self.call("/cgi-bin/externalcontact/cancel_groupmsg_send", {"msgid": msgid})
+
+    def _paged(self, path: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            page: dict[str, Any] = {**body, "limit": MASS_RESULT_LIMIT}
+            if cursor:
+                page["cursor"] = cursor
+            data = self.call(path, page)
+            out.extend(dict(item) for item in data.get(key) or [])
+            cursor = str(data.get("next_cursor") or "")
+            if not cursor:
+                return out
 
     @staticmethod
     def _attachment(a: dict[str, Any]) -> dict[str, Any]:
@@ -370,13 +431,7 @@ class WeComConnector(ChannelConnector):
             return {"msgtype": kind, kind: dict(a.get(kind) or {})}
         raise ChannelError(f"unknown attachment type {kind!r}", retryable=False)
 
-    # --- group robot webhook --------------------------------------------------------------------
-    def _robot_key(self, payload: dict[str, Any], *, required: bool = True) -> str:
-        key = str(payload.get("robot_key") or self.config.get("robot_key") or "")
-        if required and not key:
-            raise ChannelError("no robot key for this group (set the connector's robot_key)", retryable=False)
-        return key
-
+    # --- group robot webhook: internal staff groups only -------------------------------------------
     @staticmethod
     def robot_message(payload: dict[str, Any]) -> dict[str, Any]:
         """The webhook JSON for one post, within WeCom's byte limits (text is cut at a character boundary)."""
@@ -426,9 +481,13 @@ class WeComConnector(ChannelConnector):
             return {"msgtype": "news", "news": {"articles": articles}}
         raise ChannelError("nothing to post", retryable=False)
 
-    def robot_send(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Post one message through the group robot webhook (no access token: the key authorises)."""
-        key = self._robot_key(payload)
+    def robot_send(self, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Post one message into a store's *internal* staff group through that group's robot webhook ``key``
+        (no access token: the key authorises). Never for a customer group — no robot can join one."""
+        if not key:
+            raise ChannelError(
+                "no robot key: an internal staff group's robot key is required", retryable=False
+            )
         message = self.robot_message(payload)
         data = self._http("POST", "/cgi-bin/webhook/send", params={"key": key}, body=message)
         if int(data.get("errcode") or 0):
@@ -438,21 +497,61 @@ class WeComConnector(ChannelConnector):
     # --- outbox entry point ---------------------------------------------------------------------
     def perform(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         if action in ("post", "announce"):
-            # WeCom has no API for the group notice; an announcement goes out as a robot message.
-            return self.robot_send(payload)
-        if action == "mass_message":
-            return self.add_msg_template(
-                list(payload.get("chat_id_list") or []),
-                text=str(payload.get("text") or ""),
-                attachments=payload.get("attachments"),
-                sender=payload.get("sender"),
+            raise Unsupported(
+                "WeCom has no API that posts into a customer group (no robot can join one): content goes "
+                "out as a mass message the group owner confirms, or a staff member sends it from the sidebar"
             )
+        if action == "mass_message":
+            return self._mass_message(payload)
+        if action == "mass_remind":
+            self.remind_groupmsg_send(str(payload["msgid"]))
+            return {"reminded": str(payload["msgid"])}
+        if action == "mass_cancel":
+            self.cancel_groupmsg_send(str(payload["msgid"]))
+            return {"cancelled": str(payload["msgid"])}
         if action == "join_way_sync":
             way = sync_join_way(int(payload["live_code_id"]))
             return {"config_id": way.config_id if way else "", "chat_ids": way.chat_ids if way else []}
+        if action in wecom_staff.ACTIONS:  # app messages, store robots, welcome templates
+            return wecom_staff.perform(self, action, payload)
         if action in ("mute", "remove", "rename", "create_group"):
             raise Unsupported(f"WeCom has no API to {action} in a customer group; it is a staff task")
         raise Unsupported(f"unknown WeCom action {action!r}")
+
+    def _mass_message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``add_msg_template`` for one batch, and the ``WeComMassTask`` that tracks its read-back. The task
+        is keyed by the batch's idempotency ``key``: a repeated call (the outbox retrying after a crash
+        between the call and its bookkeeping) finds it and does not create a second mass message."""
+        key = str(payload.get("key") or "")
+        if key:
+            task = WeComMassTask.objects.filter(connector=self.connector, batch_key=key).first()
+            if task is not None:
+                return {"msgid": task.msgid, "fail_list": list(task.fail_list)}
+        chat_ids = [str(c) for c in payload.get("chat_id_list") or []]
+        result = self.add_msg_template(
+            chat_ids,
+            sender=str(payload.get("sender") or ""),
+            text=str(payload.get("text") or ""),
+            attachments=payload.get("attachments"),
+        )
+        failed = set(result["fail_list"])
+        cancel_at = timezone.now() + timedelta(hours=self.mass_cancel_hours())
+        if payload.get("expires_at"):
+            cancel_at = min(cancel_at, datetime.fromisoformat(str(payload["expires_at"])))
+        try:
+            with transaction.atomic():
+                WeComMassTask.objects.create(
+                    connector=self.connector,
+                    msgid=result["msgid"],
+                    batch_key=key or result["msgid"],
+                    sender=str(payload.get("sender") or ""),
+                    chat_ids=[c for c in chat_ids if c not in failed],
+                    fail_list=sorted(failed),
+                    cancel_at=cancel_at,
+                )
+        except IntegrityError:
+            logger.info("mass task for %s already recorded", key or result["msgid"])
+        return result
 
 
 # --- keeping a live code's join way current --------------------------------------------------------

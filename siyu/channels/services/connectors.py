@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from siyu.channels.connectors.telegram import DEFAULT_API_BASE as TELEGRAM_API_BASE
 from siyu.channels.connectors.telegram import SECRET_TOKEN_RE
 from siyu.channels.connectors.wecom import DEFAULT_API_BASE as WECOM_API_BASE
+from siyu.channels.connectors.wecom import DEFAULT_MASS_QUOTA, MASS_QUOTA_RULES
 from siyu.channels.models import ChannelKind, Connector
 from siyu.channels.wecom_crypto import WeComCryptoError, decode_aes_key
 from siyu.common.errors import ValidationFailed
@@ -57,13 +58,15 @@ def add_wecom_connector(
     agent_id: str = "",
     api_base: str = "",
     store_code: str = "",
-    robot_key: str = "",
-    sender: str = "",
+    mass_quota: str = "",
     name: str = "",
 ) -> Connector:
     """Create a WeCom connector after checking every input (corp id and secret present; callback token of
     3–32 letters/digits; EncodingAESKey of 43 characters decoding to 32 bytes; API base an http(s) URL;
-    store code, if given, an existing store). Raises ValidationFailed with the field, creating nothing."""
+    store code, if given, an existing store; mass-message quota one of ``days_in_month`` (default),
+    ``7_per_week``, ``1_per_day`` or a number per month). No robot key: no robot can join a customer group
+    (a store's internal staff-group robot is configured per store). Raises ValidationFailed with the field,
+    creating nothing."""
     corp_id = _required(corp_id, "corp_id")
     if not _PLAIN_RE.fullmatch(corp_id):
         raise ValidationFailed(_("The corp ID has unexpected characters."), field="corp_id")
@@ -81,9 +84,16 @@ def add_wecom_connector(
     agent_id = str(agent_id or "").strip()
     if agent_id and not agent_id.isdigit():
         raise ValidationFailed(_("The agent ID is a number."), field="agent_id")
-    robot_key = str(robot_key or "").strip()
-    if robot_key and not _PLAIN_RE.fullmatch(robot_key):
-        raise ValidationFailed(_("The robot key has unexpected characters."), field="robot_key")
+    mass_quota = str(mass_quota or "").strip()
+    if (
+        mass_quota
+        and mass_quota not in MASS_QUOTA_RULES
+        and not (mass_quota.isdigit() and int(mass_quota) > 0)
+    ):
+        raise ValidationFailed(
+            _("The mass-message quota is days_in_month, 7_per_week, 1_per_day or a number per month."),
+            field="mass_quota",
+        )
     config = {
         "corp_id": corp_id,
         "corp_secret": corp_secret,
@@ -92,8 +102,7 @@ def add_wecom_connector(
         "agent_id": agent_id,
         "api_base": _api_base(api_base, WECOM_API_BASE),
         "store_code": _store_code(store_code),
-        "robot_key": robot_key,
-        "sender": str(sender or "").strip(),
+        "mass_quota": mass_quota or DEFAULT_MASS_QUOTA,
     }
     with transaction.atomic():
         return Connector.objects.create(

@@ -46,7 +46,22 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 6 * 3600.0
 CLAIM_LOCK_ID = 0x5159_0B0C  # pg advisory lock key of the claim step
-ACTIONS = ("post", "mute", "remove", "rename", "announce", "join_way_sync", "mass_message", "delete_message")
+ACTIONS = (
+    "post",
+    "mute",
+    "remove",
+    "rename",
+    "announce",
+    "join_way_sync",
+    "mass_message",
+    "mass_remind",
+    "mass_cancel",
+    "delete_message",
+    # WeCom, addressed to staff (``siyu.channels.connectors.wecom_staff``).
+    "app_message",
+    "staff_robot_post",
+    "welcome_template_sync",
+)
 
 
 def get_connector(connector: Connector) -> ChannelConnector:
@@ -306,6 +321,12 @@ def dispatch_due(*, now: datetime | None = None, limit: int = 100) -> int:
     for claim in claims:
         _finish(claim, simulated_now=now)
     return len(claims)
+
+
+def payload_of(outbox_id: int) -> dict[str, Any]:
+    """The payload of one outbox row (empty when there is none): what a delivery hook's handler was about."""
+    payload = OutboxMessage.objects.filter(pk=outbox_id).values_list("payload", flat=True).first()
+    return dict(payload or {})
 
 
 def failed_messages(staff: Staff) -> QuerySet[OutboxMessage]:

@@ -153,7 +153,12 @@ def handle_event(connector: Connector, event: dict[str, Any]) -> None:
     impl = WeComConnector(connector)
     info = impl.groupchat_get(chat_id)
     with transaction.atomic():
-        seen = hooks.GroupSeen(connector=connector, chat_id=chat_id, name=str(info.get("name") or ""))
+        seen = hooks.GroupSeen(
+            connector=connector,
+            chat_id=chat_id,
+            name=str(info.get("name") or ""),
+            owner_userid=str(info.get("owner") or ""),
+        )
         new = any(hooks.group_seen.send(seen))
         if new or change == "create":
             _seat(connector, chat_id, info, None)

@@ -3,7 +3,7 @@
 Split by topic; each submodule's models are re-exported here so Django finds them.
 """
 
-from siyu.communities.models.deliveries import GroupDelivery  # noqa: F401
+from siyu.communities.models.deliveries import GroupDelivery, MassQuota  # noqa: F401
 from siyu.communities.models.groups import (  # noqa: F401
     Community,
     CommunityMembership,

@@ -36,7 +36,7 @@ class GroupDelivery(models.Model):
     class Path(models.TextChoices):
         AUTO = "auto", _("Posted automatically")
         OWNER_CONFIRM = "owner_confirm", _("Mass message the owner confirms")
-        STAFF = "staff", _("Sent by staff from the sidebar")
+        STAFF = "staff", _("Staff send it from the sidebar")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Queued")
@@ -87,3 +87,23 @@ class GroupDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.community_id}:{self.kind} {self.status}"
+
+
+class MassQuota(models.Model):
+    """How many mass messages a group has been given in one quota period (``period`` as the channel's rule
+    names it: ``2026-12``, ``2026-W49``, ``2026-12-05``). The batcher reserves one with a single conditional
+    UPDATE (``used < limit``) before a group goes into a mass message, so two batchers never exceed it."""
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="mass_quotas")
+    period = models.CharField(max_length=16)
+    used = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("mass-message quota")
+        constraints = [
+            models.UniqueConstraint(fields=["community", "period"], name="mass_quota_period_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.community_id} {self.period}: {self.used}"

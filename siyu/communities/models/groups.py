@@ -91,6 +91,9 @@ class Community(models.Model):
         Connector, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     external_id = models.CharField(_("channel group id"), max_length=128, blank=True)
+    # The group's owner on its channel (WeCom: the owner's userid, from groupchat/get); the sender of the
+    # group's mass messages, which only the owner can confirm.
+    channel_owner = models.CharField(_("channel group owner"), max_length=64, blank=True)
     name = models.CharField(_("name"), max_length=80)
     theme = models.CharField(_("theme"), max_length=16, choices=Theme.choices, default=Theme.GENERAL)
     audience = models.JSONField(_("audience"), null=True, blank=True)
@@ -200,12 +203,18 @@ class CommunityMembership(models.Model):
 class StaffTask(models.Model):
     """Work a channel cannot do by API and staff must do by hand, tracked to completion.
 
-    WeCom has no API to create a customer group or remove a member, so Siyu asks the group's staff.
+    WeCom has no API to create a customer group or remove a member, and no silent way to post into one, so
+    Siyu asks the group's staff: open a group, remove a member, send the posts waiting in the sidebar, confirm
+    a mass message in 群发助手. Open tasks are pushed once to the staff's WeCom as app messages
+    (``siyu.communities.services.staff_push``): ``pushed_at`` is set by the one conditional UPDATE that claims
+    the task, so no task is pushed twice; ``dedup_key`` (unique when set) coalesces tasks raised by jobs.
     """
 
     class Kind(models.TextChoices):
         CREATE_GROUP = "create_group", _("Create a group in the channel app")
         REMOVE_MEMBER = "remove_member", _("Remove a member from the group")
+        SEND_POST = "send_post", _("Send the waiting posts into the group")
+        CONFIRM_MASS = "confirm_mass", _("Confirm a mass message in the WeCom app")
         OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
@@ -227,9 +236,25 @@ class StaffTask(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Set once, by the push job's claim (``UPDATE … WHERE pushed_at IS NULL``); ``push_batch`` names it.
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    push_batch = models.UUIDField(null=True, blank=True, db_index=True)
+    dedup_key = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["status", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedup_key"], condition=~Q(dedup_key=""), name="staff_task_dedup_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="staff_task_unpushed_idx",
+                condition=Q(pushed_at__isnull=True, status="open"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -59,8 +59,8 @@ def _member(member_id: int) -> Member | None:
 
 
 def on_group_seen(event: GroupSeen) -> bool:
-    """Place a WeCom group; True when Siyu did not know it before. ChannelError (kept on the event, retried)
-    when it belongs to no store."""
+    """Place a WeCom group and keep its owner (``channel_owner``); True when Siyu did not know it before.
+    ChannelError (kept on the event, retried) when it belongs to no store."""
     community = _community(event.connector, event.chat_id)
     new = community is None
     if community is None:
@@ -69,6 +69,10 @@ def on_group_seen(event: GroupSeen) -> bool:
             raise ChannelError(
                 f"no store for new WeCom group {event.chat_id}: set store_code", retryable=False
             )
+    if event.owner_userid and community.channel_owner != event.owner_userid:
+        # The owner sends the group's mass messages; WeCom may transfer a group to another owner.
+        Community.objects.filter(pk=community.pk).update(channel_owner=event.owner_userid[:64])
+        community.channel_owner = event.owner_userid[:64]
     request_sync_for_community(community)
     return new
 

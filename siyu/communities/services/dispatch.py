@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from siyu.channels import hooks as channel_hooks
@@ -32,6 +32,7 @@ from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
 from siyu.common.errors import NotFound
 from siyu.communities.models import Community, GroupDelivery, Message
+from siyu.communities.services import mass
 from siyu.communities.services.activity import tag_link
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store
@@ -87,16 +88,32 @@ def dispatch(
         "expires_at": expires_at,
         "idempotency_key": key,
     }
+    # Reasons are stored in the brand's language: they are read later, by anyone.
+    language = translation.override(settings.LANGUAGE_CODE)
     if not community.external_id:
-        fields.update(
-            path=impl.delivery_paths[0],
-            status=GroupDelivery.Status.FAILED,
-            reason=_("The group has not been created on its channel yet, so there is no chat to post to."),
-        )
+        with language:
+            fields.update(
+                path=impl.delivery_paths[0],
+                status=GroupDelivery.Status.FAILED,
+                reason=_(
+                    "The group has not been created on its channel yet, so there is no chat to post to."
+                ),
+            )
     elif impl.can_deliver(DeliveryPath.AUTO):
         fields.update(path=GroupDelivery.Path.AUTO, status=GroupDelivery.Status.PENDING)
-    elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM):
-        fields.update(path=GroupDelivery.Path.OWNER_CONFIRM, status=GroupDelivery.Status.PENDING)
+    elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM) and community.channel_owner:
+        fields.update(
+            path=GroupDelivery.Path.OWNER_CONFIRM,
+            status=GroupDelivery.Status.PENDING,
+            owner_userid=community.channel_owner,
+        )
+    elif can_wait and impl.can_deliver(DeliveryPath.OWNER_CONFIRM) and impl.can_deliver(DeliveryPath.STAFF):
+        with language:
+            fields.update(
+                path=GroupDelivery.Path.STAFF,
+                status=GroupDelivery.Status.WAITING_STAFF,
+                reason=_("The group's owner is not known yet, so no mass message can be prepared."),
+            )
     else:
         fields.update(path=GroupDelivery.Path.STAFF, status=GroupDelivery.Status.WAITING_STAFF)
     try:
@@ -137,12 +154,18 @@ def absolute_card(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_outbox_confirmed(delivery: channel_hooks.Delivery) -> None:
+    if delivery.action == "mass_message":
+        mass.on_mass_created(delivery)
+        return
     GroupDelivery.objects.filter(outbox_id=delivery.outbox_id, status=GroupDelivery.Status.PENDING).update(
         status=GroupDelivery.Status.SENT, delivered_at=timezone.now()
     )
 
 
 def on_outbox_failed(delivery: channel_hooks.Delivery) -> None:
+    if delivery.action == "mass_message":
+        mass.on_mass_refused(delivery)
+        return
     GroupDelivery.objects.filter(outbox_id=delivery.outbox_id, status=GroupDelivery.Status.PENDING).update(
         status=GroupDelivery.Status.FAILED, reason=delivery.error[:300]
     )

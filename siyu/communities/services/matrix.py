@@ -19,6 +19,7 @@ from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.validators import parse_id
 from siyu.communities.models import Community, CommunityMembership, GroupTemplate, StaffTask, Theme
 from siyu.communities.models.groups import CHANNEL_HARD_CAP, DEFAULT_RECOMMENDED_SIZE
+from siyu.communities.services import wecom_welcome
 from siyu.members.models import Member
 from siyu.members.services.tags import rule_queryset, validate_rule
 from siyu.org.models import Role, Staff, Store
@@ -141,6 +142,7 @@ def create_group_template(staff: Staff, data: dict[str, Any]) -> GroupTemplate:
         questionnaire=questionnaire,
         active=bool(data.get("active", True)),
     )
+    wecom_welcome.request_syncs(template)  # the WeCom group welcome template of each WeCom app
     record_audit(
         staff,
         "group_template.create",
@@ -229,6 +231,8 @@ def update_group_template(staff: Staff, template_id: Any, data: dict[str, Any]) 
     for key, value in changed.items():
         setattr(template, key, value)
     template.save(update_fields=list(changed))
+    if wecom_welcome.SYNCED_FIELDS & set(changed):
+        wecom_welcome.request_syncs(template)
     record_audit(
         staff,
         "group_template.update",

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from siyu.channels.models import ChannelKind
 from siyu.channels.services import outbox
-from siyu.communities.models import Community, ModerationAction, ModerationRule
+from siyu.communities.models import Community, GroupDelivery, ModerationAction, ModerationRule
 from siyu.communities.models.messages import Message
 from siyu.communities.services.moderation_policy import EffectivePolicy, effective_policy
 from siyu.communities.services.robot import post_to_group
@@ -148,4 +148,10 @@ def _delete_on_channel(community: Community, message: Message, action: Moderatio
 
 
 def _robot_notice(community: Community, action: ModerationAction, text: str) -> None:
-    post_to_group(community, text=text, idempotency_key=f"moderation:{action.pk}:notice")
+    post_to_group(
+        community,
+        text=text,
+        idempotency_key=f"moderation:{action.pk}:notice",
+        delivery_kind=GroupDelivery.Kind.OTHER,
+        can_wait=False,
+    )

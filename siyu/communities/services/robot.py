@@ -87,15 +87,16 @@ def post_to_group(
     idempotency_key: str | None = None,
     delivery_kind: str = GroupDelivery.Kind.OTHER,
     can_wait: bool = True,
+    expires_at: datetime | None = None,
 ) -> Message:
     """The robot posts exactly one of text, markdown, a card or a picture in ``community``.
 
     Guarantees: the message is stored (sender ``robot``) and announced live after commit; for WeCom/Telegram
     groups the post is dispatched in the same transaction by the path the channel allows
     (``dispatch.dispatch``: ``delivery_kind`` names it, ``can_wait`` says whether it may wait for the owner's
-    mass message); with ``idempotency_key`` a repeated call returns the first
-    message and queues nothing more; an archived group refuses (Conflict); invalid content raises
-    ValidationFailed. Nothing is stored when it raises.
+    mass message, ``expires_at`` when it is no longer worth sending); with ``idempotency_key`` a repeated
+    call returns the first message and queues nothing more; an archived group refuses (Conflict); invalid
+    content raises ValidationFailed. Nothing is stored when it raises.
     """
     text = (text or "").strip()
     markdown = (markdown or "").strip()
@@ -157,6 +158,7 @@ def post_to_group(
                 key=f"message:{message.pk}",
                 message=message,
                 can_wait=can_wait,
+                expires_at=expires_at,
             )
             announce_message(message)
     except BaseException:
@@ -228,7 +230,13 @@ def send_welcome(membership_id: int) -> None:
         return
     text = welcome_text(membership)[:MAX_ROBOT_TEXT]
     try:
-        post_to_group(membership.community, text=text, idempotency_key=f"welcome:{membership.pk}")
+        post_to_group(
+            membership.community,
+            text=text,
+            idempotency_key=f"welcome:{membership.pk}",
+            delivery_kind=GroupDelivery.Kind.WELCOME,
+            can_wait=False,
+        )
     except ServiceError as exc:
         logger.warning("Welcome for membership %s not posted: %s", membership.pk, exc.message)
 
@@ -267,7 +275,9 @@ def announce(community: Community, text: str, *, by: Staff | None) -> Message:
         Community.objects.filter(pk=community.pk).update(announcement=text)
         community.announcement = text
         heading = _("Announcement")
-        message = post_to_group(community, text=f"📢 {heading}\n{text}")
+        message = post_to_group(
+            community, text=f"📢 {heading}\n{text}", delivery_kind=GroupDelivery.Kind.ANNOUNCEMENT
+        )
         _channel_announce(community, message, text)
         if by is not None:
             record_audit(
@@ -282,11 +292,14 @@ def announce(community: Community, text: str, *, by: Staff | None) -> Message:
 
 
 def _channel_announce(community: Community, message: Message, text: str) -> None:
+    """Also set the group notice where the channel has an API for it (Telegram: the pinned message). The post
+    itself went through the dispatcher above; WeCom declares no ``ANNOUNCE`` (no notice API), so nothing more
+    happens there."""
     connector = community.connector
     if connector is None or community.channel == ChannelKind.WEB or not community.external_id:
         return
     if not outbox.get_connector(connector).can(Capability.ANNOUNCE):
-        return  # WeCom customer groups have no announcement API: the robot's post is the announcement
+        return  # WeCom customer groups have no notice API: the dispatched post is the announcement
     outbox.enqueue(
         connector,
         "announce",
@@ -374,6 +387,7 @@ def run_due_scheduled_posts(now: datetime | None = None) -> int:
                     text=post.text,
                     markdown=post.markdown,
                     idempotency_key=f"scheduled:{post.pk}",
+                    delivery_kind=GroupDelivery.Kind.SCHEDULED,
                 )
                 ScheduledPost.objects.filter(pk=post_id).update(message=message)
                 posted += 1

@@ -27,6 +27,7 @@ _HQ_SHARED = frozenset(
         "moderation.manage",  # the brand's default group rules
         "moderation.blocklist",  # block members in the stores served
         "moderation.blocklist_any",  # block by bare mobile number or channel id
+        "loyalty.adjust",  # add or take a member's points, with a reason
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
@@ -35,7 +36,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     | frozenset({"members.erase", "audit.read", "staff.manage", "tokens.manage", "staff.list_all"}),
     Role.HQ_OPERATOR: _HQ_SHARED | frozenset({"staff.list_all"}),
     Role.STORE_MANAGER: frozenset(
-        {"members.export", "members.import", "moderation.blocklist", "staff.list_store"}
+        {"members.export", "members.import", "moderation.blocklist", "staff.list_store", "loyalty.adjust"}
     ),
     Role.CLERK: frozenset(),
 }

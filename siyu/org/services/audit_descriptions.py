@@ -65,6 +65,8 @@ AUDIT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "hygiene.promote_vip": (gettext_lazy("Moved active members to a VIP group"), None),
     "hygiene.remove_inactive": (gettext_lazy("Removed inactive members from a group"), None),
     "task.done": (gettext_lazy("Marked a staff task done"), None),
+    "store_robot.set": (gettext_lazy("Set the staff group robot of a store"), None),
+    "store_robot.remove": (gettext_lazy("Removed the staff group robot of a store"), None),
     "moderation.override": (gettext_lazy("Overrode a moderation action"), None),
     "moderation.appeal_reviewed": (gettext_lazy("Reviewed a moderation appeal"), None),
     "moderation.policy_set": (gettext_lazy("Changed the group rules"), None),

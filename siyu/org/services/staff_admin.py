@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -20,8 +21,26 @@ from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
 
 STORE_ROLES = (Role.STORE_MANAGER, Role.CLERK)
-CREATE_FIELDS = {"username", "display_name", "role", "store_ids", "password", "can_reveal_mobile"}
-UPDATE_FIELDS = {"display_name", "role", "store_ids", "is_active", "can_reveal_mobile", "password"}
+CREATE_FIELDS = {
+    "username",
+    "display_name",
+    "role",
+    "store_ids",
+    "password",
+    "can_reveal_mobile",
+    "wecom_userid",
+}
+UPDATE_FIELDS = {
+    "display_name",
+    "role",
+    "store_ids",
+    "is_active",
+    "can_reveal_mobile",
+    "password",
+    "wecom_userid",
+}
+# A WeCom member UserID (成员账号): letters, digits and _ - . @, at most 64.
+_WECOM_USERID_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 def list_staff(staff: Staff) -> QuerySet[Staff]:
@@ -83,6 +102,27 @@ def _clean_display_name(value: Any) -> str:
     return name
 
 
+def _clean_wecom_userid(value: Any) -> str:
+    userid = str(value or "").strip()
+    if userid and not _WECOM_USERID_RE.fullmatch(userid):
+        raise ValidationFailed(
+            _("A WeCom user ID has at most 64 letters, digits and _ - . @ characters."), field="wecom_userid"
+        )
+    return userid
+
+
+def _wecom_userid_in_use(brand_id: int | None, userid: str, *, exclude_pk: int | None = None) -> bool:
+    rows = Staff.objects.filter(wecom_userid=userid)
+    rows = rows.filter(brand__isnull=True) if brand_id is None else rows.filter(brand_id=brand_id)
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    return bool(userid) and rows.exists()
+
+
+def _wecom_userid_taken() -> Conflict:
+    return Conflict(_("Another staff account already has this WeCom user ID."), field="wecom_userid")
+
+
 def _clean_role(value: Any) -> str:
     if value not in Role.values:
         raise ValidationFailed(_("Unknown role."), field="role")
@@ -127,15 +167,20 @@ def create_staff(actor: Staff, data: dict[str, Any], *, ip: str | None = None) -
         role=role,
         brand_id=current_brand_id(actor),
         can_reveal_mobile=reveal,
+        wecom_userid=_clean_wecom_userid(data.get("wecom_userid")),
     )
     password = _clean_password(data.get("password"), user)
     if Staff.objects.filter(username__iexact=username).exists():
         raise Conflict(_("This username is taken."), field="username")
+    if _wecom_userid_in_use(user.brand_id, user.wecom_userid):
+        raise _wecom_userid_taken()
     user.set_password(password)
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError:
+        if _wecom_userid_in_use(user.brand_id, user.wecom_userid):
+            raise _wecom_userid_taken() from None
         raise Conflict(_("This username is taken."), field="username") from None
     user.stores.set(stores)
     record_audit(
@@ -156,7 +201,8 @@ def create_staff(actor: Staff, data: dict[str, Any], *, ip: str | None = None) -
 
 @transaction.atomic
 def update_staff(actor: Staff, staff_id: Any, data: dict[str, Any], *, ip: str | None = None) -> Staff:
-    """Change a staff account's role, stores, active flag, display name, reveal permission or password
+    """Change a staff account's role, stores, active flag, display name, reveal permission, WeCom user ID
+    (unique within the brand: Conflict) or password
     (HQ admins only). Admins cannot deactivate or demote themselves (so the chain keeps an admin), and
     only a superuser may change a superuser. Changes are audited by field name (never the password).
     """
@@ -183,6 +229,12 @@ def update_staff(actor: Staff, staff_id: Any, data: dict[str, Any], *, ip: str |
         reveal = _clean_bool(data, "can_reveal_mobile")
         if reveal != user.can_reveal_mobile:
             changes["can_reveal_mobile"] = reveal
+    if "wecom_userid" in data:
+        userid = _clean_wecom_userid(data["wecom_userid"])
+        if userid != user.wecom_userid:
+            if _wecom_userid_in_use(user.brand_id, userid, exclude_pk=user.pk):
+                raise _wecom_userid_taken()
+            changes["wecom_userid"] = userid
     if user.pk == actor.pk and (
         changes.get("is_active") is False or ("role" in changes and not _keeps_admin(actor, changes["role"]))
     ):
@@ -206,7 +258,11 @@ def update_staff(actor: Staff, staff_id: Any, data: dict[str, Any], *, ip: str |
         setattr(user, k, v)
     update_fields = [*changes, *(["password"] if password_changed else [])]
     if update_fields:
-        user.save(update_fields=update_fields)
+        try:
+            with transaction.atomic():
+                user.save(update_fields=update_fields)
+        except IntegrityError:
+            raise _wecom_userid_taken() from None  # the only unique field here (a concurrent change)
     if new_stores != current_stores:
         user.stores.set(list(new_stores))
         changes["store_ids"] = sorted(new_stores)

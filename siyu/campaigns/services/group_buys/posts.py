@@ -20,7 +20,7 @@ from siyu.campaigns.models import (
 from siyu.campaigns.services.group_buys.rules import masked_name, still_needed
 from siyu.common.errors import ServiceError
 from siyu.common.validators import fen_to_yuan
-from siyu.communities.models import Community, Message
+from siyu.communities.models import Community, GroupDelivery, Message
 from siyu.communities.services.robot import post_to_group
 from siyu.members.models import Member
 from siyu.org.models import Store
@@ -43,7 +43,13 @@ def _post(team: GroupBuyTeam, key: str, build: Callable[[], str]) -> Message | N
         text = build()
     try:
         with transaction.atomic():
-            return post_to_group(community, text=text, idempotency_key=f"groupbuy:{team.pk}:{key}")
+            return post_to_group(
+                community,
+                text=text,
+                idempotency_key=f"groupbuy:{team.pk}:{key}",
+                delivery_kind=GroupDelivery.Kind.CAMPAIGN,
+                expires_at=team.deadline,
+            )
     except ServiceError as exc:
         logger.warning("group buy post %s for team %s not posted: %s", key, team.pk, exc.message)
         return None

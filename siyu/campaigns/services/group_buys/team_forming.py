@@ -45,7 +45,7 @@ from siyu.catalog.services.queries import member_unit_fen
 from siyu.common.errors import Conflict, NotFound
 from siyu.common.idempotency import system_key
 from siyu.common.validators import fen_to_yuan, optional_id
-from siyu.communities.models import Community, CommunityMembership, Message
+from siyu.communities.models import Community, CommunityMembership, GroupDelivery, Message
 from siyu.communities.services.robot import post_to_group
 from siyu.members.models import Member
 from siyu.orders.models import Order, OrderSource, OrderStatus, PaymentMethod
@@ -318,7 +318,11 @@ def share_team(member: Member, team_id: Any) -> Message:
             "image_url": sku.product.image_url if sku.product.image_url.startswith("https://") else "",
         }
     return post_to_group(
-        community, card=card, idempotency_key=f"groupbuy:{team.pk}:share:{member.pk}:{community.pk}"
+        community,
+        card=card,
+        idempotency_key=f"groupbuy:{team.pk}:share:{member.pk}:{community.pk}",
+        delivery_kind=GroupDelivery.Kind.CAMPAIGN,
+        expires_at=team.deadline,
     )
 
 

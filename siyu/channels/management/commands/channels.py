@@ -33,8 +33,11 @@ class Command(BaseCommand):
         wecom.add_argument("--agent-id", default="")
         wecom.add_argument("--api-base", default="", help="Default https://qyapi.weixin.qq.com")
         wecom.add_argument("--store", default="", help="Store code that new WeCom groups belong to.")
-        wecom.add_argument("--robot-key", default="", help="Group robot webhook key.")
-        wecom.add_argument("--sender", default="", help="Staff userid that sends group mass messages.")
+        wecom.add_argument(
+            "--mass-quota",
+            default="",
+            help="Mass messages per group: days_in_month (default), 7_per_week, 1_per_day or N a month.",
+        )
         wecom.add_argument("--name", default="")
         wecom.add_argument("--base-url", default=DEFAULT_BASE_URL, help="Public base URL of this Siyu.")
 
@@ -71,8 +74,7 @@ class Command(BaseCommand):
             agent_id=opts["agent_id"],
             api_base=opts["api_base"],
             store_code=opts["store"],
-            robot_key=opts["robot_key"],
-            sender=opts["sender"],
+            mass_quota=opts["mass_quota"],
             name=opts["name"],
         )
         self.stdout.write(f"connector id: {connector.pk}")

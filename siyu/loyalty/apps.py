@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class LoyaltyConfig(AppConfig):
+    """Points, check-in, coupons, the points mall and tiers (issue 11).
+
+    Sits above orders in the layers (``pyproject.toml``): it plugs into orders through lifecycle hooks and a
+    checkout price adjuster, and orders knows nothing of it. Campaigns sits above loyalty, so a campaign may
+    issue coupons or award points for taking part.
+    """
+
+    name = "siyu.loyalty"
+    label = "loyalty"
+    default_auto_field = "django.db.models.BigAutoField"
