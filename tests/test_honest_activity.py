@@ -177,8 +177,22 @@ def test_cards_posted_in_a_group_carry_the_group(wecom_group):
         kind=GroupDelivery.Kind.CAMPAIGN,
         key="t1",
     )
-    assert delivery is not None
+    assert delivery is not None and delivery.path == GroupDelivery.Path.STAFF  # no owner known: staff send it
     assert delivery.content["card"]["url"] == f"https://shop.example.com/h5/flash/7/?g={wecom_group.pk}"
+    # A mass message the owner confirms carries one content for all its groups: no group in the link.
+    owned = make_group(
+        wecom_group.store,
+        channel=ChannelKind.WECOM,
+        connector=wecom_group.connector,
+        external_id="wrB",
+        name="有群主",
+        sequence=2,
+        channel_owner="zhangsan",
+    )
+    card = {"title": "草莓", "description": "", "url": "/h5/flash/7/", "image_url": ""}
+    mass_row = dispatch.dispatch(owned, {"card": card}, kind=GroupDelivery.Kind.CAMPAIGN, key="t2")
+    assert mass_row is not None and mass_row.path == GroupDelivery.Path.OWNER_CONFIRM
+    assert mass_row.content["card"]["url"] == "https://shop.example.com/h5/flash/7/"
     assert activity.tag_link(f"/h5/mall/p/3/?g={wecom_group.pk}", wecom_group).count("g=") == 1
     assert activity.tag_link("https://example.org/h5/x", wecom_group) == "https://example.org/h5/x"
     assert activity.tag_link("/h5/x?a=1#top", wecom_group) == f"/h5/x?a=1&g={wecom_group.pk}#top"

@@ -252,3 +252,12 @@ def tag_link(url: str, community: Community) -> str:
         return url
     head += ("&" if "?" in head else "?") + f"g={community.pk}"
     return head + (f"#{fragment}" if fragment else "")
+
+
+def group_link_content(content: dict[str, Any], community: Community) -> dict[str, Any]:
+    """``content`` with its card's link tagged for ``community`` (``tag_link``) when the group's channel
+    cannot read messages — there a link open is one of the few signals; elsewhere unchanged."""
+    card = content.get("card")
+    if not isinstance(card, dict) or not card.get("url") or reads_messages(community):
+        return content
+    return {**content, "card": {**card, "url": tag_link(str(card["url"]), community)}}

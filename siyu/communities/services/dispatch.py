@@ -33,7 +33,7 @@ from siyu.channels.services import outbox
 from siyu.common.errors import NotFound
 from siyu.communities.models import Community, GroupDelivery, Message
 from siyu.communities.services import mass
-from siyu.communities.services.activity import tag_link
+from siyu.communities.services.activity import group_link_content
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store
 
@@ -73,11 +73,7 @@ def dispatch(
     if existing is not None:
         return existing
     if "card" in content:
-        # The card's Siyu link carries the group (``?g=``), so opens are seen where messages are not.
-        card = dict(content["card"])
-        if card.get("url"):
-            card["url"] = tag_link(str(card["url"]), community)
-        content = {**content, "card": absolute_card(card)}
+        content = {**content, "card": absolute_card(content["card"])}
     impl = outbox.get_connector(connector)
     fields: dict[str, Any] = {
         "community": community,
@@ -116,6 +112,10 @@ def dispatch(
             )
     else:
         fields.update(path=GroupDelivery.Path.STAFF, status=GroupDelivery.Status.WAITING_STAFF)
+    if fields["path"] != GroupDelivery.Path.OWNER_CONFIRM:
+        # Content made for this one group: its card's Siyu link carries the group (``?g=``) where messages
+        # cannot be read, so opens are seen. A mass message carries one content for all its groups: untagged.
+        content = fields["content"] = group_link_content(content, community)
     try:
         with transaction.atomic():
             delivery = GroupDelivery.objects.create(**fields)
