@@ -8,15 +8,26 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError, transaction
 
+from django.utils import timezone
+
+from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.common.errors import Conflict, NotFound
-from siyu.loyalty.models import Coupon, CouponStatus, CouponTemplate
-from siyu.loyalty.services import coupons
+from siyu.loyalty.models import Coupon, CouponBudget, CouponStatus, CouponTemplate
+from siyu.loyalty.services import coupons, coupons_checkout
+from siyu.loyalty.services import coupons_rules as rules
+from siyu.orders.models import Order
+from siyu.orders.services import checkout, expiry, payments, transitions
 from tests.factories import (
     BrandFactory,
     MemberFactory,
     StoreFactory,
+    candle_sku,
     give_coupon,
+    listing_for,
     make_coupon_template,
+    new_key,
+    pickup_window,
+    two_cups_at,
     window_days,
 )
 
@@ -98,3 +109,175 @@ def test_expiry_job_frees_codes(brand, member_a):
     assert coupons.expire_due(now=coupon.valid_until + timedelta(seconds=1)) == 1
     coupon.refresh_from_db()
     assert coupon.status == CouponStatus.EXPIRED
+
+
+# --- the rules by example -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "eligible", "expected"),
+    [
+        ({"kind": "fixed", "amount_fen": 1000}, 3000, 1000),
+        ({"kind": "fixed", "amount_fen": 1000}, 600, 600),  # never more than what is in scope
+        ({"kind": "fixed", "amount_fen": 1000, "threshold_fen": 5000}, 4999, None),
+        ({"kind": "percent", "percent_off": 15}, 3333, 499),  # rounded down to the fen
+        ({"kind": "percent", "percent_off": 50, "cap_fen": 800}, 3000, 800),
+        ({"kind": "threshold", "amount_fen": 2000, "threshold_fen": 10000}, 9999, None),
+        ({"kind": "threshold", "amount_fen": 2000, "threshold_fen": 10000}, 10000, 2000),
+        ({"kind": "fixed", "amount_fen": 1000}, 0, None),
+    ],
+)
+def test_worth_by_example(fields, eligible, expected):
+    template = CouponTemplate(valid_days=1, **fields)
+    got = rules.worth(template, eligible)
+    assert (got.discount_fen if got else None) == expected
+
+
+def test_rules_in_a_sentence(brand):
+    template = make_coupon_template(brand, kind="threshold", amount_fen=2000, threshold_fen=10000)
+    text = rules.describe(template, store_names=["朝阳大悦城店"])
+    assert "100.00" in text and "20.00" in text and "朝阳大悦城店" in text
+
+
+# --- checkout -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cups(hq_admin, store_a, store_b):
+    """CUP-W (39.00, member 35.00) and CUP-B (20.00) at store A, 10 in stock each."""
+    return two_cups_at(hq_admin, store_a)
+
+
+def _checkout(member, store, items, choice: str | None, key: str | None = None):
+    return checkout.create_order(
+        member,
+        store_id=store.pk,
+        items=items,
+        pickup_window=pickup_window(),
+        idempotency_key=key or new_key(),
+        options={"coupons": choice} if choice is not None else None,
+    )
+
+
+def test_checkout_with_a_coupon_stores_the_discount_and_uses_it(brand, member_a, store_a, cups):
+    coupon = give_coupon(make_coupon_template(brand, amount_fen=1000), member_a)
+    order = _checkout(member_a, store_a, [(cups[0].pk, 2)], str(coupon.pk))
+    assert order.total_fen == 2 * 3500 - 1000
+    adjustment = order.adjustments.get(kind="coupon")
+    assert adjustment.amount_fen == -1000 and adjustment.reference == f"cpn:{coupon.pk}"
+    coupon.refresh_from_db()
+    assert coupon.status == "used" and coupon.order_id == order.pk and coupon.discount_fen == 1000
+    # A second order with the same coupon is refused and leaves nothing behind.
+    with pytest.raises(Conflict) as err:
+        _checkout(member_a, store_a, [(cups[1].pk, 1)], str(coupon.pk))
+    assert err.value.code == "coupon_unusable"
+    assert Order.objects.count() == 1
+
+
+def test_same_key_with_another_coupon_choice_is_a_mismatch(brand, member_a, store_a, cups):
+    coupon = give_coupon(make_coupon_template(brand), member_a)
+    key = new_key()
+    first = _checkout(member_a, store_a, [(cups[0].pk, 1)], None, key=key)
+    with pytest.raises(Conflict) as err:
+        _checkout(member_a, store_a, [(cups[0].pk, 1)], str(coupon.pk), key=key)
+    assert err.value.code == "idempotency_mismatch"
+    assert _checkout(member_a, store_a, [(cups[0].pk, 1)], None, key=key).pk == first.pk
+
+
+def test_cancel_gives_the_coupon_back(brand, member_a, store_a, cups):
+    coupon = give_coupon(make_coupon_template(brand), member_a)
+    order = _checkout(member_a, store_a, [(cups[0].pk, 1)], str(coupon.pk))
+    transitions.cancel(order.pk, member=member_a)
+    coupon.refresh_from_db()
+    assert coupon.status == "available" and coupon.order_id is None and coupon.returned_count == 1
+    assert _checkout(member_a, store_a, [(cups[0].pk, 1)], str(coupon.pk)).total_fen == 2500
+
+
+def test_expired_unpaid_order_gives_the_coupon_back(brand, member_a, store_a, cups):
+    coupon = give_coupon(make_coupon_template(brand), member_a)
+    order = _checkout(member_a, store_a, [(cups[0].pk, 1)], str(coupon.pk))
+    assert expiry.expire_due(now=order.expires_at + timedelta(seconds=1)) == 1
+    coupon.refresh_from_db()
+    assert coupon.status == "available"
+
+
+def _paid(order):
+    payments.start_payment(order, notify_url="https://example.invalid/")
+    payments.apply_payment_notice(confirm_sandbox_payment(order.out_trade_no))
+    order.refresh_from_db()
+    assert order.status == "paid"
+    return order
+
+
+@pytest.mark.parametrize("returns", [True, False])
+def test_refund_returns_the_coupon_only_if_allowed(sandbox, brand, member_a, store_a, clerk_a, cups, returns):
+    coupon = give_coupon(make_coupon_template(brand, return_on_refund=returns), member_a)
+    order = _paid(_checkout(member_a, store_a, [(cups[0].pk, 1)], str(coupon.pk)))
+    transitions.refund(clerk_a, order.pk, "customer changed mind")
+    coupon.refresh_from_db()
+    assert coupon.status == ("available" if returns else "used")
+
+
+def test_refund_after_the_window_does_not_return(sandbox, brand, member_a, store_a, clerk_a, cups):
+    coupon = give_coupon(make_coupon_template(brand, return_on_refund=True), member_a)
+    order = _paid(_checkout(member_a, store_a, [(cups[0].pk, 1)], str(coupon.pk)))
+    now = timezone.now()
+    Coupon.objects.filter(pk=coupon.pk).update(
+        valid_from=now - timedelta(days=2), valid_until=now - timedelta(seconds=1)
+    )
+    transitions.refund(clerk_a, order.pk, "late")
+    coupon.refresh_from_db()
+    assert coupon.status == "used"
+
+
+def test_scope_stacking_threshold_and_store(brand, hq_admin, member_a, store_a, store_b, cups):
+    candle = listing_for(store_a, candle_sku(hq_admin))
+    only_b = give_coupon(make_coupon_template(brand, name="B店券", stores=[store_b]), member_a)
+    with pytest.raises(Conflict):
+        _checkout(member_a, store_a, [(cups[0].pk, 1)], str(only_b.pk))
+    big = give_coupon(
+        make_coupon_template(brand, kind="threshold", amount_fen=2000, threshold_fen=10000), member_a
+    )
+    with pytest.raises(Conflict):
+        _checkout(member_a, store_a, [(cups[0].pk, 2)], str(big.pk))  # 70.00 < 100.00
+    a = give_coupon(make_coupon_template(brand, name="叠加一", amount_fen=300, stackable=True), member_a)
+    b = give_coupon(make_coupon_template(brand, name="叠加二", amount_fen=200, stackable=True), member_a)
+    alone = give_coupon(make_coupon_template(brand, name="独享", amount_fen=900), member_a)
+    with pytest.raises(Conflict):
+        _checkout(member_a, store_a, [(cups[0].pk, 1)], f"{a.pk},{alone.pk}")
+    order = _checkout(member_a, store_a, [(cups[0].pk, 1)], f"{a.pk},{b.pk}")
+    assert order.total_fen == 3500 - 500
+    # A product-scoped 50% coupon only discounts the lines of that product.
+    half = give_coupon(
+        make_coupon_template(brand, kind="percent", percent_off=50, products=[candle.sku.product]), member_a
+    )
+    order = _checkout(member_a, store_a, [(cups[0].pk, 1), (candle.pk, 1)], str(half.pk))
+    assert order.total_fen == 3500 + 6500 - 3250
+
+
+def test_suggestion_is_the_best_choice(brand, member_a, store_a, cups):
+    give_coupon(make_coupon_template(brand, name="5元", amount_fen=500), member_a)
+    ten = give_coupon(make_coupon_template(brand, name="10元", amount_fen=1000), member_a)
+    give_coupon(
+        make_coupon_template(brand, name="满200", kind="threshold", amount_fen=5000, threshold_fen=20000),
+        member_a,
+    )
+    sku = cups[0].sku
+    got = coupons_checkout.suggest(member_a.pk, store_a.pk, [(sku, 1, 3500)])
+    assert got.best == (ten.pk,) and got.best_fen == 1000 and len(got.offers) == 2
+    s1 = give_coupon(make_coupon_template(brand, name="叠1", amount_fen=600, stackable=True), member_a)
+    s2 = give_coupon(make_coupon_template(brand, name="叠2", amount_fen=600, stackable=True), member_a)
+    got = coupons_checkout.suggest(member_a.pk, store_a.pk, [(sku, 1, 3500)])
+    assert set(got.best) == {s1.pk, s2.pk} and got.best_fen == 1200
+
+
+def test_store_budget_is_charged_and_refuses_when_spent(brand, member_a, member_b, store_a, cups):
+    template = make_coupon_template(brand, amount_fen=1000, store_budget_fen=1500, member_limit=2)
+    first = give_coupon(template, member_a)
+    second = give_coupon(template, member_a)
+    _checkout(member_a, store_a, [(cups[0].pk, 1)], str(first.pk))
+    assert CouponBudget.objects.get(template=template, store=store_a).spent_fen == 1000
+    with pytest.raises(Conflict):
+        _checkout(member_a, store_a, [(cups[0].pk, 1)], str(second.pk))
+    second.refresh_from_db()
+    assert second.status == "available"

@@ -79,6 +79,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
     # Points batches past their expiry written off in bulk (spends write off an account's own first).
     PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
+    # Coupons past their window marked expired (their short codes freed; reads treat them as expired anyway).
+    PeriodicJob("coupons-expiry", "siyu.loyalty.services.coupons.expire_due", 600),
 )
 
 

@@ -61,6 +61,10 @@ JOB_LABELS = {
         gettext_lazy("Points expiry"),
         gettext_lazy("Writes off members' points that have passed their expiry date."),
     ),
+    "coupons-expiry": (
+        gettext_lazy("Coupon expiry"),
+        gettext_lazy("Marks coupons that have passed their validity as expired."),
+    ),
 }
 
 

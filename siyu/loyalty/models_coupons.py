@@ -8,7 +8,8 @@ Guards in SQL (``siyu.loyalty.services.coupons*`` keeps them, constraints stand 
   the template's limit copied onto the row (``member_limit``): UNIQUE (template, member, seq) and CHECK
   ``1 <= seq <= member_limit``. Two parallel claims of the same member take different numbers or one fails.
 - **Used at most once.** ``available → used`` is one conditional UPDATE (``WHERE status = 'available'``); the
-  code is unique among open (available) coupons (partial unique index).
+  code is unique among open coupons — available, or used (a used coupon may come back when its order is
+  cancelled) — by a partial unique index; expired and void coupons free their codes.
 - **Budget.** ``CouponBudget.spent_fen`` grows by one conditional UPDATE at redemption, CHECK
   ``spent_fen <= budget_fen``.
 - **Once per key.** UNIQUE (member, idempotency_key) with the request hash beside it.
@@ -146,7 +147,9 @@ class Coupon(models.Model):
     used_by = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     order_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     sale_fen = models.PositiveIntegerField(null=True, blank=True)  # counter sale amount
-    discount_fen = models.PositiveIntegerField(default=0)
+    discount_fen = models.PositiveIntegerField(default=0)  # taken off the price
+    cost_fen = models.PositiveIntegerField(default=0)  # charged to the store's budget (a gift: its price)
+    use_key = models.CharField(max_length=80, blank=True)  # the redeeming staff member's scoped key
     returned_count = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -159,7 +162,9 @@ class Coupon(models.Model):
             ),
             models.UniqueConstraint(fields=["member", "idempotency_key"], name="coupon_issue_key_unique"),
             models.UniqueConstraint(
-                fields=["code"], condition=Q(status="available"), name="coupon_open_code_unique"
+                fields=["code"],
+                condition=Q(status__in=["available", "used"]),
+                name="coupon_open_code_unique",
             ),
             models.CheckConstraint(
                 condition=~Q(status="used") | Q(used_at__isnull=False), name="coupon_used_has_time"
