@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, transaction
-
 from django.utils import timezone
 
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
