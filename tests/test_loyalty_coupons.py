@@ -10,16 +10,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
-from siyu.common.errors import Conflict, NotFound
+from siyu.common.errors import Conflict, NotFound, PermissionDenied, RateLimited, ValidationFailed
 from siyu.loyalty.models import Coupon, CouponBudget, CouponStatus, CouponTemplate
-from siyu.loyalty.services import coupons, coupons_checkout
+from siyu.loyalty.services import coupons, coupons_admin, coupons_checkout, coupons_counter
 from siyu.loyalty.services import coupons_rules as rules
+from siyu.members.models import MemberTag
+from siyu.members.services.profiles import MemberFilter
 from siyu.orders.models import Order
 from siyu.orders.services import checkout, expiry, payments, transitions
+from siyu.org.models import AuditEntry
 from tests.factories import (
     BrandFactory,
     MemberFactory,
+    StaffFactory,
     StoreFactory,
+    TagFactory,
     candle_sku,
     give_coupon,
     listing_for,
@@ -280,3 +285,111 @@ def test_store_budget_is_charged_and_refuses_when_spent(brand, member_a, member_
         _checkout(member_a, store_a, [(cups[0].pk, 1)], str(second.pk))
     second.refresh_from_db()
     assert second.status == "available"
+
+
+# --- at the counter -------------------------------------------------------------------------------------
+
+
+def test_counter_finds_quotes_and_redeems_once(brand, member_a, store_a, clerk_a):
+    template = make_coupon_template(
+        brand, kind="percent", percent_off=20, cap_fen=1500, store_budget_fen=5000, member_limit=2
+    )
+    coupon = give_coupon(template, member_a)
+    found = coupons_counter.find(clerk_a, coupons.display_code(coupon).lower())
+    assert found.coupon.pk == coupon.pk and found.stores == (store_a,)
+    assert coupons_counter.quote(template, 5000).discount_fen == 1000
+    assert coupons_counter.quote(template, 50000).discount_fen == 1500  # the cap
+    done = coupons_counter.redeem(clerk_a, coupons.qr_payload(coupon), sale_fen=5000, key="k1")
+    assert done.quote.discount_fen == 1000 and done.quote.pay_fen == 4000
+    coupon.refresh_from_db()
+    assert coupon.status == "used" and coupon.used_by == clerk_a and coupon.used_store == store_a
+    assert CouponBudget.objects.get(template=template, store=store_a).spent_fen == 1000
+    assert AuditEntry.objects.filter(action="coupons.redeem", target_id=str(coupon.pk)).count() == 1
+    # The same confirmation retried answers the first result; another clerk's is refused.
+    again = coupons_counter.redeem(clerk_a, coupon.code, sale_fen=5000, key="k1")
+    assert again.replayed and again.quote.discount_fen == 1000
+    with pytest.raises(NotFound):
+        coupons_counter.redeem(clerk_a, coupon.code, sale_fen=5000, key="k2")
+
+
+def test_counter_store_scoping(brand, member_a, store_a, store_b, clerk_a):
+    clerk_b = StaffFactory(brand=brand, username="clerkb", role="clerk", stores=[store_b])
+    only_b = give_coupon(make_coupon_template(brand, name="B店券", stores=[store_b]), member_a)
+    with pytest.raises(NotFound):
+        coupons_counter.find(clerk_a, only_b.code)
+    with pytest.raises(NotFound):
+        coupons_counter.redeem(clerk_a, coupons.qr_payload(only_b), sale_fen=3000, key="k")
+    assert coupons_counter.find(clerk_b, only_b.code).coupon.pk == only_b.pk
+    # HQ staff serve no store: the counter is not theirs.
+    hq = StaffFactory(brand=brand, username="hq2", role="hq_admin")
+    with pytest.raises(NotFound):
+        coupons_counter.find(hq, only_b.code)
+
+
+def test_counter_threshold_and_attempt_limits(settings, brand, member_a, clerk_a):
+    coupon = give_coupon(
+        make_coupon_template(brand, kind="threshold", amount_fen=1000, threshold_fen=5000), member_a
+    )
+    with pytest.raises(Conflict):
+        coupons_counter.redeem(clerk_a, coupon.code, sale_fen=4999, key="k")
+    settings.SIYU_PICKUP_MISSES_PER_STAFF = 3
+    for _ in range(3):
+        with pytest.raises(NotFound):
+            coupons_counter.find(clerk_a, "2222-2222")
+    with pytest.raises(RateLimited):
+        coupons_counter.find(clerk_a, "3333-3333")
+
+
+# --- staff: templates and issuing -----------------------------------------------------------------------
+
+
+def test_templates_need_hq_and_are_checked_whole(brand, hq_admin, manager_a, store_a):
+    data = {
+        "name": "满100减20",
+        "kind": "threshold",
+        "amount_fen": 2000,
+        "threshold_fen": 10000,
+        "valid_days": 7,
+    }
+    with pytest.raises(PermissionDenied):
+        coupons_admin.create_template(manager_a, data)
+    template = coupons_admin.create_template(hq_admin, {**data, "store_ids": [store_a.pk]})
+    assert list(template.stores.all()) == [store_a]
+    with pytest.raises(ValidationFailed) as err:
+        coupons_admin.create_template(hq_admin, {**data, "threshold_fen": 2000})
+    assert err.value.field == "threshold_fen"
+    with pytest.raises(ValidationFailed):
+        coupons_admin.create_template(hq_admin, {**data, "valid_days": None})
+    with pytest.raises(ValidationFailed):
+        coupons_admin.create_template(
+            hq_admin, {"name": "x", "kind": "percent", "percent_off": 100, "valid_days": 1}
+        )
+    template = coupons_admin.update_template(hq_admin, template.pk, {**data, "total_quantity": 5})
+    assert template.total_quantity == 5
+
+
+def test_manager_issues_only_to_their_stores_members(brand, manager_a, member_a, member_b):
+    template = make_coupon_template(brand)
+    coupon, new = coupons_admin.issue_to_member(manager_a, template.pk, member_a.pk, key="k")
+    assert new and coupon.source == "manual" and coupon.issued_by == manager_a
+    assert coupons_admin.issue_to_member(manager_a, template.pk, member_a.pk, key="k")[0].pk == coupon.pk
+    with pytest.raises(NotFound):
+        coupons_admin.issue_to_member(manager_a, template.pk, member_b.pk, key="k2")
+
+
+def test_segment_preview_and_quota_guard(brand, hq_admin, store_a, member_a):
+    tag = TagFactory(name="老客")
+    members = [MemberFactory(brand=brand, home_store=store_a) for _ in range(5)]
+    for m in members:
+        MemberTag.objects.create(member=m, tag=tag)
+    template = make_coupon_template(brand, total_quantity=3)
+    give_coupon(template, members[0])  # already at the limit of one
+    f = MemberFilter(tag_id=tag.pk)
+    preview = coupons_admin.segment_preview(hq_admin, template.pk, f)
+    assert (preview.audience, preview.eligible, preview.remaining, preview.will_issue) == (5, 4, 2, 2)
+    result = coupons_admin.issue_to_segment(hq_admin, template.pk, f, key="seg-1")
+    assert result.issued == 2 and not result.replayed
+    template.refresh_from_db()
+    assert template.issued_count == 3 == Coupon.objects.filter(template=template).count()
+    assert coupons_admin.issue_to_segment(hq_admin, template.pk, f, key="seg-1").replayed
+    assert coupons_admin.issue_to_segment(hq_admin, template.pk, f, key="seg-2").issued == 0
