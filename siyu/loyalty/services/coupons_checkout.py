@@ -191,7 +191,7 @@ def on_created(order: Order) -> None:
         return
     now = timezone.now()
     rows = (
-        Coupon.objects.select_for_update()
+        Coupon.objects.select_for_update(of=("self",))
         .filter(pk__in=list(chosen), member_id=order.member_id)
         .select_related("template", "template__gift_sku")
         .order_by("pk")
@@ -209,7 +209,7 @@ def on_created(order: Order) -> None:
 
 def _used_by(order: Order) -> list[Coupon]:
     return list(
-        Coupon.objects.select_for_update()
+        Coupon.objects.select_for_update(of=("self",))
         .filter(order_id=order.pk, status=CouponStatus.USED)
         .select_related("template")
         .order_by("pk")
