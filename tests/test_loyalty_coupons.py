@@ -19,6 +19,7 @@ from siyu.members.services.profiles import MemberFilter
 from siyu.orders.models import Order
 from siyu.orders.services import checkout, expiry, payments, transitions
 from siyu.org.models import AuditEntry
+from tests.api_support import assert_error
 from tests.factories import (
     BrandFactory,
     MemberFactory,
@@ -393,3 +394,72 @@ def test_segment_preview_and_quota_guard(brand, hq_admin, store_a, member_a):
     assert template.issued_count == 3 == Coupon.objects.filter(template=template).count()
     assert coupons_admin.issue_to_segment(hq_admin, template.pk, f, key="seg-1").replayed
     assert coupons_admin.issue_to_segment(hq_admin, template.pk, f, key="seg-2").issued == 0
+
+
+# --- API ------------------------------------------------------------------------------------------------
+
+
+def test_api_templates_issue_redeem_and_wallet(as_admin, as_manager, as_clerk, store_a, member_a, member_b):
+    body = {
+        "name": "满50减10",
+        "kind": "threshold",
+        "amount_fen": 1000,
+        "threshold_fen": 5000,
+        "valid_days": 7,
+    }
+    assert_error(as_manager.post("/coupon-templates", body), 403)
+    created = as_admin.post("/coupon-templates", body)
+    assert created.status_code == 201, created.content
+    tid = created.json()["id"]
+    assert "50.00" in created.json()["rules"]
+    assert_error(
+        as_admin.post("/coupon-templates", {**body, "threshold_fen": 500}), 400, field="threshold_fen"
+    )
+    # A store manager issues to their store's member; a retry answers the first coupon (200).
+    issued = as_manager.post(
+        f"/coupon-templates/{tid}/issue", {"member_id": member_a.pk}, headers={"Idempotency-Key": "i1"}
+    )
+    assert issued.status_code == 201, issued.content
+    again = as_manager.post(
+        f"/coupon-templates/{tid}/issue", {"member_id": member_a.pk}, headers={"Idempotency-Key": "i1"}
+    )
+    assert again.status_code == 200 and again.json()["id"] == issued.json()["id"]
+    assert_error(
+        as_manager.post(
+            f"/coupon-templates/{tid}/issue", {"member_id": member_b.pk}, headers={"Idempotency-Key": "i2"}
+        ),
+        404,
+    )
+    assert_error(as_manager.post(f"/coupon-templates/{tid}/issue", {"member_id": member_a.pk}), 400)
+    code = issued.json()["code"]
+    redeem = {"code": code, "sale_fen": 6000}
+    assert_error(
+        as_clerk.post("/coupons/redeem", {**redeem, "sale_fen": 4000}, headers={"Idempotency-Key": "r0"}),
+        409,
+        "coupon_unusable",
+    )
+    done = as_clerk.post("/coupons/redeem", redeem, headers={"Idempotency-Key": "r1"})
+    assert done.status_code == 200, done.content
+    assert done.json()["discount_fen"] == 1000 and done.json()["pay_fen"] == 5000
+    assert (
+        as_clerk.post("/coupons/redeem", redeem, headers={"Idempotency-Key": "r1"}).json()["discount_fen"]
+        == 1000
+    )
+    wallet = as_clerk.get(f"/members/{member_a.pk}/coupons").json()
+    assert wallet["count"] == 1 and wallet["items"][0]["status"] == "used"
+    listed = as_admin.get("/coupon-templates").json()
+    assert listed[0]["issued"] == 1 and listed[0]["used"] == 1 and listed[0]["cost_fen"] == 1000
+
+
+def test_api_segment_preview_then_issue(as_admin, brand, store_a, member_a):
+    template = make_coupon_template(brand, total_quantity=10)
+    preview = as_admin.post(f"/coupon-templates/{template.pk}/segment-preview", {"store": store_a.pk}).json()
+    assert preview == {"audience": 1, "eligible": 1, "remaining": 10, "will_issue": 1}
+    got = as_admin.post(
+        f"/coupon-templates/{template.pk}/segment", {"store": store_a.pk}, headers={"Idempotency-Key": "s"}
+    )
+    assert got.status_code == 201 and got.json() == {"issued": 1, "audience": 1}
+    again = as_admin.post(
+        f"/coupon-templates/{template.pk}/segment", {"store": store_a.pk}, headers={"Idempotency-Key": "s"}
+    )
+    assert again.status_code == 200
