@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -463,3 +464,28 @@ def test_api_segment_preview_then_issue(as_admin, brand, store_a, member_a):
         f"/coupon-templates/{template.pk}/segment", {"store": store_a.pk}, headers={"Idempotency-Key": "s"}
     )
     assert again.status_code == 200
+
+
+# --- console: the pickup scanner takes coupon codes -----------------------------------------------------
+
+
+def test_console_counter_flow_by_typed_code(client, brand, clerk_a, member_a, store_a):
+    coupon = give_coupon(make_coupon_template(brand, name="十元券", amount_fen=1000), member_a)
+    client.force_login(clerk_a)
+    fetch = {"HTTP_X_REQUESTED_WITH": "fetch"}
+    found = client.post("/pickup/verify/", {"code": coupons.display_code(coupon).lower()}, **fetch)
+    assert found.status_code == 200 and 'data-pickup-step="coupon"' in found.content.decode()
+    assert "十元券" in found.content.decode()
+    quoted = client.post("/pickup/verify/", {"code": coupon.code, "coupon": "quote", "sale": "45.5"}, **fetch)
+    page = quoted.content.decode()
+    assert "35.50" in page and "10.00" in page, page
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)
+    confirm = {"code": coupon.code, "coupon": "confirm", "sale_fen_yuan": "45.50", "idempotency_key": key}
+    done = client.post("/pickup/verify/", confirm, **fetch)
+    assert 'data-pickup-step="coupon_done"' in done.content.decode()
+    coupon.refresh_from_db()
+    assert coupon.status == "used" and coupon.sale_fen == 4550
+    # Confirmed twice (a double tap): one use, the same answer.
+    assert "coupon_done" in client.post("/pickup/verify/", confirm, **fetch).content.decode()
+    refused = client.post("/pickup/verify/", {"code": "2345-6789"}, **fetch)
+    assert refused.status_code == 404 and 'data-pickup-step="refused"' in refused.content.decode()

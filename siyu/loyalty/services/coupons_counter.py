@@ -73,16 +73,20 @@ def _clerk_stores(staff: Staff) -> list[Store]:
     return list(staff.stores.filter(brand_id=staff.brand_id).order_by("code"))
 
 
-def find(staff: Staff, text: Any, *, now: datetime | None = None) -> CounterCoupon:
+def find(
+    staff: Staff, text: Any, *, now: datetime | None = None, count_attempt: bool = True
+) -> CounterCoupon:
     """The open coupon ``text`` (scanned QR or typed short code) names, valid now at a store ``staff``
-    serves (see module guarantees)."""
+    serves (see module guarantees). ``count_attempt=False`` when the caller already counted this attempt
+    (the pickup scanner looks a typed code up as a pickup code first, counted there)."""
     staff = require_staff(staff)
     now = now or timezone.now()
     if not isinstance(text, str) or not text.strip() or len(text) > 200:
         raise _not_found()
     stores = _clerk_stores(staff)
     signed = text.strip().startswith(QR_PREFIX + ":")
-    reservation = None if signed else pickup_limits.reserve(staff, [s.pk for s in stores])
+    counted = count_attempt and not signed
+    reservation = pickup_limits.reserve(staff, [s.pk for s in stores]) if counted else None
     code = code_from_scan(text)
     coupon = None
     if code is not None and stores:
