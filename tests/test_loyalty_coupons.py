@@ -36,6 +36,7 @@ from tests.factories import (
     two_cups_at,
     window_days,
 )
+from tests.h5_support import TOMORROW_MORNING, add_to_cart, member_client
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -489,3 +490,39 @@ def test_console_counter_flow_by_typed_code(client, brand, clerk_a, member_a, st
     assert "coupon_done" in client.post("/pickup/verify/", confirm, **fetch).content.decode()
     refused = client.post("/pickup/verify/", {"code": "2345-6789"}, **fetch)
     assert refused.status_code == 404 and 'data-pickup-step="refused"' in refused.content.decode()
+
+
+# --- H5: wallet, coupon page, checkout choice -----------------------------------------------------------
+
+
+def test_h5_wallet_tabs_and_qr_page(brand, member_a, member_b):
+    mine = give_coupon(make_coupon_template(brand, name="十元券"), member_a)
+    theirs = give_coupon(make_coupon_template(brand, name="别人的券"), member_b)
+    client = member_client(member_a)
+    page = client.get("/h5/coupons/").content.decode()
+    assert "十元券" in page and "别人的券" not in page
+    assert "十元券" not in client.get("/h5/coupons/?tab=used").content.decode()
+    detail = client.get(f"/h5/coupons/{mine.pk}/").content.decode()
+    assert coupons.display_code(mine) in detail
+    qr = client.get(f"/h5/coupons/{mine.pk}/qr.png")
+    assert qr.status_code == 200 and qr["Content-Type"] == "image/png"
+    assert client.get(f"/h5/coupons/{theirs.pk}/").status_code == 404
+    assert client.get(f"/h5/coupons/{theirs.pk}/qr.png").status_code == 404
+
+
+def test_h5_checkout_suggests_the_best_and_uses_the_choice(brand, member_a, store_a, cups):
+    give_coupon(make_coupon_template(brand, name="五元券", amount_fen=500), member_a)
+    ten = give_coupon(make_coupon_template(brand, name="十元券", amount_fen=1000), member_a)
+    client = member_client(member_a)
+    add_to_cart(client, cups[0])
+    page = client.get("/h5/mall/cart/").content.decode()
+    assert f'value="{ten.pk}" checked' in page and "五元券" in page
+    window = TOMORROW_MORNING
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)
+    done = client.post(
+        "/h5/mall/checkout/", {"pickup_window": window, "idempotency_key": key, "coupons": str(ten.pk)}
+    )
+    assert done.status_code == 302
+    order = Order.objects.get()
+    assert order.total_fen == 3500 - 1000
+    assert "十元券" in client.get(f"/h5/orders/{order.pk}/").content.decode()
