@@ -526,3 +526,42 @@ def test_h5_checkout_suggests_the_best_and_uses_the_choice(brand, member_a, stor
     order = Order.objects.get()
     assert order.total_fen == 3500 - 1000
     assert "十元券" in client.get(f"/h5/orders/{order.pk}/").content.decode()
+
+
+def test_console_templates_create_edit_and_issue(client, brand, hq_admin, manager_a, store_a, member_a):
+    client.force_login(hq_admin)
+    assert client.get("/coupons/").status_code == 200
+    form = {
+        "name": "满100减20",
+        "kind": "threshold",
+        "amount": "20",
+        "threshold": "100",
+        "valid_days": "30",
+        "member_limit": "1",
+        "total_quantity": "50",
+        "active": "on",
+    }
+    bad = client.post("/coupons/new/", {**form, "threshold": "10"})
+    assert bad.status_code == 200 and CouponTemplate.objects.count() == 0
+    created = client.post("/coupons/new/", form)
+    assert created.status_code == 302
+    template = CouponTemplate.objects.get()
+    assert (template.amount_fen, template.threshold_fen, template.total_quantity) == (2000, 10000, 50)
+    assert client.post(f"/coupons/{template.pk}/edit/", {**form, "name": "满100减20元"}).status_code == 302
+    template.refresh_from_db()
+    assert template.name == "满100减20元"
+    # A store manager may issue, not edit; the preview counts before issuing.
+    client.force_login(manager_a)
+    assert client.get(f"/coupons/{template.pk}/edit/").status_code == 403
+    detail = client.get(f"/coupons/{template.pk}/").content.decode()
+    assert "满100减20元" in detail and "100.00" in detail
+    preview = client.post(f"/coupons/{template.pk}/segment/", {"action": "preview", "store": store_a.pk})
+    assert "1" in preview.content.decode() and 'data-testid="coupon-preview"' in preview.content.decode()
+    done = client.post(
+        f"/coupons/{template.pk}/segment/", {"action": "issue", "store": store_a.pk, "idempotency_key": "seg"}
+    )
+    assert done.status_code == 302 and Coupon.objects.filter(member=member_a).count() == 1
+    again = client.post(
+        f"/coupons/{template.pk}/issue/", {"member": member_a.mobile, "idempotency_key": "one"}
+    )
+    assert again.status_code == 302 and Coupon.objects.filter(member=member_a).count() == 1  # the limit
