@@ -60,13 +60,17 @@ class CouponTemplateForm(forms.Form):
 
     def __init__(self, *args: Any, staff: Staff, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        brand = staff.brand_id
-        self.fields["stores"].queryset = Store.objects.filter(brand_id=brand).order_by("code")  # type: ignore[attr-defined]
-        self.fields["categories"].queryset = Category.objects.filter(brand_id=brand)  # type: ignore[attr-defined]
-        self.fields["products"].queryset = Product.objects.filter(brand_id=brand, active=True)  # type: ignore[attr-defined]
-        self.fields["gift_sku"].queryset = (  # type: ignore[attr-defined]
-            Sku.objects.filter(product__brand_id=brand, active=True).select_related("product")
-        )
+        brand = staff.brand_id or 0
+        choices: dict[str, Any] = {
+            "stores": Store.objects.filter(brand_id=brand).order_by("code"),
+            "categories": Category.objects.filter(brand_id=brand),
+            "products": Product.objects.filter(brand_id=brand, active=True),
+            "gift_sku": Sku.objects.filter(product__brand_id=brand, active=True).select_related("product"),
+        }
+        for name, queryset in choices.items():
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset
 
     def service_data(self) -> dict[str, Any]:
         """The cleaned form as the service's template data (fen, aware datetimes, id lists)."""

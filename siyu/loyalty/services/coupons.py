@@ -227,6 +227,13 @@ def issue_once(
     raise Conflict(_("The coupon could not be issued; try again."), field="template", code="coupon_retry")
 
 
+def brand_of(staff: Staff) -> int:
+    """The staff member's brand (staff without one reach no coupons: NotFound)."""
+    if staff.brand_id is None:
+        raise NotFound(_("No such coupon."), field="template")
+    return int(staff.brand_id)
+
+
 # --- reading -------------------------------------------------------------------------------------------
 
 

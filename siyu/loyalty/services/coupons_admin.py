@@ -128,6 +128,7 @@ def clean_template(staff: Staff, data: Any) -> TemplateData:
     unknown = set(data) - set(FIELDS)
     if unknown:
         raise ValidationFailed(_("Unknown field."), field=sorted(unknown)[0])
+    brand = coupons.brand_of(staff)
     kind = data.get("kind")
     if kind not in Kind.values:
         raise ValidationFailed(_("Choose what the coupon gives."), field="kind")
@@ -159,7 +160,7 @@ def clean_template(staff: Staff, data: Any) -> TemplateData:
         )
     if kind == Kind.GIFT:
         sku_id = optional_id(data.get("gift_sku_id"))
-        sku = Sku.objects.filter(pk=sku_id, product__brand_id=staff.brand_id).first() if sku_id else None
+        sku = Sku.objects.filter(pk=sku_id, product__brand_id=brand).first() if sku_id else None
         if sku is None:
             raise ValidationFailed(_("Choose the gift."), field="gift_sku_id")
         v["gift_sku"] = sku
@@ -176,7 +177,6 @@ def clean_template(staff: Staff, data: Any) -> TemplateData:
     store_ids = parse_ids(data.get("store_ids"), "store_ids", limit=MAX_SCOPE)
     product_ids = parse_ids(data.get("product_ids"), "product_ids", limit=MAX_SCOPE)
     category_ids = parse_ids(data.get("category_ids"), "category_ids", limit=MAX_SCOPE)
-    brand = staff.brand_id
     if Store.objects.filter(pk__in=store_ids, brand_id=brand).count() != len(store_ids):
         raise ValidationFailed(_("Unknown store."), field="store_ids")
     if Product.objects.filter(pk__in=product_ids, brand_id=brand).count() != len(product_ids):
@@ -197,7 +197,9 @@ def create_template(staff: Staff, data: Any) -> CouponTemplate:
     check_capability(staff, "coupons.manage")
     clean = clean_template(staff, data)
     with transaction.atomic():
-        template = CouponTemplate.objects.create(brand_id=staff.brand_id, created_by=staff, **clean.values)
+        template = CouponTemplate.objects.create(
+            brand_id=coupons.brand_of(staff), created_by=staff, **clean.values
+        )
         _save_scope(template, clean)
         record_audit(staff, "coupons.template_create", target_type="coupon_template", target_id=template.pk)
     return template
@@ -210,7 +212,7 @@ def update_template(staff: Staff, template_id: Any, data: Any) -> CouponTemplate
     clean = clean_template(staff, data)
     with transaction.atomic():
         template = CouponTemplate.objects.select_for_update().get(
-            pk=coupons.get_template(staff.brand_id, template_id).pk
+            pk=coupons.get_template(coupons.brand_of(staff), template_id).pk
         )
         total = clean.values["total_quantity"]
         if total is not None and total < template.issued_count:
@@ -261,7 +263,9 @@ def stats(template: CouponTemplate, *, store_ids: set[int] | None = None) -> Tem
 def list_templates(staff: Staff) -> list[CouponTemplate]:
     """The brand's templates, newest first (every staff member may see them; only HQ changes them)."""
     return list(
-        CouponTemplate.objects.filter(brand_id=staff.brand_id).select_related("gift_sku").order_by("-id")
+        CouponTemplate.objects.filter(brand_id=coupons.brand_of(staff))
+        .select_related("gift_sku")
+        .order_by("-id")
     )
 
 
@@ -280,7 +284,7 @@ def issue_to_member(
     """Give one member in ``staff``'s reach one coupon (``coupons.issue``); the key is scoped to the staff
     member, the template and the member. Returns the coupon and whether this call issued it."""
     check_capability(staff, "coupons.issue")
-    template = coupons.get_template(staff.brand_id, template_id)
+    template = coupons.get_template(coupons.brand_of(staff), template_id)
     member = get_member(staff, member_id)
     stored = client_key(
         actor_ref("staff", staff.pk),
@@ -330,7 +334,7 @@ def _eligible_ids(staff: Staff, template: CouponTemplate, f: MemberFilter) -> tu
 def segment_preview(staff: Staff, template_id: Any, f: MemberFilter) -> SegmentPreview:
     """How many members ``f`` reaches, how many may still get this coupon, and how many would get one."""
     check_capability(staff, "coupons.issue")
-    template = coupons.get_template(staff.brand_id, template_id)
+    template = coupons.get_template(coupons.brand_of(staff), template_id)
     audience, eligible = _eligible_ids(staff, template, f)
     return SegmentPreview(audience, len(eligible), template.remaining)
 
@@ -362,7 +366,7 @@ def issue_to_segment(
     """Give every member ``f`` reaches who is below the per-member limit one coupon, within the total
     quantity (see module guarantees)."""
     check_capability(staff, "coupons.issue")
-    template = coupons.get_template(staff.brand_id, template_id)
+    template = coupons.get_template(coupons.brand_of(staff), template_id)
     stored = client_key(
         actor_ref("staff", staff.pk), "coupons.segment", template.pk, clean_idempotency_key(key)
     )

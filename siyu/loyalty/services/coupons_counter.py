@@ -70,7 +70,7 @@ def _not_found() -> NotFound:
 
 
 def _clerk_stores(staff: Staff) -> list[Store]:
-    return list(staff.stores.filter(brand_id=staff.brand_id).order_by("code"))
+    return list(staff.stores.filter(brand_id=staff.brand_id or 0).order_by("code"))
 
 
 def find(
@@ -93,7 +93,7 @@ def find(
         coupon = (
             Coupon.objects.filter(
                 code=code,
-                brand_id=staff.brand_id,
+                brand_id=staff.brand_id or 0,
                 status=CouponStatus.AVAILABLE,
                 valid_from__lte=now,
                 valid_until__gt=now,
@@ -168,7 +168,9 @@ def redeem(
     code = code_from_scan(text) if isinstance(text, str) else None
     if code is not None:
         # A retried confirmation: the coupon is used already, by this clerk with this key.
-        done = Coupon.objects.filter(code=code, brand_id=staff.brand_id, status=CouponStatus.USED).first()
+        done = Coupon.objects.filter(
+            code=code, brand_id=staff.brand_id or 0, status=CouponStatus.USED
+        ).first()
         if done is not None and done.use_key == client_key(
             actor_ref("staff", staff.pk), "coupons.redeem", done.pk, clean
         ):
