@@ -619,7 +619,16 @@ def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBa
             "total": fen_to_yuan(found.total_fen),
             # Order-level adjustments (a coupon, a gift): why the total differs from the lines.
             "order_adjustments": [
-                {"label": a.label, "amount": fen_to_yuan(a.amount_fen)}
+                {
+                    "label": a.label,
+                    "amount": (
+                        f"−¥{fen_to_yuan(-a.amount_fen)}"
+                        if a.amount_fen < 0
+                        else f"¥{fen_to_yuan(a.amount_fen)}"
+                    )
+                    if a.amount_fen
+                    else "",
+                }
                 for a in found.adjustments.filter(line__isnull=True).order_by("position")
             ],
             "pickup": _pickup(found),
