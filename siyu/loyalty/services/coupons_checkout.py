@@ -27,6 +27,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.analytics.services.events import record_event
 from siyu.catalog.models import Sku
 from siyu.common.errors import Conflict
 from siyu.loyalty.models import Coupon, CouponStatus, CouponTemplate
@@ -205,6 +206,18 @@ def on_created(order: Order) -> None:
         template = coupon.template
         cost = rules.gift_price(template) if template.kind == CouponTemplate.Kind.GIFT else off
         consume(coupon, store_id=order.store_id, discount_fen=off, cost_fen=cost, now=now, order_id=order.pk)
+        record_event(
+            "coupon.used",
+            member_id=order.member_id,
+            store_id=order.store_id,
+            occurred_at=now,
+            payload={
+                "coupon_id": coupon.pk,
+                "template_id": coupon.template_id,
+                "discount_fen": off,
+                "at": "online",
+            },
+        )
 
 
 def _used_by(order: Order) -> list[Coupon]:
