@@ -565,3 +565,11 @@ def test_console_templates_create_edit_and_issue(client, brand, hq_admin, manage
         f"/coupons/{template.pk}/issue/", {"member": member_a.mobile, "idempotency_key": "one"}
     )
     assert again.status_code == 302 and Coupon.objects.filter(member=member_a).count() == 1  # the limit
+
+
+def test_coupon_pricing_bench_runs_small(db):
+    from siyu.tooling.bench import coupon_pricing
+
+    got = coupon_pricing.run(templates=40, wallet=10, rounds=3)
+    assert got["bench"] == "coupon-pricing" and got["wallet"] == 10 and got["p95_ms"] > 0
+    assert got["total_fen"] < 3900 * 1 + 12900 * 2  # a coupon was applied

@@ -41,7 +41,7 @@ OPTION = "coupons"
 NONE = "none"
 KIND = "coupon"
 POSITION = 300
-MAX_CHOSEN = 5
+MAX_CHOSEN = rules.MAX_COMBINED
 REF_PREFIX = "cpn:"
 
 
@@ -167,7 +167,7 @@ def suggest(member_id: int, store_id: int, items: Sequence[tuple[Sku, int, int]]
             continue
         offers.append(Offer(coupon, got[0], rules.describe(coupon.template)))
     offers.sort(key=lambda o: (-o.discount_fen, o.coupon.valid_until, o.coupon.pk))
-    best = rules.best_choice([o.coupon for o in offers], store_id, lines, total)
+    best = rules.best_choice([o.coupon for o in offers], store_id, lines, total, scopes=scopes)
     if best is None:
         return Suggestion(tuple(offers), (), 0)
     return Suggestion(tuple(offers), tuple(c.pk for c in best.coupons), best.total_fen)

@@ -11,7 +11,7 @@ Guarantees:
   A minimum spend (``threshold_fen``) applies to every kind. None when it does not apply.
 - **Stacking.** Coupons that are not stackable are used alone; stackable ones combine with each other.
 - **Best.** ``best_choice`` picks the combination worth the most: the best single coupon, or every usable
-  stackable coupon (each on what the previous ones left), whichever takes more off.
+  stackable coupons (the five worth most, each on what the previous ones left), whichever takes more off.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from siyu.common.validators import fen_to_yuan
 from siyu.loyalty.models import Coupon, CouponTemplate
 
 Kind = CouponTemplate.Kind
+MAX_COMBINED = 5  # coupons used together on one order, at most
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,17 @@ def stacking_ok(chosen: Sequence[Coupon]) -> bool:
 
 
 def best_choice(
-    wallet: Sequence[Coupon], store_id: int, lines: Sequence[BasketLine], total_fen: int
+    wallet: Sequence[Coupon],
+    store_id: int,
+    lines: Sequence[BasketLine],
+    total_fen: int,
+    *,
+    scopes: dict[int, Scope] | None = None,
 ) -> Choice | None:
-    """The most valuable choice among ``wallet`` (coupons with templates loaded) for this basket."""
-    scopes = scopes_of({c.template_id: c.template for c in wallet}.values())
+    """The most valuable choice among ``wallet`` (coupons with templates loaded) for this basket
+    (``scopes``: the templates' scopes when the caller has them already)."""
+    if scopes is None:
+        scopes = scopes_of({c.template_id: c.template for c in wallet}.values())
     usable: list[tuple[Coupon, int]] = []
     for coupon in wallet:
         if not scopes[coupon.template_id].at_store(store_id):
@@ -190,7 +198,7 @@ def best_choice(
     # Prefer more off, then the coupon that expires first.
     usable.sort(key=lambda cd: (-cd[1], cd[0].valid_until, cd[0].pk))
     single = Choice((usable[0][0],), (usable[0][1],))
-    stack = [c for c, _off in usable if c.template.stackable]
+    stack = [c for c, _off in usable if c.template.stackable][:MAX_COMBINED]
     if len(stack) > 1:
         got = apply_in_order(stack, scopes, lines, total_fen)
         if got is not None and sum(got) > single.total_fen:
