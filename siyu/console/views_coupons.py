@@ -20,14 +20,16 @@ from siyu.loyalty.services import coupons, coupons_admin
 from siyu.loyalty.services import coupons_rules as rules
 from siyu.members.models import Tag
 from siyu.members.services.profiles import MemberFilter, filter_members
-from siyu.org.services.access import has_capability, visible_stores
+from siyu.org.models import Staff
+from siyu.org.services.access import has_capability, store_scope, visible_stores
 
 from .forms_coupons import SERVICE_FIELDS, CouponTemplateForm, initial_for
 from .helpers import console_view, current_staff, request_ip
 
 
-def _row(template: CouponTemplate) -> dict[str, Any]:
-    numbers = coupons_admin.stats(template)
+def _row(template: CouponTemplate, staff: Staff) -> dict[str, Any]:
+    # Store staff see the uses and the discount given at their own stores only.
+    numbers = coupons_admin.stats(template, store_ids=store_scope(staff))
     return {
         "template": template,
         "rules": rules.describe(template),
@@ -42,7 +44,7 @@ def _row(template: CouponTemplate) -> dict[str, Any]:
 def coupon_templates(request: HttpRequest) -> HttpResponse:
     """Every coupon template with issued / used numbers and the discount given."""
     staff = current_staff(request)
-    rows = [_row(t) for t in coupons_admin.list_templates(staff)]
+    rows = [_row(t, staff) for t in coupons_admin.list_templates(staff)]
     return render(
         request,
         "console/coupons/list.html",
@@ -75,7 +77,7 @@ def coupon_template_new(request: HttpRequest) -> HttpResponse:
 @console_view("coupons.manage")
 def coupon_template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
     staff = current_staff(request)
-    template = coupons.get_template(staff.brand_id or 0, template_id)
+    template = coupons.get_template(coupons.brand_of(staff), template_id)
     form = CouponTemplateForm(request.POST or None, staff=staff, initial=initial_for(template))
     if request.method == "POST" and form.is_valid():
         try:
@@ -100,9 +102,9 @@ def _segment_filter(request: HttpRequest) -> MemberFilter:
 def coupon_template(request: HttpRequest, template_id: int) -> HttpResponse:
     """One template: its rules and numbers, and the issuing forms (for those who may issue)."""
     staff = current_staff(request)
-    template = coupons.get_template(staff.brand_id or 0, template_id)
+    template = coupons.get_template(coupons.brand_of(staff), template_id)
     context = {
-        **_row(template),
+        **_row(template, staff),
         "can_manage": has_capability(staff, "coupons.manage"),
         "can_issue": has_capability(staff, "coupons.issue"),
         "stores": visible_stores(staff),

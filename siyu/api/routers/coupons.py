@@ -22,6 +22,8 @@ from siyu.loyalty.models import Coupon, CouponSource, CouponTemplate
 from siyu.loyalty.services import coupons, coupons_admin, coupons_counter
 from siyu.loyalty.services import coupons_rules as rules
 from siyu.members.services.profiles import MemberFilter, get_member
+from siyu.org.models import Staff
+from siyu.org.services.access import store_scope
 from siyu.org.services.login import client_ip
 
 router = Router()
@@ -152,8 +154,9 @@ class RedeemOut(Schema):
     pay_fen: int
 
 
-def template_out(template: CouponTemplate) -> dict[str, Any]:
-    numbers = coupons_admin.stats(template)
+def template_out(template: CouponTemplate, staff: Staff) -> dict[str, Any]:
+    # Store staff see the uses and the discount given at their own stores only.
+    numbers = coupons_admin.stats(template, store_ids=store_scope(staff))
     return {
         "id": template.pk,
         "name": template.name,
@@ -204,20 +207,23 @@ def coupon_out(coupon: Coupon) -> dict[str, Any]:
 @router.get("/coupon-templates", response=list[TemplateOut])
 def list_coupon_templates(request: HttpRequest) -> list[dict[str, Any]]:
     """The brand's coupon templates, newest first, with issued/used numbers and cost."""
-    return [template_out(t) for t in coupons_admin.list_templates(current_staff(request))]
+    staff = current_staff(request)
+    return [template_out(t, staff) for t in coupons_admin.list_templates(staff)]
 
 
 @router.post("/coupon-templates", response={201: TemplateOut})
 def create_coupon_template(request: HttpRequest, payload: TemplateIn) -> Status:
     """A new coupon template (head office: ``coupons.manage``)."""
-    template = coupons_admin.create_template(current_staff(request), payload.model_dump())
-    return Status(201, template_out(template))
+    staff = current_staff(request)
+    template = coupons_admin.create_template(staff, payload.model_dump())
+    return Status(201, template_out(template, staff))
 
 
 @router.get("/coupon-templates/{int:template_id}", response=TemplateOut)
 def get_coupon_template(request: HttpRequest, template_id: Path[Id]) -> dict[str, Any]:
     """One coupon template."""
-    return template_out(coupons.get_template(current_staff(request).brand_id or 0, template_id))
+    staff = current_staff(request)
+    return template_out(coupons.get_template(coupons.brand_of(staff), template_id), staff)
 
 
 @router.put("/coupon-templates/{int:template_id}", response=TemplateOut)
@@ -225,9 +231,8 @@ def update_coupon_template(
     request: HttpRequest, template_id: Path[Id], payload: TemplateIn
 ) -> dict[str, Any]:
     """Replace a template's settings (head office). The total cannot go below what was issued (409)."""
-    return template_out(
-        coupons_admin.update_template(current_staff(request), template_id, payload.model_dump())
-    )
+    staff = current_staff(request)
+    return template_out(coupons_admin.update_template(staff, template_id, payload.model_dump()), staff)
 
 
 @router.post("/coupon-templates/{int:template_id}/issue", response={200: CouponOut, 201: CouponOut})
