@@ -17,6 +17,7 @@ from siyu.campaigns.services import flash_config as fc
 from siyu.common import periodic
 from siyu.common.errors import Conflict
 from siyu.common.models import JobRun
+from siyu.console.views_ops import JOB_LABELS
 from tests.factories import StaffFactory
 
 
@@ -120,3 +121,8 @@ def test_redis_persistence_is_read_from_the_server(settings):
     settings.REDIS_URL = os.environ["REDIS_URL"]
     aof = fc.redis_client().config_get("appendonly").get("appendonly") == "yes"
     assert fc.redis_is_durable() is aof
+
+
+def test_every_periodic_job_is_named_for_people():
+    """The background-work page names each job in words (never its code), in both languages."""
+    assert set(JOB_LABELS) == {job.name for job in periodic.JOBS}

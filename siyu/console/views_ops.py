@@ -73,6 +73,18 @@ JOB_LABELS = {
         gettext_lazy("Store alerts"),
         gettext_lazy("Tells a store's staff group about failed channel calls and full live codes."),
     ),
+    "wecom-mass-batch": (
+        gettext_lazy("WeCom mass messages"),
+        gettext_lazy("Gathers posts that can wait into each group owner's next mass message, within quota."),
+    ),
+    "wecom-mass-readback": (
+        gettext_lazy("WeCom mass-message results"),
+        gettext_lazy("Reads back which groups got each mass message, reminds owners and cancels stale ones."),
+    ),
+    "coupons-expiry": (
+        gettext_lazy("Coupon expiry"),
+        gettext_lazy("Marks coupons that have passed their validity as expired."),
+    ),
 }
 
 

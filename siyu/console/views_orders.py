@@ -26,6 +26,7 @@ from siyu.orders.services import pickup as pickup_services
 from siyu.orders.services import queries, transitions
 from siyu.org.services.access import visible_stores
 
+from . import views_coupons_counter as counter_coupons
 from .helpers import console_view, current_staff, request_ip
 
 PAGE_SIZE = 30
@@ -235,8 +236,24 @@ def pickup_verify(request: HttpRequest) -> HttpResponse:
     staff = current_staff(request)
     code = (request.POST.get("code") or "").strip()[: MAX_CODE_LENGTH + 1]
     try:
+        coupon_step = request.POST.get("coupon")
+        if coupon_step in ("quote", "confirm"):
+            return _pickup_response(request, counter_coupons.step(request, staff, code, coupon_step))
+        if counter_coupons.is_coupon_qr(code):
+            return _pickup_response(request, counter_coupons.preview(staff, code, counted=False))
         if not request.POST.get("confirm"):
-            return _preview(request, code)
+            try:
+                return _preview(request, code)
+            except NotFound:
+                # The same field takes coupon codes: a typed code that names no pickup may name a coupon
+                # (this attempt was counted once, by the pickup lookup).
+                if not counter_coupons.might_be_coupon(code):
+                    raise
+                try:
+                    found = counter_coupons.preview(staff, code, counted=True)
+                except NotFound:
+                    raise NotFound(_("No pickup or coupon with this code."), field="code") from None
+                return _pickup_response(request, found)
         order_found = pickup_services.find_pickup(staff, code, ip=request_ip(request))
         lines = _lines_from_post(request, queries.get_order(staff, order_found.pk))
         result = pickup_services.verify_pickup(staff, code, lines=lines, ip=request_ip(request))

@@ -4,6 +4,7 @@ from django.urls import path
 
 from siyu.h5 import (
     urls_chat,
+    urls_coupons,
     urls_entry,
     urls_flash,
     urls_groupbuy,
@@ -31,4 +32,5 @@ urlpatterns = [
     *urls_mall.urlpatterns,
     *urls_flash.urlpatterns,
     *urls_groupbuy.urlpatterns,
+    *urls_coupons.urlpatterns,
 ]

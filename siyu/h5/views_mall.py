@@ -37,6 +37,7 @@ from siyu.common.idempotency import MISMATCH_CODE
 from siyu.common.validators import fen_to_yuan, optional_id
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
+from siyu.loyalty.services import coupons_checkout
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
@@ -397,10 +398,34 @@ def cart(request: HttpRequest, member: Member) -> HttpResponseBase:
     store = _mall_store(request, member)
     if store is None:
         return redirect("h5:mall")
-    return _cart_page(request, store)
+    return _cart_page(request, store, member)
 
 
-def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpResponse:
+def _coupon_choices(member: Member, store: Store, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The coupons usable on this cart and the suggested (best) choice, preselected at checkout."""
+    found = coupons_checkout.suggest(
+        member.pk, store.pk, [(r["listing"].sku, r["qty"], r["unit_fen"]) for r in rows]
+    )
+    offers = [
+        {
+            "value": str(o.coupon.pk),
+            "name": o.coupon.template.name,
+            "text": o.text,
+            "off": fen_to_yuan(o.discount_fen),
+        }
+        for o in found.offers
+    ]
+    best_is_single = len(found.best) <= 1
+    return {
+        "coupon_offers": offers,
+        "coupon_best": found.best_value,
+        "coupon_best_off": fen_to_yuan(found.best_fen),
+        "coupon_best_combined": not best_is_single,
+        "coupon_none": coupons_checkout.NONE,
+    }
+
+
+def _cart_page(request: HttpRequest, store: Store, member: Member, status: int = 200) -> HttpResponse:
     wanted = _cart(request)
     listings = available_listings(store.pk).filter(pk__in=list(wanted)).prefetch_related(_IMAGES)
     rows = [_listing_row(lst, wanted[lst.pk]) for lst in listings]
@@ -420,6 +445,7 @@ def _cart_page(request: HttpRequest, store: Store, status: int = 200) -> HttpRes
             "idempotency_key": secrets.token_urlsafe(24),
             "max_quantity": MAX_QUANTITY,
             "cart_count": sum(r["qty"] for r in rows),
+            **_coupon_choices(member, store, rows),
         },
         status=status,
     )
@@ -441,6 +467,14 @@ def cart_update(request: HttpRequest, member: Member) -> HttpResponseBase:
         cart[listing_id] = max(0, min(n, MAX_QUANTITY))
     _save_cart(request, cart)
     return redirect("h5:mall_cart")
+
+
+def _checkout_options(request: HttpRequest) -> dict[str, str] | None:
+    """The member's coupon choice at checkout (``none`` or coupon ids), passed to the price adjusters."""
+    choice = (request.POST.get("coupons") or "").strip()[:100]
+    if not choice or choice == coupons_checkout.NONE:
+        return None
+    return {coupons_checkout.OPTION: choice}
 
 
 @require_POST
@@ -468,12 +502,13 @@ def checkout(request: HttpRequest, member: Member) -> HttpResponseBase:
             pickup_window=window,
             idempotency_key=key,
             community_id=member_group_id(member, request.session.get(GROUP_KEY)),
+            options=_checkout_options(request),
         )
     except ServiceError as exc:
         _error(request, exc)
         if exc.code == MISMATCH_CODE:
             # The same form key with another cart or store: refused, and said so (409), nothing placed.
-            return _cart_page(request, store, status=409)
+            return _cart_page(request, store, member, status=409)
         return redirect("h5:mall_cart")
     request.session[LAST_CHECKOUT_KEY] = {"key": key, "items": [list(pair) for pair in items]}
     _save_cart(request, {})
@@ -582,6 +617,20 @@ def order(request: HttpRequest, member: Member, order_id: int) -> HttpResponseBa
                 for line in lines
             ],
             "total": fen_to_yuan(found.total_fen),
+            # Order-level adjustments (a coupon, a gift): why the total differs from the lines.
+            "order_adjustments": [
+                {
+                    "label": a.label,
+                    "amount": (
+                        f"−¥{fen_to_yuan(-a.amount_fen)}"
+                        if a.amount_fen < 0
+                        else f"¥{fen_to_yuan(a.amount_fen)}"
+                    )
+                    if a.amount_fen
+                    else "",
+                }
+                for a in found.adjustments.filter(line__isnull=True).order_by("position")
+            ],
             "pickup": _pickup(found),
             "can_cancel": pending,
             "can_pay": pending and found.payment_method != PaymentMethod.PAY_AT_PICKUP,

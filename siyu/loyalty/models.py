@@ -207,3 +207,28 @@ class CheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.day}"
+
+
+# Coupons live in their own module (ADR 0014); imported here so Django finds the models.
+from siyu.loyalty.models_coupons import (  # noqa: E402
+    Coupon,
+    CouponBudget,
+    CouponSource,
+    CouponStatus,
+    CouponTemplate,
+)
+
+__all__ = [
+    "CheckIn",
+    "Coupon",
+    "CouponBudget",
+    "CouponSource",
+    "CouponStatus",
+    "CouponTemplate",
+    "EarnRule",
+    "PointsAccount",
+    "PointsBatch",
+    "PointsDraw",
+    "PointsEntry",
+    "PointsPolicy",
+]

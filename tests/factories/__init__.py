@@ -32,6 +32,7 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.loyalty import give_coupon, make_coupon_template, window_days
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
@@ -51,9 +52,11 @@ __all__ = [
     "buy",
     "candle_sku",
     "flash_cup_sku",
+    "give_coupon",
     "in_group",
     "join",
     "listing_for",
+    "make_coupon_template",
     "make_event",
     "make_group",
     "make_product",
@@ -74,4 +77,5 @@ __all__ = [
     "settle",
     "stock_of",
     "two_cups_at",
+    "window_days",
 ]

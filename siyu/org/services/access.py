@@ -28,6 +28,8 @@ _HQ_SHARED = frozenset(
         "moderation.blocklist",  # block members in the stores served
         "moderation.blocklist_any",  # block by bare mobile number or channel id
         "loyalty.adjust",  # add or take a member's points, with a reason
+        "coupons.manage",  # coupon templates: create, edit, budgets
+        "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
@@ -36,7 +38,14 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     | frozenset({"members.erase", "audit.read", "staff.manage", "tokens.manage", "staff.list_all"}),
     Role.HQ_OPERATOR: _HQ_SHARED | frozenset({"staff.list_all"}),
     Role.STORE_MANAGER: frozenset(
-        {"members.export", "members.import", "moderation.blocklist", "staff.list_store", "loyalty.adjust"}
+        {
+            "members.export",
+            "members.import",
+            "moderation.blocklist",
+            "staff.list_store",
+            "loyalty.adjust",
+            "coupons.issue",
+        }
     ),
     Role.CLERK: frozenset(),
 }
