@@ -79,6 +79,10 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
     # Points batches past their expiry written off in bulk (spends write off an account's own first).
     PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
+    # Member tiers: promotions the last earnings reached, downgrades once the rolling 12 months fall short.
+    PeriodicJob("loyalty-tiers", "siyu.loyalty.services.tiers.evaluate_due", 3600),
+    # Birthday coupons of members whose tier gives one (once a year per member).
+    PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
 )
 
 

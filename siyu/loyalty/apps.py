@@ -12,3 +12,8 @@ class LoyaltyConfig(AppConfig):
     name = "siyu.loyalty"
     label = "loyalty"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from siyu.loyalty import order_hooks
+
+        order_hooks.register()

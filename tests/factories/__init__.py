@@ -32,6 +32,7 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.loyalty import give_points, mall_product_item, purchase_rule, three_tiers
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
@@ -54,12 +55,14 @@ __all__ = [
     "in_group",
     "join",
     "listing_for",
+    "give_points",
     "make_event",
     "make_group",
     "make_product",
     "make_sale",
     "make_template",
     "mall_listings",
+    "mall_product_item",
     "new_key",
     "offer_data",
     "open_web_group",
@@ -67,11 +70,13 @@ __all__ = [
     "place_order",
     "post",
     "published_group_buy",
+    "purchase_rule",
     "running_sale",
     "sale_data",
     "sale_skus",
     "set_stock",
     "settle",
     "stock_of",
+    "three_tiers",
     "two_cups_at",
 ]
