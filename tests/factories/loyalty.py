@@ -37,7 +37,9 @@ def purchase_rule(brand: Brand, points_per_yuan: int = 1, **fields: object) -> E
 def three_tiers(brand: Brand, *, grace_days: int = 0) -> list[Tier]:
     """银卡 (0), 金卡 (1,000 earned, 1.5×), 钻石 (5,000 earned, 2×)."""
     return [
-        Tier.objects.create(brand=brand, name="银卡", threshold=0, multiplier_percent=100, member_price=False),
+        Tier.objects.create(
+            brand=brand, name="银卡", threshold=0, multiplier_percent=100, member_price=False
+        ),
         Tier.objects.create(
             brand=brand, name="金卡", threshold=1000, multiplier_percent=150, grace_days=grace_days
         ),
