@@ -1,4 +1,4 @@
-"""Member tiers: decided by points earned in a rolling 12 months — never the balance — with a downgrade rule."""
+"""Member tiers: decided by points earned in a rolling 12 months, never the balance; a downgrade rule."""
 
 from __future__ import annotations
 
