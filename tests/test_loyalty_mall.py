@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from siyu.common.errors import Conflict, NotFound
-from siyu.loyalty.models import Exchange, MallItem, PointsEntry
+from siyu.loyalty.models import Coupon, CouponSource, Exchange, MallItem, PointsEntry
 from siyu.loyalty.services import mall, points, tiers
 from siyu.loyalty.services.points import InsufficientPoints
 from siyu.orders.models import OrderStatus, PaymentMethod
@@ -17,6 +17,7 @@ from siyu.orders.services.pickup import verify_pickup
 from tests.factories import (
     MemberFactory,
     give_points,
+    make_coupon_template,
     mall_product_item,
     purchase_rule,
     set_stock,
@@ -150,14 +151,21 @@ def test_items_of_other_stores_are_not_offered(brand, store_b, member_a, cups):
         mall.exchange(member_a, elsewhere.pk, key="k")
 
 
-def test_coupon_items_wait_for_the_coupons_service(brand, member_a):
-    coupon = MallItem.objects.create(
-        brand=brand, kind=MallItem.Kind.COUPON, name="满50减10", points=50, stock=5, coupon_template_id=1
+def test_exchange_for_a_coupon_and_the_coupons_refusal_rolls_back(brand, member_a, member_b):
+    template = make_coupon_template(brand, name="满50减10", member_limit=1)
+    coupon_item = MallItem.objects.create(
+        brand=brand, kind=MallItem.Kind.COUPON, name="满50减10", points=50, stock=5, coupon_template=template
     )
     give_points(member_a, 100)
+    row = mall.exchange(member_a, coupon_item.pk, key="k")
+    assert row.coupon is not None and row.coupon.member_id == member_a.pk
+    assert row.coupon.source == CouponSource.EXCHANGE and row.coupon.source_ref == str(row.pk)
+    assert points.balance_of(member_a).shown == 50 and item_stock(coupon_item) == 4
+    # The coupon's own per-member limit refuses a second one: points and stock stay.
     with pytest.raises(Conflict):
-        mall.exchange(member_a, coupon.pk, key="k")
-    assert points.balance_of(member_a).shown == 100 and item_stock(coupon) == 5
+        mall.exchange(member_a, coupon_item.pk, key="k2")
+    assert points.balance_of(member_a).shown == 50 and item_stock(coupon_item) == 4
+    assert Coupon.objects.filter(member=member_a).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

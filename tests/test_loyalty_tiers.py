@@ -9,9 +9,9 @@ from django.utils import timezone
 from siyu.analytics.models import Event
 from siyu.analytics.services.descriptions import describe_event
 from siyu.common.periodic import get_job
-from siyu.loyalty.models import MemberTier
+from siyu.loyalty.models import Coupon, MemberTier
 from siyu.loyalty.services import birthdays, points, tiers
-from tests.factories import give_points, three_tiers
+from tests.factories import give_points, make_coupon_template, three_tiers
 
 
 def test_a_tier_is_decided_by_points_earned_not_balance(brand, member_a, hq_admin):
@@ -109,16 +109,26 @@ def test_the_periodic_job_evaluates_holders_and_recent_earners(brand, member_a, 
     assert tiers.current_tier(member_a).name == "银卡"
 
 
-def test_birthday_job_finds_members_of_tiers_with_a_coupon(brand, member_a):
+def test_birthday_coupons_once_a_year_for_tiers_that_give_one(brand, member_a, member_b):
+    template = make_coupon_template(brand, name="生日券", member_limit=5)
     gold = three_tiers(brand)[1]
-    gold.birthday_template_id = 1
+    gold.birthday_template = template
     gold.save()
-    give_points(member_a, 1000)
-    tiers.evaluate(member_a)
     today = timezone.localdate()
-    member_a.birthday = date(1990, today.month, min(today.day, 28))
-    member_a.save()
+    for member in (member_a, member_b):
+        member.birthday = date(1990, today.month, min(today.day, 28))
+        member.save()
+        tiers.evaluate(member)  # both 银卡 (no coupon)
+    give_points(member_a, 1000)
+    tiers.evaluate(member_a)  # 金卡
     assert get_job("loyalty-birthdays").resolve() is birthdays.issue_due
-    due = MemberTier.objects.filter(birthdays.birthday_filter(date(2027, today.month, min(today.day, 28))))
-    assert list(due.values_list("member_id", flat=True)) == [member_a.pk]
-    assert birthdays.birthday_filter(date(2027, 2, 28)) != birthdays.birthday_filter(date(2028, 2, 28))
+    if today.day > 28:
+        return  # the members' birthdays were set to the 28th: not today
+    assert birthdays.issue_due() == 1
+    assert birthdays.issue_due() == 0  # once a year
+    assert list(Coupon.objects.values_list("member_id", flat=True)) == [member_a.pk]
+
+
+def test_29_february_birthdays_are_celebrated_on_the_28th_in_other_years():
+    plain = birthdays.birthday_filter(date(2027, 2, 28))
+    assert "29" in str(plain) and "29" not in str(birthdays.birthday_filter(date(2028, 2, 28)))

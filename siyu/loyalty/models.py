@@ -219,10 +219,23 @@ class CheckIn(models.Model):
         return f"{self.member_id} {self.day}"
 
 
+# Coupons live in their own module (ADR 0014); imported here so Django finds the models.
+from siyu.loyalty.models_coupons import (  # noqa: E402
+    Coupon,
+    CouponBudget,
+    CouponSource,
+    CouponStatus,
+    CouponTemplate,
+)
 from siyu.loyalty.models_mall import Exchange, MallItem, MemberTier, Tier  # noqa: E402
 
 __all__ = [
     "CheckIn",
+    "Coupon",
+    "CouponBudget",
+    "CouponSource",
+    "CouponStatus",
+    "CouponTemplate",
     "EarnRule",
     "Exchange",
     "MallItem",

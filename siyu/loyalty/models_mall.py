@@ -30,8 +30,15 @@ class Tier(models.Model):
     # Earnings of purchase points are multiplied by this (in percent: 150 = 1.5×).
     multiplier_percent = models.PositiveSmallIntegerField(_("points multiplier (%)"), default=100)
     member_price = models.BooleanField(_("member prices"), default=True)
-    # The coupon template given on the member's birthday (the coupons' template id; None: no coupon).
-    birthday_template_id = models.BigIntegerField(_("birthday coupon"), null=True, blank=True)
+    # The coupon given on the member's birthday (None: no coupon).
+    birthday_template = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("birthday coupon"),
+    )
     # Days a member keeps the level after the rolling total falls below it (0: dropped at the next check).
     grace_days = models.PositiveSmallIntegerField(_("grace days before moving down"), default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -84,8 +91,14 @@ class MallItem(models.Model):
     stock = models.IntegerField(_("stock"))
     member_limit = models.PositiveSmallIntegerField(_("per member"), null=True, blank=True)
     sku = models.ForeignKey(Sku, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    # The coupons' template id for coupon items.
-    coupon_template_id = models.BigIntegerField(null=True, blank=True)
+    coupon_template = models.ForeignKey(
+        "loyalty.CouponTemplate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("coupon"),
+    )
     stores = models.ManyToManyField("org.Store", blank=True, related_name="+", verbose_name=_("stores"))
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
@@ -137,7 +150,9 @@ class Exchange(models.Model):
     order = models.ForeignKey(
         "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    coupon_id = models.BigIntegerField(null=True, blank=True)
+    coupon = models.OneToOneField(
+        "loyalty.Coupon", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     idempotency_key = models.CharField(max_length=80)
     request_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -32,7 +32,15 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
-from tests.factories.loyalty import give_points, mall_product_item, purchase_rule, three_tiers
+from tests.factories.loyalty import (
+    give_coupon,
+    give_points,
+    make_coupon_template,
+    mall_product_item,
+    purchase_rule,
+    three_tiers,
+    window_days,
+)
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
@@ -52,10 +60,12 @@ __all__ = [
     "buy",
     "candle_sku",
     "flash_cup_sku",
+    "give_coupon",
     "give_points",
     "in_group",
     "join",
     "listing_for",
+    "make_coupon_template",
     "make_event",
     "make_group",
     "make_product",
@@ -79,4 +89,5 @@ __all__ = [
     "stock_of",
     "three_tiers",
     "two_cups_at",
+    "window_days",
 ]

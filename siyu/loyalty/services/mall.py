@@ -33,7 +33,7 @@ from siyu.catalog.services.queries import available_listings
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import actor_ref, client_key, mismatch, request_hash, system_key
 from siyu.common.validators import clean_idempotency_key, optional_id
-from siyu.loyalty.models import Exchange, MallItem, PointsDraw, PointsEntry
+from siyu.loyalty.models import Coupon, Exchange, MallItem, PointsDraw, PointsEntry
 from siyu.loyalty.services import coupon_link, points
 from siyu.members.models import Member
 from siyu.orders.models import Order
@@ -69,7 +69,7 @@ def open_items(member: Member, *, now: datetime | None = None) -> QuerySet[MallI
         items = items.filter(stores__isnull=True)
     else:
         items = items.filter(Q(stores__isnull=True) | Q(stores=member.home_store_id)).distinct()
-    return items.select_related("sku__product").order_by("position", "id")
+    return items.select_related("sku__product", "coupon_template").order_by("position", "id")
 
 
 def get_item(member: Member, item_id: Any, *, now: datetime | None = None) -> MallItem:
@@ -113,6 +113,7 @@ def _free_slot(member: Member, item: MallItem) -> int:
 
 
 def _pickup_listing_id(member: Member, item: MallItem, store: Store) -> int:
+    assert item.sku_id is not None
     listing = available_listings(store.pk).filter(sku_id=item.sku_id).values_list("pk", flat=True).first()
     if listing is None:
         raise Conflict(
@@ -128,14 +129,11 @@ def _pickup_window(now: datetime) -> tuple[datetime, datetime]:
     return now, end
 
 
-def issue_coupon(item: MallItem, member: Member, row: Exchange) -> int:
-    """Issue the item's coupon to the member (the coupons app); returns the coupon's id."""
-    assert item.coupon_template_id is not None
+def issue_coupon(item: MallItem, member: Member, row: Exchange) -> Coupon:
+    """Issue the item's coupon to the member (the coupons app's ``issue``, source ``exchange``)."""
+    assert item.coupon_template is not None
     return coupon_link.issue_for_exchange(
-        item.coupon_template_id,
-        member,
-        source_ref=f"exchange:{row.pk}",
-        key=system_key("mall", "coupon", row.pk),
+        item.coupon_template, member, source_ref=str(row.pk), key=system_key("mall", "coupon", row.pk)
     )
 
 
@@ -202,8 +200,8 @@ def exchange(
                 source=SOURCE,
             )
         else:
-            row.coupon_id = issue_coupon(item, member, row)
-        row.save(update_fields=["order", "coupon_id"])
+            row.coupon = issue_coupon(item, member, row)
+        row.save(update_fields=["order", "coupon"])
         record_event(
             "loyalty.exchanged",
             member_id=member.pk,
