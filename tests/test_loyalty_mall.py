@@ -16,7 +16,7 @@ from siyu.orders.services import transitions
 from siyu.orders.services.pickup import verify_pickup
 from tests.factories import (
     MemberFactory,
-    give_points,
+    credit_points,
     make_coupon_template,
     mall_product_item,
     purchase_rule,
@@ -47,7 +47,7 @@ def test_exchange_for_a_product_places_a_zero_total_order_picked_up_as_usual(
 ):
     settings.SIYU_PAYMENT_PROVIDER = "sandbox"  # even with online payment, nothing is left to pay online
     purchase_rule(brand, 1)
-    give_points(member_a, 250)
+    credit_points(member_a, 250)
     row = mall.exchange(member_a, item.pk, key="x1")
     order = row.order
     assert order.source == "points_mall" and order.total_fen == 0
@@ -64,7 +64,7 @@ def test_exchange_for_a_product_places_a_zero_total_order_picked_up_as_usual(
 
 
 def test_same_key_answers_the_same_exchange(member_a, item, brand, cups):
-    give_points(member_a, 500)
+    credit_points(member_a, 500)
     first = mall.exchange(member_a, item.pk, key="k")
     assert mall.exchange(member_a, item.pk, key="k").pk == first.pk
     other = mall_product_item(brand, cups[1].sku, points_price=10)
@@ -75,7 +75,7 @@ def test_same_key_answers_the_same_exchange(member_a, item, brand, cups):
 
 
 def test_too_few_points_changes_nothing(member_a, item):
-    give_points(member_a, 99)
+    credit_points(member_a, 99)
     with pytest.raises(InsufficientPoints):
         mall.exchange(member_a, item.pk, key="k")
     assert item_stock(item) == 3 and not Exchange.objects.exists()
@@ -84,7 +84,7 @@ def test_too_few_points_changes_nothing(member_a, item):
 
 def test_sold_out_rolls_the_spend_back(member_a, item):
     MallItem.objects.filter(pk=item.pk).update(stock=0)
-    give_points(member_a, 500)
+    credit_points(member_a, 500)
     with pytest.raises(mall.SoldOut):
         mall.exchange(member_a, item.pk, key="k")
     assert points.balance_of(member_a).shown == 500
@@ -93,7 +93,7 @@ def test_sold_out_rolls_the_spend_back(member_a, item):
 
 def test_store_out_of_stock_rolls_back_points_and_mall_stock(hq_admin, member_a, item, cups):
     set_stock(hq_admin, cups[0], 0)
-    give_points(member_a, 500)
+    credit_points(member_a, 500)
     with pytest.raises(Conflict):
         mall.exchange(member_a, item.pk, key="k")
     assert points.balance_of(member_a).shown == 500 and item_stock(item) == 3
@@ -102,7 +102,7 @@ def test_store_out_of_stock_rolls_back_points_and_mall_stock(hq_admin, member_a,
 
 def test_per_member_limit_and_a_returned_exchange_frees_its_slot(member_a, member_b, brand, cups):
     limited = mall_product_item(brand, cups[0].sku, points_price=10, stock=10, member_limit=1)
-    give_points(member_a, 100)
+    credit_points(member_a, 100)
     first = mall.exchange(member_a, limited.pk, key="a")
     with pytest.raises(mall.LimitReached):
         mall.exchange(member_a, limited.pk, key="b")
@@ -113,7 +113,7 @@ def test_per_member_limit_and_a_returned_exchange_frees_its_slot(member_a, membe
 
 def test_the_database_refuses_a_second_live_slot(member_a, brand, cups):
     limited = mall_product_item(brand, cups[0].sku, points_price=10, stock=10, member_limit=1)
-    give_points(member_a, 100)
+    credit_points(member_a, 100)
     row = mall.exchange(member_a, limited.pk, key="a")
     with pytest.raises(IntegrityError), transaction.atomic():
         Exchange.objects.create(
@@ -128,7 +128,7 @@ def test_the_database_refuses_a_second_live_slot(member_a, brand, cups):
 
 def test_an_order_not_picked_up_gives_points_and_stock_back(brand, member_a, item, cups):
     three_tiers(brand)
-    give_points(member_a, 100)
+    credit_points(member_a, 100)
     row = mall.exchange(member_a, item.pk, key="k")
     transitions.cancel(row.order.pk, member=member_a)
     row.refresh_from_db()
@@ -145,7 +145,7 @@ def test_an_order_not_picked_up_gives_points_and_stock_back(brand, member_a, ite
 def test_items_of_other_stores_are_not_offered(brand, store_b, member_a, cups):
     elsewhere = mall_product_item(brand, cups[0].sku)
     elsewhere.stores.set([store_b])
-    give_points(member_a, 500)
+    credit_points(member_a, 500)
     assert elsewhere not in mall.open_items(member_a)
     with pytest.raises(NotFound):
         mall.exchange(member_a, elsewhere.pk, key="k")
@@ -156,7 +156,7 @@ def test_exchange_for_a_coupon_and_the_coupons_refusal_rolls_back(brand, member_
     coupon_item = MallItem.objects.create(
         brand=brand, kind=MallItem.Kind.COUPON, name="满50减10", points=50, stock=5, coupon_template=template
     )
-    give_points(member_a, 100)
+    credit_points(member_a, 100)
     row = mall.exchange(member_a, coupon_item.pk, key="k")
     assert row.coupon is not None and row.coupon.member_id == member_a.pk
     assert row.coupon.source == CouponSource.EXCHANGE and row.coupon.source_ref == str(row.pk)
@@ -175,7 +175,7 @@ def test_fifty_simultaneous_exchanges_against_a_balance_for_ten(brand, store_a, 
     set_stock(hq_admin, cups[1], 100)
     item = mall_product_item(brand, cups[1].sku, points_price=10, stock=100)
     member = MemberFactory(brand=brand, home_store=store_a)
-    give_points(member, 100)
+    credit_points(member, 100)
     outcomes = run_pooled(50, lambda i: mall.exchange(member, item.pk, key=f"race-{i}"), threads=16)
     done = [o for o in outcomes if isinstance(o, Exchange)]
     assert len(done) == 10, outcomes
@@ -194,7 +194,7 @@ def test_fifty_members_racing_for_ten_units(brand, store_a, hq_admin):
     item = mall_product_item(brand, cups[1].sku, points_price=10, stock=10)
     members = [MemberFactory(brand=brand, home_store=store_a) for _ in range(50)]
     for member in members:
-        give_points(member, 10)
+        credit_points(member, 10)
     outcomes = run_pooled(50, lambda i: mall.exchange(members[i], item.pk, key="buy"), threads=16)
     assert sum(isinstance(o, Exchange) for o in outcomes) == 10, outcomes
     assert all(isinstance(o, Exchange | mall.SoldOut) for o in outcomes), outcomes

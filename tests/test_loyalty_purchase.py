@@ -12,7 +12,7 @@ from siyu.orders.models import OrderStatus
 from siyu.orders.services.pickup import verify_pickup
 from siyu.orders.services.transitions import transition
 from tests.factories import (
-    give_points,
+    credit_points,
     make_product,
     place_order,
     purchase_rule,
@@ -52,7 +52,7 @@ def test_points_are_credited_when_the_order_is_picked_up(brand, store_a, hq_admi
 def test_points_earned_on_an_order_come_back_on_its_refund(brand, store_a, hq_admin, clerk_a, member_a):
     purchase_rule(brand, 1)
     cup_w, _ = two_cups_at(hq_admin, store_a)
-    give_points(member_a, 30)
+    credit_points(member_a, 30)
     order = picked_up(clerk_a, member_a, store_a, [(cup_w.pk, 2)])
     assert points.balance_of(member_a).shown == 100
     refunded(order)
@@ -73,7 +73,7 @@ def test_points_already_spent_become_debt_on_refund(brand, store_a, hq_admin, cl
     balance = points.balance_of(member_a)
     assert (balance.balance, balance.debt, balance.shown) == (0, 50, -50)
     # The next earning pays the debt first.
-    give_points(member_a, 80)
+    credit_points(member_a, 80)
     assert points.balance_of(member_a).shown == 30
 
 
@@ -97,7 +97,7 @@ def test_tier_multiplier_applies_to_purchase_points(brand, store_a, hq_admin, cl
     three_tiers(brand)
     purchase_rule(brand, 1)
     cup_w, _ = two_cups_at(hq_admin, store_a)
-    give_points(member_a, 1000)
+    credit_points(member_a, 1000)
     assert tiers.evaluate(member_a).name == "金卡"
     picked_up(clerk_a, member_a, store_a, [(cup_w.pk, 2)])  # 70 yuan × 1.5
     assert points.balance_of(member_a).shown == 1105

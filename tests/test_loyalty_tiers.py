@@ -11,14 +11,14 @@ from siyu.analytics.services.descriptions import describe_event
 from siyu.common.periodic import get_job
 from siyu.loyalty.models import Coupon, MemberTier
 from siyu.loyalty.services import birthdays, points, tiers
-from tests.factories import give_points, make_coupon_template, three_tiers
+from tests.factories import credit_points, make_coupon_template, three_tiers
 
 
 def test_a_tier_is_decided_by_points_earned_not_balance(brand, member_a, hq_admin):
     three_tiers(brand)
     now = timezone.now()
     assert tiers.evaluate(member_a, now=now).name == "银卡"
-    give_points(member_a, 1200, now=now)
+    credit_points(member_a, 1200, now=now)
     assert tiers.evaluate(member_a, now=now).name == "金卡"
     # Spend everything: the level stays.
     points.spend(member_a, 1200, key="sys:test:all", now=now)
@@ -28,7 +28,7 @@ def test_a_tier_is_decided_by_points_earned_not_balance(brand, member_a, hq_admi
     points.adjust(hq_admin, member_a.pk, 9000, reason="补偿", key="k1")
     assert tiers.evaluate(member_a).name == "金卡"
     # Earn → promoted.
-    give_points(member_a, 3800, now=now)
+    credit_points(member_a, 3800, now=now)
     assert tiers.earned_in_window(member_a, now=now) == 5000
     assert tiers.evaluate(member_a, now=now).name == "钻石"
     ups = Event.objects.filter(type="loyalty.tier_up").order_by("id")
@@ -39,10 +39,10 @@ def test_a_tier_is_decided_by_points_earned_not_balance(brand, member_a, hq_admi
 def test_time_passes_and_the_member_moves_down(brand, member_a):
     three_tiers(brand)
     start = timezone.now()
-    give_points(member_a, 1500, now=start, expires_at=start + timedelta(days=800))
+    credit_points(member_a, 1500, now=start, expires_at=start + timedelta(days=800))
     assert tiers.evaluate(member_a, now=start).name == "金卡"
     later = start + timedelta(days=200)
-    give_points(member_a, 200, now=later, expires_at=later + timedelta(days=800))
+    credit_points(member_a, 200, now=later, expires_at=later + timedelta(days=800))
     assert tiers.evaluate(member_a, now=later).name == "金卡"
     # A year after the big earning only 200 count: down to 银卡, though the balance is 1,700.
     year_on = start + timedelta(days=366)
@@ -55,7 +55,7 @@ def test_time_passes_and_the_member_moves_down(brand, member_a):
 def test_grace_days_before_moving_down(brand, member_a):
     three_tiers(brand, grace_days=30)
     start = timezone.now()
-    give_points(member_a, 1000, now=start, expires_at=start + timedelta(days=800))
+    credit_points(member_a, 1000, now=start, expires_at=start + timedelta(days=800))
     assert tiers.evaluate(member_a, now=start).name == "金卡"
     below = start + timedelta(days=370)
     assert tiers.evaluate(member_a, now=below).name == "金卡"  # grace starts
@@ -69,18 +69,18 @@ def test_grace_days_before_moving_down(brand, member_a):
 def test_earning_back_during_grace_keeps_the_level(brand, member_a):
     three_tiers(brand, grace_days=30)
     start = timezone.now()
-    give_points(member_a, 1000, now=start, expires_at=start + timedelta(days=800))
+    credit_points(member_a, 1000, now=start, expires_at=start + timedelta(days=800))
     tiers.evaluate(member_a, now=start)
     below = start + timedelta(days=370)
     tiers.evaluate(member_a, now=below)
-    give_points(member_a, 1000, now=below + timedelta(days=5), expires_at=below + timedelta(days=800))
+    credit_points(member_a, 1000, now=below + timedelta(days=5), expires_at=below + timedelta(days=800))
     assert tiers.evaluate(member_a, now=below + timedelta(days=40)).name == "金卡"
     assert MemberTier.objects.get(member=member_a).below_since is None
 
 
 def test_refunds_reduce_the_earned_total(brand, member_a):
     three_tiers(brand)
-    give_points(member_a, 1000, source=("order", "5"))
+    credit_points(member_a, 1000, source=("order", "5"))
     assert tiers.evaluate(member_a).name == "金卡"
     points.reverse_earning(member_a, source=("order", "5"), key="sys:test:refund")
     assert tiers.earned_in_window(member_a) == 0
@@ -89,7 +89,7 @@ def test_refunds_reduce_the_earned_total(brand, member_a):
 
 def test_tier_card_progress(brand, member_a):
     three_tiers(brand)
-    give_points(member_a, 1300)
+    credit_points(member_a, 1300)
     tiers.evaluate(member_a)
     card = tiers.card(member_a)
     assert card.tier.name == "金卡" and card.next_tier.name == "钻石"
@@ -99,9 +99,9 @@ def test_tier_card_progress(brand, member_a):
 def test_the_periodic_job_evaluates_holders_and_recent_earners(brand, member_a, member_b):
     three_tiers(brand)
     start = timezone.now()
-    give_points(member_a, 1000, now=start, expires_at=start + timedelta(days=800))
+    credit_points(member_a, 1000, now=start, expires_at=start + timedelta(days=800))
     tiers.evaluate(member_a, now=start)
-    give_points(member_b, 1000)  # earned now, not evaluated yet
+    credit_points(member_b, 1000)  # earned now, not evaluated yet
     assert get_job("loyalty-tiers").resolve() is tiers.evaluate_due
     assert tiers.evaluate_due() == 1  # member_b promoted
     assert tiers.current_tier(member_b).name == "金卡"
@@ -119,7 +119,7 @@ def test_birthday_coupons_once_a_year_for_tiers_that_give_one(brand, member_a, m
         member.birthday = date(1990, today.month, min(today.day, 28))
         member.save()
         tiers.evaluate(member)  # both 银卡 (no coupon)
-    give_points(member_a, 1000)
+    credit_points(member_a, 1000)
     tiers.evaluate(member_a)  # 金卡
     assert get_job("loyalty-birthdays").resolve() is birthdays.issue_due
     if today.day > 28:

@@ -10,6 +10,7 @@ from siyu.h5 import (
     urls_join,
     urls_mall,
     urls_moderation,
+    urls_points,
     views,
 )
 
@@ -31,4 +32,5 @@ urlpatterns = [
     *urls_mall.urlpatterns,
     *urls_flash.urlpatterns,
     *urls_groupbuy.urlpatterns,
+    *urls_points.urlpatterns,
 ]

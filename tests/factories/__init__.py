@@ -33,8 +33,8 @@ from tests.factories.catalog import (
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
 from tests.factories.loyalty import (
+    credit_points,
     give_coupon,
-    give_points,
     make_coupon_template,
     mall_product_item,
     purchase_rule,
@@ -59,9 +59,9 @@ __all__ = [
     "admit",
     "buy",
     "candle_sku",
+    "credit_points",
     "flash_cup_sku",
     "give_coupon",
-    "give_points",
     "in_group",
     "join",
     "listing_for",

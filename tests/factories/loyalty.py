@@ -57,7 +57,7 @@ def window_days(days: int) -> dict[str, Any]:
 # --- mall helper: purchase rules, tiers, points-mall items, points ----------------------------------------
 
 
-def give_points(member: Member, amount: int, **kwargs: object) -> PointsEntry:
+def credit_points(member: Member, amount: int, **kwargs: object) -> PointsEntry:
     """Credit ``amount`` points to ``member`` (a fresh system key)."""
     return points.earn(member, amount, key="sys:test:" + uuid.uuid4().hex, **kwargs)  # type: ignore[arg-type]
 

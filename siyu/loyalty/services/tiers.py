@@ -95,8 +95,9 @@ def card(member: Member, *, now: datetime | None = None) -> TierCard:
     now = now or timezone.now()
     tiers = tiers_of(member.brand_id)
     row = MemberTier.objects.filter(member=member).select_related("tier").first()
-    tier = row.tier if row is not None else None
     earned = earned_in_window(member, now=now)
+    # Not evaluated yet (no earning since tiers were set up): the level the total reaches.
+    tier = row.tier if row is not None else tier_for_total(tiers, earned)
     floor = tier.threshold if tier is not None else 0
     next_tier = next((t for t in tiers if t.threshold > max(earned, floor)), None)
     to_next = max(0, next_tier.threshold - earned) if next_tier is not None else 0
