@@ -59,6 +59,11 @@ class Tier(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def multiplier(self) -> str:
+        """The multiplier as people read it: ``1.5``, ``2``."""
+        return f"{self.multiplier_percent / 100:.2f}".rstrip("0").rstrip(".")
+
 
 class MemberTier(models.Model):
     """The member's current level (None: below the first) and since when they are below it (grace)."""
