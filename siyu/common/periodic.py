@@ -91,6 +91,10 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("store-robot-alerts", "siyu.orders.services.store_report.post_alerts", 300),
     # Coupons past their window marked expired (their short codes freed; reads treat them as expired anyway).
     PeriodicJob("coupons-expiry", "siyu.loyalty.services.coupons.expire_due", 600),
+    # Member tiers: promotions the last earnings reached, downgrades once the rolling 12 months fall short.
+    PeriodicJob("loyalty-tiers", "siyu.loyalty.services.tiers.evaluate_due", 3600),
+    # Birthday coupons of members whose tier gives one (once a year per member).
+    PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
 )
 
 

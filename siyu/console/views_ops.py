@@ -81,6 +81,14 @@ JOB_LABELS = {
         gettext_lazy("WeCom mass-message results"),
         gettext_lazy("Reads back which groups got each mass message, reminds owners and cancels stale ones."),
     ),
+    "loyalty-tiers": (
+        gettext_lazy("Member tiers"),
+        gettext_lazy("Promotes and downgrades members by the points they earned in the last 12 months."),
+    ),
+    "loyalty-birthdays": (
+        gettext_lazy("Birthday coupons"),
+        gettext_lazy("Gives members whose tier includes it their birthday coupon, once a year."),
+    ),
     "coupons-expiry": (
         gettext_lazy("Coupon expiry"),
         gettext_lazy("Marks coupons that have passed their validity as expired."),

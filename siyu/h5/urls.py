@@ -11,6 +11,7 @@ from siyu.h5 import (
     urls_join,
     urls_mall,
     urls_moderation,
+    urls_points,
     views,
 )
 
@@ -33,4 +34,5 @@ urlpatterns = [
     *urls_flash.urlpatterns,
     *urls_groupbuy.urlpatterns,
     *urls_coupons.urlpatterns,
+    *urls_points.urlpatterns,
 ]

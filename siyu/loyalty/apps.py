@@ -14,7 +14,10 @@ class LoyaltyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Coupons plug into checkout (a price adjuster) and the order lifecycle (siyu.orders.hooks).
+        # Coupons plug into checkout (a price adjuster) and the order lifecycle (siyu.orders.hooks); so do
+        # purchase points and points-mall orders (siyu.loyalty.order_hooks).
+        from siyu.loyalty import order_hooks
         from siyu.loyalty.services import coupons_checkout
 
         coupons_checkout.register()
+        order_hooks.register()

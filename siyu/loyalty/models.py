@@ -47,6 +47,7 @@ class PointsEntry(models.Model):
         EXPIRE = "expire", _("Expired")
         REVERSE = "reverse", _("Reversed")
         ADJUST = "adjust", _("Adjusted by staff")
+        RETURN = "return", _("Returned")
 
     account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -176,6 +177,15 @@ class EarnRule(models.Model):
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
     stores = models.ManyToManyField("org.Store", blank=True, related_name="+", verbose_name=_("stores"))
+    # Purchases only: which lines earn (none = every product), and the selling campaign (a plain id: campaigns
+    # sits above loyalty; None = any sale, including the plain mall).
+    products = models.ManyToManyField(
+        "catalog.Product", blank=True, related_name="+", verbose_name=_("products")
+    )
+    categories = models.ManyToManyField(
+        "catalog.Category", blank=True, related_name="+", verbose_name=_("categories")
+    )
+    campaign_id = models.BigIntegerField(_("campaign"), null=True, blank=True)
     daily_cap = models.PositiveIntegerField(_("times per member per day"), null=True, blank=True)
     member_cap = models.PositiveIntegerField(_("times per member in all"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
@@ -217,6 +227,7 @@ from siyu.loyalty.models_coupons import (  # noqa: E402
     CouponStatus,
     CouponTemplate,
 )
+from siyu.loyalty.models_mall import Exchange, MallItem, MemberTier, Tier  # noqa: E402
 
 __all__ = [
     "CheckIn",
@@ -226,9 +237,13 @@ __all__ = [
     "CouponStatus",
     "CouponTemplate",
     "EarnRule",
+    "Exchange",
+    "MallItem",
+    "MemberTier",
     "PointsAccount",
     "PointsBatch",
     "PointsDraw",
     "PointsEntry",
     "PointsPolicy",
+    "Tier",
 ]

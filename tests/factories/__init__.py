@@ -32,7 +32,15 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
-from tests.factories.loyalty import give_coupon, make_coupon_template, window_days
+from tests.factories.loyalty import (
+    credit_points,
+    give_coupon,
+    make_coupon_template,
+    mall_product_item,
+    purchase_rule,
+    three_tiers,
+    window_days,
+)
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
@@ -51,6 +59,7 @@ __all__ = [
     "admit",
     "buy",
     "candle_sku",
+    "credit_points",
     "flash_cup_sku",
     "give_coupon",
     "in_group",
@@ -63,6 +72,7 @@ __all__ = [
     "make_sale",
     "make_template",
     "mall_listings",
+    "mall_product_item",
     "new_key",
     "offer_data",
     "open_web_group",
@@ -70,12 +80,14 @@ __all__ = [
     "place_order",
     "post",
     "published_group_buy",
+    "purchase_rule",
     "running_sale",
     "sale_data",
     "sale_skus",
     "set_stock",
     "settle",
     "stock_of",
+    "three_tiers",
     "two_cups_at",
     "window_days",
 ]

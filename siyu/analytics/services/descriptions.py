@@ -59,6 +59,12 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "group_buy.joined": (gettext_lazy("Joined a group-buy team"), None),
     "group_buy.formed": (gettext_lazy("Their group-buy team formed"), None),
     "group_buy.failed": (gettext_lazy("Their group-buy team did not form in time"), None),
+    "loyalty.tier_up": (gettext_lazy("Reached the %(tier)s tier"), gettext_lazy("Moved up a tier")),
+    "loyalty.tier_down": (gettext_lazy("Moved down to the %(tier)s tier"), gettext_lazy("Moved down a tier")),
+    "loyalty.exchanged": (
+        gettext_lazy("Exchanged %(points)s points for %(item)s"),
+        gettext_lazy("Exchanged points in the points mall"),
+    ),
 }
 
 

@@ -3,7 +3,9 @@
 ``create_order_record`` makes one order and ``create_order_records`` a batch (the flash-sale write-behind:
 hundreds per transaction, bulk inserts). Both decide the same things the same way:
 
-- the payment method (``payment_method``: the configured provider's, else pay at pickup) and the payment
+- the payment method (``payment_method``: the configured provider's, else pay at pickup; an order the
+  adjusters bring to zero — paid in full with points — has nothing to pay online and is settled at pickup,
+  ``method_for``) and the payment
   deadline (``expires_at_for``: online orders within ``PAYMENT_TIMEOUT`` of being placed, pay-at-pickup
   orders by the end of their pickup window);
 - the price (``siyu.orders.pricing``: base prices, then the registered adjusters, stored as
@@ -82,6 +84,11 @@ def payment_method() -> str:
     """How orders placed now are paid: the configured provider's method, else at pickup."""
     provider = get_payment_provider()
     return provider.name if provider.name in PaymentMethod.values else PaymentMethod.PAY_AT_PICKUP
+
+
+def method_for(total_fen: int, configured: str) -> str:
+    """The order's payment method: ``configured``, except that a zero total is settled at pickup."""
+    return configured if total_fen > 0 else PaymentMethod.PAY_AT_PICKUP
 
 
 def expires_at_for(method: str, placed_at: datetime, window_end: datetime) -> datetime:
@@ -204,7 +211,7 @@ def create_order_record(request: OrderRequest) -> Order:
     and Conflict ``negative_total`` from pricing; then nothing was written."""
     _check(request)
     priced = _priced(request)
-    method = payment_method()
+    method = method_for(priced.total_fen, payment_method())
     with transaction.atomic():
         order = _unsaved(request, priced, method, timezone.now())
         order.save(force_insert=True)
@@ -241,7 +248,10 @@ def create_order_records(requests: Sequence[OrderRequest]) -> list[Order]:
     now = timezone.now()
     priced = [_priced(request) for request in requests]
     with transaction.atomic():
-        orders = [_unsaved(r, p, method, now) for r, p in zip(requests, priced, strict=True)]
+        orders = [
+            _unsaved(r, p, method_for(p.total_fen, method), now)
+            for r, p in zip(requests, priced, strict=True)
+        ]
         Order.objects.bulk_create(orders)
         lines = [_lines(o, r, p) for o, r, p in zip(orders, requests, priced, strict=True)]
         OrderLine.objects.bulk_create([line for group in lines for line in group])
@@ -253,9 +263,10 @@ def create_order_records(requests: Sequence[OrderRequest]) -> list[Order]:
         ]
         if adjustments:
             OrderAdjustment.objects.bulk_create(adjustments)
-        if method == PaymentMethod.PAY_AT_PICKUP:
+        at_pickup = [o for o in orders if o.payment_method == PaymentMethod.PAY_AT_PICKUP]
+        if at_pickup:
             # The same record issue_pickup_code makes, for the whole batch at once.
-            PickupCode.objects.bulk_create(new_pickup_codes(orders))
+            PickupCode.objects.bulk_create(new_pickup_codes(at_pickup))
         for order in orders:
             if hooks.has_handlers("created", order.source):
                 hooks.fire("created", order)

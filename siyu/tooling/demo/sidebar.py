@@ -14,8 +14,9 @@ from typing import Any
 from django.db import transaction
 
 from siyu.channels.models import ChannelKind, Connector
-from siyu.communities.models import Community, CommunityMembership, GroupDelivery
+from siyu.communities.models import Community, GroupDelivery, JoinScene
 from siyu.communities.services.dispatch import dispatch
+from siyu.communities.services.joining import join_community
 from siyu.members.models import Member
 from siyu.org.models import Brand, Store
 
@@ -58,11 +59,10 @@ def seed_demo_sidebar(brand: Brand, now: datetime) -> Community | None:
             created_at=now - timedelta(days=3),
         )
         members = list(Member.objects.filter(brand=brand, home_store=store).order_by("id")[:3])
-        for i, member in enumerate(members):
-            CommunityMembership.objects.create(
-                community=group, member=member, joined_at=now - timedelta(minutes=20 + 15 * i)
-            )
-        Community.objects.filter(pk=group.pk).update(member_count=len(members))
+        for member in members:
+            # As WeCom reports a member already in the group (no live code): through the joining service,
+            # so counts, events and the welcome are as in production.
+            join_community(group, member, scene=JoinScene.CHANNEL)
         posts: list[tuple[str, dict[str, Any], str]] = [
             (
                 Kind.PROGRAMME,

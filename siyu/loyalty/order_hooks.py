@@ -1,0 +1,34 @@
+"""What loyalty plugs into orders (``siyu.orders.hooks``, ``siyu.orders.pricing``), registered in
+``LoyaltyConfig.ready()``; orders knows nothing of loyalty.
+
+- Purchase points: credited when any order is picked up (``picked_up``), taken back when it is refunded
+  (``refunded``) — invariant handlers, inside the order's transition, so points and order move together.
+- The points mall places orders of its own source ``points_mall``; their price is paid with points (an
+  adjuster after the member price brings the total to zero); when such an order ends without pickup the
+  ``released`` hook returns the exchange (points and stock) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from siyu.loyalty.services import mall, purchase
+from siyu.orders import hooks, pricing
+from siyu.orders.models import Order
+
+# After the member price (100), before coupons (300): a points-mall order leaves nothing for a coupon.
+PAID_WITH_POINTS_POSITION = 150
+
+
+def on_picked_up(order: Order) -> None:
+    purchase.credit_order(order)
+
+
+def on_refunded(order: Order) -> None:
+    purchase.claw_back_order(order)
+
+
+def register() -> None:
+    hooks.register_source(mall.SOURCE)
+    hooks.register("picked_up", on_picked_up, source=None, name="loyalty.purchase_points")
+    hooks.register("refunded", on_refunded, source=None, name="loyalty.purchase_clawback")
+    hooks.register("released", mall.return_for_order, source=mall.SOURCE, name="loyalty.mall_return")
+    pricing.register_adjuster("paid_with_points", mall.paid_with_points, position=PAID_WITH_POINTS_POSITION)

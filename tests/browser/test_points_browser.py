@@ -1,0 +1,77 @@
+"""The member's points on a phone (390×844): from the home tile to the check-in page, check in, see the points
+on 我的积分, then exchange points for a coupon in the points mall after confirming."""
+
+from __future__ import annotations
+
+import pytest
+
+from siyu.loyalty.models import Coupon, CouponTemplate, EarnRule, Exchange, MallItem
+from siyu.loyalty.services import points
+from tests.browser.support import screenshot, sign_in_member
+from tests.factories import MemberFactory, StoreFactory, credit_points
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_member_checks_in_sees_points_and_exchanges_them_for_a_coupon(
+    live_server, browser_two_pages, tmp_path, settings
+):
+    from playwright.sync_api import expect
+
+    settings.LANGUAGE_CODE = "zh-hans"  # the member pages as members see them
+    page = browser_two_pages[0]
+    store = StoreFactory(code="A001", name="朝阳大悦城店")
+    brand = store.brand
+    member = MemberFactory(brand=brand, home_store=store, nickname="小林")
+    EarnRule.objects.create(
+        brand=brand,
+        kind=EarnRule.Kind.CHECKIN,
+        name="每日签到",
+        points=5,
+        config={"streak_bonus": {"7": 20}, "makeup_cost": 20, "makeup_days": 7},
+    )
+    template = CouponTemplate.objects.create(
+        brand=brand, name="10元无门槛券", kind=CouponTemplate.Kind.FIXED, amount_fen=1000, valid_days=30
+    )
+    item = MallItem.objects.create(
+        brand=brand,
+        kind=MallItem.Kind.COUPON,
+        name="10元无门槛券",
+        description="全场通用，兑换后30天内有效",
+        points=200,
+        stock=20,
+        member_limit=1,
+        coupon_template=template,
+    )
+    credit_points(member, 300, reason="订单积分")
+    sign_in_member(page, live_server, member)
+
+    page.goto(f"{live_server.url}/h5/")
+    page.get_by_test_id("link-points").click()
+    expect(page.get_by_test_id("points-balance")).to_contain_text("300")
+    page.get_by_test_id("tab-checkin").click()
+    screenshot(page, tmp_path, "points-checkin-before")
+    page.get_by_test_id("checkin-button").click()
+    expect(page.locator(".h5-message-success")).to_contain_text("+5")
+    expect(page.locator(".pts-day-today")).to_contain_text("✓")
+    screenshot(page, tmp_path, "points-checkin-done")
+
+    page.get_by_test_id("tab-points").click()
+    expect(page.get_by_test_id("points-balance")).to_contain_text("305")
+    expect(page.get_by_test_id("points-history")).to_contain_text("每日签到")
+    screenshot(page, tmp_path, "points-home")
+
+    page.get_by_test_id("tab-mall").click()
+    expect(page.get_by_test_id("points-mall")).to_contain_text("10元无门槛券")
+    screenshot(page, tmp_path, "points-mall")
+    page.get_by_text("10元无门槛券").first.click()
+    page.get_by_test_id("exchange").click()
+    expect(page.get_by_test_id("confirm")).to_contain_text("200")
+    screenshot(page, tmp_path, "points-confirm")
+    page.get_by_test_id("confirm-exchange").click()
+    expect(page.locator(".h5-message-success")).to_contain_text("10元无门槛券")
+    screenshot(page, tmp_path, "points-exchanged")
+
+    assert points.balance_of(member).shown == 105
+    row = Exchange.objects.get(item=item)
+    assert Coupon.objects.filter(pk=row.coupon_id, member=member).exists()
