@@ -79,6 +79,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
     # Points batches past their expiry written off in bulk (spends write off an account's own first).
     PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
+    # Points red packets past their 24 hours: unclaimed shares go back to the budget or the KOL who paid.
+    PeriodicJob("red-packet-expiry", "siyu.loyalty.services.red_packets.return_expired", 300),
 )
 
 

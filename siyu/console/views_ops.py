@@ -61,6 +61,10 @@ JOB_LABELS = {
         gettext_lazy("Points expiry"),
         gettext_lazy("Writes off members' points that have passed their expiry date."),
     ),
+    "red-packet-expiry": (
+        gettext_lazy("Red packets"),
+        gettext_lazy("Returns the points of red packets nobody grabbed within 24 hours."),
+    ),
 }
 
 

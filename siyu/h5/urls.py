@@ -8,6 +8,7 @@ from siyu.h5 import (
     urls_flash,
     urls_groupbuy,
     urls_join,
+    urls_loyalty,
     urls_mall,
     urls_moderation,
     views,
@@ -31,4 +32,5 @@ urlpatterns = [
     *urls_mall.urlpatterns,
     *urls_flash.urlpatterns,
     *urls_groupbuy.urlpatterns,
+    *urls_loyalty.urlpatterns,
 ]

@@ -32,6 +32,7 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.loyalty import drop_packet, give_budget, give_points, make_kol, make_rule
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
@@ -50,13 +51,18 @@ __all__ = [
     "admit",
     "buy",
     "candle_sku",
+    "drop_packet",
     "flash_cup_sku",
+    "give_budget",
+    "give_points",
     "in_group",
     "join",
     "listing_for",
     "make_event",
     "make_group",
+    "make_kol",
     "make_product",
+    "make_rule",
     "make_sale",
     "make_template",
     "mall_listings",

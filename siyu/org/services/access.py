@@ -28,6 +28,9 @@ _HQ_SHARED = frozenset(
         "moderation.blocklist",  # block members in the stores served
         "moderation.blocklist_any",  # block by bare mobile number or channel id
         "loyalty.adjust",  # add or take a member's points, with a reason
+        "loyalty.manage",  # earn rules and the red-packet points budget
+        "loyalty.redpack",  # drop points red packets into groups (paid from the brand's budget)
+        "loyalty.reports",  # points liability and coupon reports (store staff see their stores)
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
@@ -36,7 +39,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     | frozenset({"members.erase", "audit.read", "staff.manage", "tokens.manage", "staff.list_all"}),
     Role.HQ_OPERATOR: _HQ_SHARED | frozenset({"staff.list_all"}),
     Role.STORE_MANAGER: frozenset(
-        {"members.export", "members.import", "moderation.blocklist", "staff.list_store", "loyalty.adjust"}
+        {
+            "members.export",
+            "members.import",
+            "moderation.blocklist",
+            "staff.list_store",
+            "loyalty.adjust",
+            "loyalty.redpack",
+            "loyalty.reports",
+        }
     ),
     Role.CLERK: frozenset(),
 }
