@@ -142,6 +142,10 @@ class PointsPolicy(models.Model):
         _("points expire"), max_length=10, choices=Expiry.choices, default=Expiry.ROLLING
     )
     expiry_months = models.PositiveSmallIntegerField(_("months"), default=12)
+    # What one point is worth to the brand, for the liability report (e.g. 1.00 fen: 100 points = 1 yuan).
+    fen_per_point = models.DecimalField(
+        _("value of one point (fen)"), max_digits=8, decimal_places=3, default=1
+    )
 
     class Meta:
         verbose_name = _("points policy")
