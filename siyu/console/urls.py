@@ -3,6 +3,7 @@ from django.urls import path
 from siyu.console import (
     urls_campaigns,
     urls_groupbuys,
+    urls_loyalty,
     views_catalog,
     views_communities,
     views_moderation,
@@ -130,4 +131,5 @@ urlpatterns = [
     path("pickup/verify/", views_orders.pickup_verify, name="pickup_verify"),
     *urls_campaigns.urlpatterns,
     *urls_groupbuys.urlpatterns,
+    *urls_loyalty.urlpatterns,
 ]

@@ -1,0 +1,24 @@
+/* Points liability chart: outstanding points per store (bars) and their value in yuan (line). */
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var el = document.getElementById("liability-chart");
+    var dataEl = document.getElementById("liability-chart-data");
+    if (!el || !dataEl || typeof echarts === "undefined") { return; }
+    var data = JSON.parse(dataEl.textContent);
+    var chart = echarts.init(el, null, { renderer: "svg" });
+    chart.setOption({
+      animation: false,
+      grid: { left: 48, right: 48, top: 28, bottom: 56 },
+      tooltip: { trigger: "axis" },
+      legend: { data: [data.t_points, data.t_yuan], top: 0 },
+      xAxis: { type: "category", data: data.labels, axisLabel: { interval: 0, rotate: data.labels.length > 4 ? 30 : 0 } },
+      yAxis: [{ type: "value", minInterval: 1 }, { type: "value" }],
+      series: [
+        { name: data.t_points, type: "bar", data: data.points, itemStyle: { color: "#0172ad" } },
+        { name: data.t_yuan, type: "line", yAxisIndex: 1, data: data.yuan, itemStyle: { color: "#c62828" } }
+      ]
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+  });
+})();
