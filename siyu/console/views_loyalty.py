@@ -22,6 +22,7 @@ from siyu.communities.models import Community
 from siyu.loyalty.models import EarnRule, PointsEntry
 from siyu.loyalty.services import points, red_packets, reports, rule_admin
 from siyu.org.services.access import has_capability, visible_stores
+from siyu.org.services.brand import current_brand_id
 
 from .helpers import console_view, current_staff, form_error, is_htmx
 
@@ -78,7 +79,8 @@ class RuleForm(forms.Form):
 
     def __init__(self, *args: Any, staff: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["stores"].choices = [(s.pk, f"{s.code} {s.name}") for s in visible_stores(staff)]
+        fields: Any = self.fields
+        fields["stores"].choices = [(s.pk, f"{s.code} {s.name}") for s in visible_stores(staff)]
         for i in range(STREAK_ROWS):
             self.fields[f"streak_days_{i}"] = forms.IntegerField(
                 label=_("Days in a row"), required=False, min_value=2, max_value=rule_admin.MAX_STREAK_DAY
@@ -169,8 +171,8 @@ def loyalty_home(request: HttpRequest) -> HttpResponse:
             "can_manage": has_capability(staff, "loyalty.manage"),
             "can_reports": has_capability(staff, "loyalty.reports"),
             "can_redpack": has_capability(staff, "loyalty.redpack"),
-            "budget": red_packets.budget_of(staff.brand_id or 0),
-            "point_value": reports.point_value(staff.brand_id or 0),
+            "budget": red_packets.budget_of(current_brand_id(staff)),
+            "point_value": reports.point_value(current_brand_id(staff)),
         },
     )
 
@@ -308,12 +310,13 @@ def _groups(request: HttpRequest) -> tuple[list[Community], list[Community]]:
     staff = current_staff(request)
     groups = (
         Community.objects.filter(
-            brand_id=staff.brand_id, store__in=visible_stores(staff), status=Community.Status.OPEN
+            brand_id=current_brand_id(staff), store__in=visible_stores(staff), status=Community.Status.OPEN
         )
         .select_related("store", "connector")
         .order_by("store__code", "name")[:500]
     )
-    ok, not_ok = [], []
+    ok: list[Community] = []
+    not_ok: list[Community] = []
     for group in groups:
         (ok if red_packets.can_drop_in(group) else not_ok).append(group)
     return ok, not_ok
@@ -327,9 +330,8 @@ def red_packet_list(request: HttpRequest) -> HttpResponse:
     can_drop = has_capability(staff, "loyalty.redpack")
     ok, not_ok = _groups(request)
     form = RedPacketForm(request.POST or None, initial={"key": uuid.uuid4().hex})
-    form.fields["community"].choices = [
-        (g.pk, f"{g.store.name} · {g.name} ({g.get_channel_display()})") for g in ok
-    ]
+    community_field: Any = form.fields["community"]
+    community_field.choices = [(g.pk, f"{g.store.name} · {g.name} ({g.get_channel_display()})") for g in ok]
     if request.method == "POST":
         if not can_drop:
             messages.error(request, _("Your role does not allow this."))
@@ -362,7 +364,7 @@ def red_packet_list(request: HttpRequest) -> HttpResponse:
             "can_drop": can_drop,
             "packets": packets,
             "wecom_groups": not_ok,
-            "budget": red_packets.budget_of(staff.brand_id or 0),
+            "budget": red_packets.budget_of(current_brand_id(staff)),
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -17,6 +17,7 @@ from siyu.api.presenters import store_ref
 from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
 from siyu.loyalty.models import EarnRule, PointsEntry, RedPacket
 from siyu.loyalty.services import points, red_packets, reports, rule_admin
+from siyu.org.services.brand import current_brand_id
 
 router = Router()
 
@@ -358,7 +359,7 @@ def get_red_packet(request: HttpRequest, packet_id: Path[Id]) -> dict[str, Any]:
 @router.get("/loyalty/budget", response=BudgetOut)
 def get_points_budget(request: HttpRequest) -> dict[str, Any]:
     """Points the brand may still give away in staff red packets."""
-    return {"remaining": red_packets.budget_of(current_staff(request).brand_id or 0)}
+    return {"remaining": red_packets.budget_of(current_brand_id(current_staff(request)))}
 
 
 # --- reports -------------------------------------------------------------------------------------------

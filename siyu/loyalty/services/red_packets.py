@@ -48,6 +48,7 @@ from siyu.members.services.public_profile import public_name
 from siyu.org.models import Staff
 from siyu.org.services.access import can_access_store, check_capability, store_scope
 from siyu.org.services.audit import record_audit
+from siyu.org.services.brand import current_brand_id
 
 EXPIRES_AFTER = timedelta(hours=24)
 MAX_SHARES = 200
@@ -104,10 +105,14 @@ def set_budget(staff: Staff, remaining: Any) -> PointsBudget:
     check_capability(staff, "loyalty.manage")
     value = clean_int(remaining, "remaining", 0, 1_000_000_000, from_text=True)
     budget, _created = PointsBudget.objects.update_or_create(
-        brand_id=staff.brand_id, defaults={"remaining": value}
+        brand_id=current_brand_id(staff), defaults={"remaining": value}
     )
     record_audit(
-        staff, "loyalty.budget", target_type="brand", target_id=staff.brand_id, detail={"remaining": value}
+        staff,
+        "loyalty.budget",
+        target_type="brand",
+        target_id=current_brand_id(staff),
+        detail={"remaining": value},
     )
     return budget
 
@@ -245,7 +250,9 @@ def drop_by_staff(
     group of a store they serve — NotFound otherwise). The key is scoped to the staff member. Audited."""
     check_capability(staff, "loyalty.redpack")
     cid = clean_int(community_id, "community", 1, MAX_DB_ID, from_text=True)
-    community = Community.objects.filter(pk=cid, brand_id=staff.brand_id).select_related("connector").first()
+    community = (
+        Community.objects.filter(pk=cid, brand_id=current_brand_id(staff)).select_related("connector").first()
+    )
     if community is None or not can_access_store(staff, community.store_id):
         raise NotFound(_("No such group."), field="community")
     n, k, text = _clean_packet(total, shares, greeting)
@@ -477,7 +484,7 @@ def grabs(packet: RedPacket) -> QuerySet[RedPacketShare]:
 
 def list_packets(staff: Staff, *, community_id: int | None = None) -> QuerySet[RedPacket]:
     """Packets in the groups of the stores the staff member serves (HQ: all), newest first."""
-    qs = RedPacket.objects.filter(brand_id=staff.brand_id).select_related(
+    qs = RedPacket.objects.filter(brand_id=current_brand_id(staff)).select_related(
         "community", "store", "staff", "member"
     )
     scope = store_scope(staff)

@@ -25,6 +25,7 @@ from siyu.members.services.profiles import get_member
 from siyu.org.models import Staff
 from siyu.org.services.access import check_capability, store_scope, visible_stores
 from siyu.org.services.audit import record_audit
+from siyu.org.services.brand import current_brand_id
 
 MAX_FEN_PER_POINT = Decimal("10000")
 
@@ -91,12 +92,14 @@ def set_point_value(staff: Staff, value: Any) -> Decimal:
     """Head office sets what one point is worth in fen (capability ``loyalty.manage``). Audited."""
     check_capability(staff, "loyalty.manage")
     number = clean_point_value(value)
-    PointsPolicy.objects.update_or_create(brand_id=staff.brand_id, defaults={"fen_per_point": number})
+    PointsPolicy.objects.update_or_create(
+        brand_id=current_brand_id(staff), defaults={"fen_per_point": number}
+    )
     record_audit(
         staff,
         "loyalty.point_value",
         target_type="brand",
-        target_id=staff.brand_id,
+        target_id=current_brand_id(staff),
         detail={"fen": str(number)},
     )
     return number
@@ -141,12 +144,16 @@ def liability(staff: Staff, *, fen_per_point: Any = None, now: datetime | None =
     ``loyalty.reports``."""
     check_capability(staff, "loyalty.reports")
     now = now or timezone.now()
-    rate = point_value(staff.brand_id) if fen_per_point in (None, "") else clean_point_value(fen_per_point)
+    rate = (
+        point_value(current_brand_id(staff))
+        if fen_per_point in (None, "")
+        else clean_point_value(fen_per_point)
+    )
     scope = store_scope(staff)
     batches = PointsBatch.objects.filter(
-        account__brand_id=staff.brand_id, remaining__gt=0, expires_at__gt=now
+        account__brand_id=current_brand_id(staff), remaining__gt=0, expires_at__gt=now
     )
-    accounts = PointsAccount.objects.filter(brand_id=staff.brand_id)
+    accounts = PointsAccount.objects.filter(brand_id=current_brand_id(staff))
     if scope is not None:
         batches = batches.filter(account__member__home_store_id__in=scope)
         accounts = accounts.filter(member__home_store_id__in=scope)
@@ -160,7 +167,7 @@ def liability(staff: Staff, *, fen_per_point: Any = None, now: datetime | None =
         .annotate(members=Count("pk"), owed=Sum("debt"))
         .order_by()
     }
-    names = dict(visible_stores(staff).filter(brand_id=staff.brand_id).values_list("pk", "name"))
+    names = dict(visible_stores(staff).filter(brand_id=current_brand_id(staff)).values_list("pk", "name"))
     ids = [pk for pk in names if pk in live or pk in per_store]
     if scope is None and (None in live or None in per_store):
         ids.append(None)  # type: ignore[arg-type]

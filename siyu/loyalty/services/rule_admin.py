@@ -22,6 +22,7 @@ from siyu.loyalty.models import EarnRule
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
+from siyu.org.services.brand import current_brand_id
 
 MAX_RULE_POINTS = 100_000
 MAX_CAP = 10_000
@@ -44,7 +45,7 @@ FIELDS = (
 
 def list_rules(staff: Staff, *, kind: str | None = None) -> QuerySet[EarnRule]:
     require_staff(staff)
-    qs = EarnRule.objects.filter(brand_id=staff.brand_id).prefetch_related("stores")
+    qs = EarnRule.objects.filter(brand_id=current_brand_id(staff)).prefetch_related("stores")
     if kind:
         qs = qs.filter(kind=kind)
     return qs.order_by("kind", "-active", "id")
@@ -191,7 +192,7 @@ def _clean(
             clean_int(v, "store_ids", 1, MAX_DB_ID, _("Choose stores from the list."), from_text=True)
             for v in raw
         }
-        stores = list(Store.objects.filter(brand_id=staff.brand_id, pk__in=ids))
+        stores = list(Store.objects.filter(brand_id=current_brand_id(staff), pk__in=ids))
         if len(stores) != len(ids):
             raise ValidationFailed(_("Choose stores from the list."), field="store_ids")
     return values, stores
@@ -202,7 +203,7 @@ def create_rule(staff: Staff, data: dict[str, Any]) -> EarnRule:
     check_capability(staff, "loyalty.manage")
     values, stores = _clean(staff, data, None)
     with transaction.atomic():
-        rule = EarnRule.objects.create(brand_id=staff.brand_id, **values)
+        rule = EarnRule.objects.create(brand_id=current_brand_id(staff), **values)
         if stores:
             rule.stores.set(stores)
         record_audit(
