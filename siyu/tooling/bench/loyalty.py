@@ -143,6 +143,7 @@ def seed_batches(*, batches: int, per_member: int = 50, due_share: float = 0.9) 
     members = max(1, batches // per_member)
     now = timezone.now()
     past, future = now - timedelta(days=1), now + timedelta(days=200)
+    db_time = connection.ops.adapt_datetimefield_value
     due_per_member = int(per_member * due_share)
     started = time.perf_counter()
     with transaction.atomic():
@@ -152,7 +153,7 @@ def seed_batches(*, batches: int, per_member: int = 50, due_share: float = 0.9) 
             "INSERT INTO loyalty_pointsaccount "
             "(brand_id, member_id, balance, debt, earned_total, updated_at) "
             "SELECT %s, id, %s, 0, %s, %s FROM members_member WHERE brand_id = %s",
-            [brand.pk, 10 * per_member, 10 * per_member, now, brand.pk],
+            [brand.pk, 10 * per_member, 10 * per_member, db_time(now), brand.pk],
         )
         cur.execute(
             # The numbers 1…per_member by a recursive CTE (PostgreSQL and SQLite alike).
@@ -162,7 +163,7 @@ def seed_batches(*, batches: int, per_member: int = 50, due_share: float = 0.9) 
             "SELECT a.id, 'earn', 10, 10 * g.i, 0, 'bench', 'bench', '', "
             "'sys:bench:' || a.id || ':' || g.i, '', %s "
             "FROM loyalty_pointsaccount a CROSS JOIN g WHERE a.brand_id = %s",
-            [per_member, past - timedelta(days=400), brand.pk],
+            [per_member, db_time(past - timedelta(days=400)), brand.pk],
         )
         cur.execute(
             "INSERT INTO loyalty_pointsbatch "
@@ -171,7 +172,7 @@ def seed_batches(*, batches: int, per_member: int = 50, due_share: float = 0.9) 
             "CASE WHEN e.balance_after <= %s THEN %s ELSE %s END "
             "FROM loyalty_pointsentry e JOIN loyalty_pointsaccount a ON a.id = e.account_id "
             "WHERE a.brand_id = %s",
-            [10 * due_per_member, past, future, brand.pk],
+            [10 * due_per_member, db_time(past), db_time(future), brand.pk],
         )
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
