@@ -81,6 +81,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
     # Points red packets past their 24 hours: unclaimed shares go back to the budget or the KOL who paid.
     PeriodicJob("red-packet-expiry", "siyu.loyalty.services.red_packets.return_expired", 300),
+    # Coupons past their window marked expired (their short codes freed; reads treat them as expired anyway).
+    PeriodicJob("coupons-expiry", "siyu.loyalty.services.coupons.expire_due", 600),
 )
 
 

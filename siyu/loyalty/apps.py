@@ -12,3 +12,9 @@ class LoyaltyConfig(AppConfig):
     name = "siyu.loyalty"
     label = "loyalty"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Coupons plug into checkout (a price adjuster) and the order lifecycle (siyu.orders.hooks).
+        from siyu.loyalty.services import coupons_checkout
+
+        coupons_checkout.register()

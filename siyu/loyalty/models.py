@@ -318,3 +318,31 @@ class RedPacketShare(models.Model):
 
     def __str__(self) -> str:
         return f"{self.packet_id}#{self.position}: {self.points}"
+
+
+# Coupons live in their own module (ADR 0014); imported here so Django finds the models.
+from siyu.loyalty.models_coupons import (  # noqa: E402
+    Coupon,
+    CouponBudget,
+    CouponSource,
+    CouponStatus,
+    CouponTemplate,
+)
+
+__all__ = [
+    "CheckIn",
+    "Coupon",
+    "CouponBudget",
+    "CouponSource",
+    "CouponStatus",
+    "CouponTemplate",
+    "EarnRule",
+    "PointsAccount",
+    "PointsBatch",
+    "PointsBudget",
+    "PointsDraw",
+    "PointsEntry",
+    "PointsPolicy",
+    "RedPacket",
+    "RedPacketShare",
+]

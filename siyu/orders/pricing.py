@@ -14,14 +14,20 @@ The order's total is the base subtotal plus every adjustment; it may never go be
 ``negative_total``; the ``order_total_not_negative`` constraint stands behind it). Every adjustment is stored
 on the order (``OrderAdjustment``), so an order can say why it cost what it cost.
 
+**Options.** The buyer's choices for adjusters travel as ``options`` (a small ``{str: str}`` map, e.g.
+``{"coupons": "12,15"}``), passed through ``checkout.create_order`` and part of its request hash; orders does
+not read them — each adjuster reads its own key (ADR 0014). An adjuster that cannot honour a choice raises
+(Conflict), and the order is refused.
+
 The member price (``catalog.services.queries.member_unit_fen``) is the first adjuster, built in here.
 Apps above orders (loyalty: coupons, points, stored value) register theirs in ``AppConfig.ready()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from django.utils.translation import gettext as _
 
@@ -67,6 +73,7 @@ class PricingContext:
     campaign_id: int | None
     lines: tuple[PricedLine, ...]
     adjustments: tuple[Adjustment, ...] = ()
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def subtotal_fen(self) -> int:
@@ -134,17 +141,21 @@ def price(
     source: str,
     campaign_id: int | None,
     lines: Sequence[PricedLine],
+    options: Mapping[str, str] | None = None,
 ) -> Priced:
-    """Run the adjusters over ``lines`` (see module guarantees). Conflict ``negative_total`` when they would
-    take the total, or a line's unit price, below zero."""
-    ctx = PricingContext(member_id, store_id, source, campaign_id, tuple(lines))
+    """Run the adjusters over ``lines`` (see module guarantees), giving them the buyer's ``options``.
+    Conflict ``negative_total`` when they would take the total, or a line's unit price, below zero."""
+    frozen = MappingProxyType(dict(options or {}))
+    ctx = PricingContext(member_id, store_id, source, campaign_id, tuple(lines), options=frozen)
     by_listing = {line.listing_id: line for line in lines}
     for name, adjuster in adjusters():
         added = tuple(adjuster(ctx))
         for adjustment in added:
             _check(adjustment, by_listing, name)
         if added:
-            ctx = PricingContext(member_id, store_id, source, campaign_id, ctx.lines, ctx.adjustments + added)
+            ctx = PricingContext(
+                member_id, store_id, source, campaign_id, ctx.lines, ctx.adjustments + added, options=frozen
+            )
         if ctx.total_fen < 0:
             raise Conflict(_("The price cannot go below zero."), field="items", code="negative_total")
     unit = {line.listing_id: line.base_unit_fen for line in lines}

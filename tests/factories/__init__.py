@@ -32,7 +32,16 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
-from tests.factories.loyalty import drop_packet, give_budget, give_points, make_kol, make_rule
+from tests.factories.loyalty import (
+    drop_packet,
+    give_budget,
+    give_coupon,
+    give_points,
+    make_coupon_template,
+    make_kol,
+    make_rule,
+    window_days,
+)
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
@@ -54,10 +63,12 @@ __all__ = [
     "drop_packet",
     "flash_cup_sku",
     "give_budget",
+    "give_coupon",
     "give_points",
     "in_group",
     "join",
     "listing_for",
+    "make_coupon_template",
     "make_event",
     "make_group",
     "make_kol",
@@ -80,4 +91,5 @@ __all__ = [
     "settle",
     "stock_of",
     "two_cups_at",
+    "window_days",
 ]

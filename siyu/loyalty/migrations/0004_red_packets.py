@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('communities', '0002_group_delivery'),
-        ('loyalty', '0001_initial'),
+        ('loyalty', '0002_coupons'),
         ('members', '0002_nickname_avatar'),
         ('org', '0003_staff_wecom_userid'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -10,6 +10,7 @@ short line (InsufficientStock) leaves nothing behind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,9 @@ from siyu.orders.services.queries import pickup_store
 MAX_LINES = 50
 MAX_QUANTITY = 99
 MAX_PICKUP_DAYS = 14
+MAX_OPTIONS = 8
+MAX_OPTION_VALUE = 200
+_OPTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def _clean_items(items: Any) -> dict[int, int]:
@@ -58,6 +62,21 @@ def _clean_items(items: Any) -> dict[int, int]:
                 _("Quantities are between 1 and %(n)s.") % {"n": MAX_QUANTITY}, field="items"
             )
     return wanted
+
+
+def clean_options(options: Any) -> dict[str, str]:
+    """The buyer's choices for price adjusters (``siyu.orders.pricing``): up to 8 short lower-case keys with
+    text values of up to 200 characters; orders does not interpret them."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
+        raise ValidationFailed(_("Invalid checkout options."), field="options")
+    for name, value in options.items():
+        if not isinstance(name, str) or not _OPTION_KEY.match(name):
+            raise ValidationFailed(_("Invalid checkout options."), field="options")
+        if not isinstance(value, str) or len(value) > MAX_OPTION_VALUE:
+            raise ValidationFailed(_("Invalid checkout options."), field="options")
+    return dict(options)
 
 
 def _clean_window(window: Any, now: datetime) -> tuple[datetime, datetime]:
@@ -94,6 +113,7 @@ def create_order(
     campaign_id: int | None = None,
     unit_prices: dict[int, int] | None = None,
     source: str = "mall",
+    options: dict[str, str] | None = None,
 ) -> Order:
     """Place ``member``'s order of ``items`` ([(listing_id, quantity)…]) for pickup at ``store_id`` within
     ``pickup_window`` (start, end). Prices are the list price and the registered price adjusters (the
@@ -102,16 +122,21 @@ def create_order(
     paid within PAYMENT_TIMEOUT, pay-at-pickup orders by the end of the pickup window (then ``expire_due``
     releases their stock). Idempotent by (member, key); the same key with another store or cart: Conflict
     ``idempotency_mismatch``. Refused requests (unknown store or item, unavailable item: NotFound/Conflict;
-    not enough stock: InsufficientStock) change nothing. Records ``order.created``."""
+    not enough stock: InsufficientStock) change nothing. ``options`` are the buyer's choices for the price
+    adjusters (e.g. ``{"coupons": "12"}``, see ``siyu.orders.pricing``), part of the request hash; an
+    adjuster that refuses one refuses the order. Records ``order.created``."""
     key = clean_idempotency_key(idempotency_key)
     assert key is not None
     wanted = _clean_items(list(items) if isinstance(items, list | tuple) else items)
+    chosen = clean_options(options)
     digest = request_hash(
         "order",
         store_id if isinstance(store_id, int) and not isinstance(store_id, bool) else repr(store_id),
         sorted(wanted.items()),
         source,
         campaign_id,
+        # Only when given: orders placed without options keep the hash they always had.
+        *([sorted(chosen.items())] if chosen else []),
     )
     existing = _replay(member, key, digest)
     if existing is not None:
@@ -153,6 +178,7 @@ def create_order(
         community_id=community_id,
         campaign_id=campaign_id,
         placed_at=now,
+        options=chosen,
     )
     try:
         with transaction.atomic():

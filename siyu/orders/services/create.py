@@ -70,6 +70,7 @@ class OrderRequest:
     placed_at: datetime | None = None  # default: now
     holds_listing_stock: bool = True  # False: the selling app holds the units (a flash sale's allotment)
     event_extra: dict[str, Any] = field(default_factory=dict)  # more fields for ``order.created``
+    options: dict[str, str] = field(default_factory=dict)  # the buyer's choices for price adjusters
 
 
 def new_out_trade_no() -> str:
@@ -120,6 +121,7 @@ def _priced(request: OrderRequest) -> pricing.Priced:
             )
             for line in request.lines
         ],
+        options=request.options,
     )
 
 

@@ -31,6 +31,8 @@ _HQ_SHARED = frozenset(
         "loyalty.manage",  # earn rules and the red-packet points budget
         "loyalty.redpack",  # drop points red packets into groups (paid from the brand's budget)
         "loyalty.reports",  # points liability and coupon reports (store staff see their stores)
+        "coupons.manage",  # coupon templates: create, edit, budgets
+        "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
@@ -47,6 +49,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.adjust",
             "loyalty.redpack",
             "loyalty.reports",
+            "coupons.issue",
         }
     ),
     Role.CLERK: frozenset(),
