@@ -40,7 +40,7 @@ OPTION = "coupons"
 NONE = "none"
 KIND = "coupon"
 POSITION = 300
-MAX_CHOSEN = 5
+MAX_CHOSEN = rules.MAX_STACK
 REF_PREFIX = "cpn:"
 
 

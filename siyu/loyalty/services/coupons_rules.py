@@ -27,6 +27,7 @@ from siyu.common.validators import fen_to_yuan
 from siyu.loyalty.models import Coupon, CouponTemplate
 
 Kind = CouponTemplate.Kind
+MAX_STACK = 5  # coupons combined in one choice; the checkout takes at most this many
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ def best_choice(
     # Prefer more off, then the coupon that expires first.
     usable.sort(key=lambda cd: (-cd[1], cd[0].valid_until, cd[0].pk))
     single = Choice((usable[0][0],), (usable[0][1],))
-    stack = [c for c, _off in usable if c.template.stackable]
+    # At most MAX_STACK coupons: the checkout refuses a longer choice (coupons_checkout.MAX_CHOSEN).
+    stack = [c for c, _off in usable if c.template.stackable][:MAX_STACK]
     if len(stack) > 1:
         got = apply_in_order(stack, scopes, lines, total_fen)
         if got is not None and sum(got) > single.total_fen:

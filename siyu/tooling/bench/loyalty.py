@@ -9,6 +9,8 @@ the benchmark's environment (see ``loyalty_run``):
 - ``expiry``: seeds ``batches`` points batches (with their earning entries and accounts) by bulk SQL, ninety
   per cent of them past their expiry, then times ``siyu.loyalty.services.points.expire_due`` over them and
   checks the result from the database (no due batch left, every balance the sum of its live batches).
+- ``pricing``: 2,000 active coupon templates (fixed, percentage, threshold; scoped to the store, a category,
+  products, or not at all), 50 of them in one member's wallet; times the checkout's suggestion and pricing.
 """
 
 from __future__ import annotations
@@ -28,11 +30,23 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from siyu.loyalty.models import CheckIn, EarnRule, PointsAccount, PointsBatch, PointsEntry
-from siyu.loyalty.services import points
+from siyu.catalog.models import Category, Product, Sku, StoreListing
+from siyu.catalog.services import bulk as catalog_bulk
+from siyu.loyalty.models import (
+    CheckIn,
+    Coupon,
+    CouponSource,
+    CouponTemplate,
+    EarnRule,
+    PointsAccount,
+    PointsBatch,
+    PointsEntry,
+)
+from siyu.loyalty.services import coupons, coupons_checkout, points
 from siyu.members.models import Member
 from siyu.members.services import bulk as members_bulk
 from siyu.members.services.signin import SESSION_KEY
+from siyu.orders.pricing import PricedLine, price
 from siyu.org.models import Store
 from siyu.org.services import bulk as org_bulk
 
@@ -214,4 +228,109 @@ def expiry(*, batches: int) -> dict[str, Any]:
         "unbalanced_accounts": _unbalanced(accounts),
         "second_run_expired": again,
         "second_run_s": round(time.perf_counter() - again_started, 2),
+    }
+
+
+# --- checkout pricing with many coupon templates -------------------------------------------------------
+
+
+def pricing(*, templates: int = 2_000, wallet: int = 50, rounds: int = 300) -> dict[str, Any]:
+    """Checkout pricing for one member with ``wallet`` coupons, among ``templates`` active templates: each
+    round suggests the best coupons for a three-line cart (``coupons_checkout.suggest``) and prices the cart
+    with that choice through the adjusters (``orders.pricing.price``), as the H5 checkout does."""
+    now = timezone.now()
+    with transaction.atomic():
+        brand, store, ids, run = _new_members("lbp", 1)
+        member = Member.objects.get(pk=ids[0])
+        categories = [Category.objects.create(brand=brand, name=f"类目{i}") for i in range(4)]
+        products = [Product(name=f"商品{i}", category=categories[i % 4]) for i in range(8)]
+        skus = catalog_bulk.add_products(
+            brand,
+            [(p, [Sku(code=f"LBP-{run}-{i}", price_fen=2000 + 500 * i)]) for i, p in enumerate(products)],
+        )
+        catalog_bulk.publish_to_all_stores(products)
+        catalog_bulk.open_listings([StoreListing(store=store, sku=sku, stock=1000) for sku in skus])
+        kinds = [
+            {"kind": CouponTemplate.Kind.FIXED, "amount_fen": 300},
+            {"kind": CouponTemplate.Kind.PERCENT, "percent_off": 15, "cap_fen": 2000},
+            {"kind": CouponTemplate.Kind.THRESHOLD, "amount_fen": 1000, "threshold_fen": 8000},
+        ]
+        made = CouponTemplate.objects.bulk_create(
+            [
+                CouponTemplate(
+                    brand=brand,
+                    name=f"券{i}",
+                    valid_days=30,
+                    member_limit=1,
+                    stackable=i % 5 == 0,
+                    **kinds[i % 3],
+                )
+                for i in range(templates)
+            ],
+            batch_size=1_000,
+        )
+        # A quarter scoped to the store, a quarter to a category, a quarter to two products.
+        Through = CouponTemplate.stores.through
+        Through.objects.bulk_create(
+            [Through(coupontemplate_id=t.pk, store_id=store.pk) for t in made[0::4]], batch_size=2_000
+        )
+        CatThrough = CouponTemplate.categories.through
+        CatThrough.objects.bulk_create(
+            [CatThrough(coupontemplate_id=t.pk, category_id=categories[t.pk % 4].pk) for t in made[1::4]],
+            batch_size=2_000,
+        )
+        ProdThrough = CouponTemplate.products.through
+        ProdThrough.objects.bulk_create(
+            [
+                ProdThrough(coupontemplate_id=t.pk, product_id=products[(t.pk + k) % 8].pk)
+                for t in made[2::4]
+                for k in (0, 1)
+            ],
+            batch_size=2_000,
+        )
+        step = max(1, len(made) // wallet)
+        for t in made[::step][:wallet]:
+            coupons.issue(t, member, key=f"sys:bench:{t.pk}", source=CouponSource.MANUAL, now=now)
+    listings = list(
+        StoreListing.objects.filter(store=store).select_related("sku__product").order_by("pk")[:3]
+    )
+    items = [(li.sku, 2, li.sku.price_fen) for li in listings]
+    lines = [
+        PricedLine(
+            listing_id=li.pk, sku=li.sku, quantity=2, base_unit_fen=li.sku.price_fen, campaign_priced=False
+        )
+        for li in listings
+    ]
+    times: list[float] = []
+    best_fen = 0
+    total_fen = 0
+    for _round in range(rounds):
+        started = time.perf_counter()
+        suggestion = coupons_checkout.suggest(member.pk, store.pk, items)
+        priced = price(
+            member_id=member.pk,
+            store_id=store.pk,
+            source="mall",
+            campaign_id=None,
+            lines=lines,
+            options={coupons_checkout.OPTION: suggestion.best_value},
+        )
+        times.append(time.perf_counter() - started)
+        best_fen, total_fen = suggestion.best_fen, priced.total_fen
+    lat = sorted(times)
+
+    def pct(p: float) -> float:
+        return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1)
+
+    return {
+        "templates": CouponTemplate.objects.filter(brand=brand, active=True).count(),
+        "wallet": Coupon.objects.filter(member=member).count(),
+        "usable_offers": len(suggestion.offers),
+        "best_discount_fen": best_fen,
+        "cart_fen": sum(u * q for _s, q, u in items),
+        "priced_total_fen": total_fen,
+        "rounds": rounds,
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
     }

@@ -8,7 +8,8 @@ Check-ins, duplicates and points are counted from the database afterwards.
 
 (b) **Expiry.** ``batches`` batches seeded by bulk SQL, then the expiry job timed over them.
 
-(c) **Checkout pricing with coupons** needs the coupons app (another branch): not measured here yet.
+(c) **Checkout pricing with coupons.** ``templates`` active coupon templates, ``wallet`` coupons in one
+member's wallet; the checkout's best-coupon suggestion and the pricing adjusters timed in-process.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def run_inner(options: dict[str, Any]) -> dict[str, Any]:
         return loyalty.audit(options["brand"])
     if step == "expiry":
         return loyalty.expiry(batches=options["batches"])
+    if step == "pricing":
+        return loyalty.pricing(templates=options["templates"], wallet=options["wallet"])
     raise CommandError(f"unknown step {step!r}")
 
 
@@ -169,8 +172,8 @@ def run_loyalty(options: dict[str, Any], scratch_database: ScratchDatabase) -> d
                     server.kill()
         if options["part"] in ("all", "expiry") and options["batches"]:
             result["expiry"] = _step(env, "expiry", batches=options["batches"])
-        result["checkout_pricing"] = {
-            "measured": False,
-            "why": "needs the coupons app (branch wt-coupons), not merged on this branch yet",
-        }
+        if options["part"] in ("all", "pricing"):
+            result["pricing"] = _step(
+                env, "pricing", templates=options["templates"], wallet=options["wallet"]
+            )
     return result

@@ -73,8 +73,13 @@ class Command(BaseCommand):
             "--batches", type=int, default=1_000_000, help="loyalty: points batches to expire."
         )
         parser.add_argument(
-            "--part", choices=("all", "checkin", "expiry"), default="all", help="loyalty: which part."
+            "--part",
+            choices=("all", "checkin", "expiry", "pricing"),
+            default="all",
+            help="loyalty: which part.",
         )
+        parser.add_argument("--templates", type=int, default=2_000, help="loyalty: active coupon templates.")
+        parser.add_argument("--wallet", type=int, default=50, help="loyalty: coupons in the member's wallet.")
         parser.add_argument("--brand", type=int, default=0, help="(internal) loyalty brand")
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
         parser.add_argument("--step", default="", help="(internal) flash-sale step")
