@@ -7,7 +7,15 @@ import pytest
 from siyu.loyalty.models import EarnRule, PointsEntry
 from siyu.loyalty.services import points, red_packets
 from tests.api_support import ApiClient, assert_error
-from tests.factories import MemberFactory, give_budget, give_points, in_group, make_group
+from tests.factories import (
+    MemberFactory,
+    give_budget,
+    give_coupon,
+    give_points,
+    in_group,
+    make_coupon_template,
+    make_group,
+)
 
 
 @pytest.fixture
@@ -197,3 +205,14 @@ def test_liability_per_store(as_admin, as_manager, as_clerk_a, brand, store_a, s
     assert [r["store_id"] for r in mine["stores"]] == [store_a.pk] and mine["value_fen"] == 300
     assert_error(as_clerk_a.get("/loyalty/reports/liability"), 403)
     assert_error(as_admin.get("/loyalty/reports/liability", {"fen_per_point": "abc"}), 400)
+
+
+def test_coupon_report_api(as_admin, as_manager, brand, member_a, member_b, store_a):
+    template = make_coupon_template(brand, amount_fen=500)
+    give_coupon(template, member_a)
+    give_coupon(template, member_b)
+    body = as_admin.get("/loyalty/reports/coupons").json()
+    assert sorted(r["issued"] for r in body["stores"]) == [1, 1] and body["campaigns"] == []
+    mine = as_manager.get("/loyalty/reports/coupons", {"since": "2020-01-01T00:00:00+08:00"}).json()
+    assert [r["store_id"] for r in mine["stores"]] == [store_a.pk]
+    assert_error(as_admin.get("/loyalty/reports/coupons", {"since": "yesterday"}), 400)

@@ -6,9 +6,17 @@ from __future__ import annotations
 from django.urls import reverse
 
 from siyu.channels.models import ChannelKind
-from siyu.loyalty.models import EarnRule, PointsEntry, RedPacket
-from siyu.loyalty.services import points, red_packets, reports
-from tests.factories import ConnectorFactory, MemberFactory, give_budget, give_points, make_group
+from siyu.loyalty.models import CouponSource, EarnRule, PointsEntry, RedPacket
+from siyu.loyalty.services import coupons_counter, points, red_packets, reports
+from tests.factories import (
+    ConnectorFactory,
+    MemberFactory,
+    give_budget,
+    give_coupon,
+    give_points,
+    make_coupon_template,
+    make_group,
+)
 
 
 def _html(response, status: int = 200) -> str:
@@ -192,3 +200,26 @@ def test_settings_budget_and_point_value(client, hq_admin, manager_a):
     assert red_packets.budget_of(hq_admin.brand_id) == 5000
     client.force_login(manager_a)
     assert client.post(reverse("console:loyalty_settings"), {"budget": "1"}).status_code == 403
+
+
+def test_coupon_report_per_store_and_campaign(
+    client, hq_admin, manager_a, clerk_a, brand, store_a, store_b, member_a, member_b
+):
+    template = make_coupon_template(brand, amount_fen=500)
+    used = give_coupon(template, member_a)
+    give_coupon(template, member_b, source=CouponSource.CAMPAIGN, source_ref="77")
+    coupons_counter.redeem(clerk_a, used.code, sale_fen=3000, key="r1")
+    report = reports.coupon_report(hq_admin)
+    rows = {r.key: r for r in report.stores}
+    assert (rows[store_a.pk].issued, rows[store_a.pk].used, rows[store_a.pk].discount_fen) == (1, 1, 500)
+    assert (rows[store_b.pk].issued, rows[store_b.pk].used) == (1, 0)
+    assert [(r.key, r.issued, r.used) for r in report.campaigns] == [("77", 1, 0)]
+    client.force_login(hq_admin)
+    page = _html(client.get(reverse("console:loyalty_coupons_report")))
+    assert "coupon-chart" in page and "¥5.00" in page and store_b.name in page
+    _html(client.get(reverse("console:loyalty_coupons_report"), {"days": "abc"}))
+    client.force_login(manager_a)
+    page = _html(client.get(reverse("console:loyalty_coupons_report"), {"days": "7"}))
+    assert store_b.name not in page
+    client.force_login(clerk_a)
+    assert client.get(reverse("console:loyalty_coupons_report")).status_code == 403

@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("loyalty/settings/", views_loyalty.loyalty_settings, name="loyalty_settings"),
     path("loyalty/red-packets/", views_loyalty.red_packet_list, name="red_packets"),
     path("loyalty/reports/liability/", views_loyalty.liability_report, name="loyalty_liability"),
+    path("loyalty/reports/coupons/", views_loyalty.coupon_report, name="loyalty_coupons_report"),
     path("members/<int:member_id>/points/", views_loyalty.member_points, name="member_points"),
     path(
         "members/<int:member_id>/points/adjust/",

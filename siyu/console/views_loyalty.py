@@ -4,6 +4,7 @@ points liability report. Thin callers of ``siyu.loyalty.services``; phone-first 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from siyu.campaigns.models import Campaign
 from siyu.common.errors import ServiceError
 from siyu.common.validators import fen_to_yuan
 from siyu.communities.models import Community
@@ -391,4 +393,30 @@ def liability_report(request: HttpRequest) -> HttpResponse:
         request,
         "console/loyalty/liability.html",
         {"report": report, "typed": typed, "chart": chart},
+    )
+
+
+@require_GET
+@console_view("loyalty.reports")
+def coupon_report(request: HttpRequest) -> HttpResponse:
+    """Coupons issued / used / discount / cost per store and per campaign (last ``days`` days of issuing)."""
+    staff = current_staff(request)
+    days_raw = (request.GET.get("days") or "").strip()
+    days = int(days_raw) if days_raw.isdigit() and 0 < int(days_raw) <= 3660 else None
+    since = timezone.now() - timedelta(days=days) if days else None
+    report = reports.coupon_report(staff, since=since)
+    ids = [int(r.key) for r in report.campaigns if str(r.key).isdigit()]
+    titles = dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "title"))
+    campaigns = [(r, titles.get(int(r.key)) if str(r.key).isdigit() else None) for r in report.campaigns]
+    chart = {
+        "labels": [r.name for r in report.stores[:20]],
+        "issued": [r.issued for r in report.stores[:20]],
+        "used": [r.used for r in report.stores[:20]],
+        "t_issued": _("Issued"),
+        "t_used": _("Used"),
+    }
+    return render(
+        request,
+        "console/loyalty/coupons_report.html",
+        {"report": report, "campaigns": campaigns, "days": days, "chart": chart},
     )

@@ -411,3 +411,53 @@ def points_liability(request: HttpRequest, params: Query[LiabilityParams]) -> di
             for r in result.rows
         ],
     }
+
+
+class CouponReportParams(Schema):
+    since: datetime | None = Field(None, description="Only coupons issued from then.")
+
+
+class CouponRowOut(Schema):
+    store_id: int | None = None
+    campaign_ref: str | None = None
+    name: str
+    issued: int
+    used: int
+    discount_fen: int
+    cost_fen: int
+
+
+class CouponReportOut(Schema):
+    stores: list[CouponRowOut]
+    campaigns: list[CouponRowOut]
+
+
+@router.get("/loyalty/reports/coupons", response=CouponReportOut)
+def coupons_report(request: HttpRequest, params: Query[CouponReportParams]) -> dict[str, Any]:
+    """Coupons issued (to members of the store), used at the store, discount and budget cost, per store and
+    per campaign (``loyalty.reports``; store staff: their stores)."""
+    report = reports.coupon_report(current_staff(request), since=params.since)
+    return {
+        "stores": [
+            {
+                "store_id": r.key,
+                "name": r.name,
+                "issued": r.issued,
+                "used": r.used,
+                "discount_fen": r.discount_fen,
+                "cost_fen": r.cost_fen,
+            }
+            for r in report.stores
+        ],
+        "campaigns": [
+            {
+                "campaign_ref": str(r.key),
+                "name": r.name,
+                "issued": r.issued,
+                "used": r.used,
+                "discount_fen": r.discount_fen,
+                "cost_fen": r.cost_fen,
+            }
+            for r in report.campaigns
+        ],
+    }

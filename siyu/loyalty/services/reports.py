@@ -1,4 +1,5 @@
-"""Reading the points ledger for staff: one member's points and history, and the points liability per store.
+"""Reading the points ledger for staff: one member's points and history, the points liability per store, and
+coupons issued / used / cost per store and campaign.
 
 Guarantees: store staff see only members and stores they serve (a member of another store is NotFound); what
 is counted is what members can still spend — batches past their expiry count as gone even before the expiry
@@ -13,12 +14,20 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import ValidationFailed
-from siyu.loyalty.models import PointsAccount, PointsBatch, PointsEntry, PointsPolicy
+from siyu.loyalty.models import (
+    Coupon,
+    CouponSource,
+    CouponStatus,
+    PointsAccount,
+    PointsBatch,
+    PointsEntry,
+    PointsPolicy,
+)
 from siyu.loyalty.services import points
 from siyu.members.models import Member
 from siyu.members.services.profiles import get_member
@@ -187,3 +196,94 @@ def liability(staff: Staff, *, fen_per_point: Any = None, now: datetime | None =
         )
     rows.sort(key=lambda r: -r.outstanding)
     return Liability(rows=rows, fen_per_point=rate, as_of=now)
+
+
+# --- coupons issued / used / cost ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouponRow:
+    key: int | str | None  # a store id, or a campaign id (``source_ref``)
+    name: str
+    issued: int
+    used: int
+    discount_fen: int
+    cost_fen: int
+
+    @property
+    def use_rate(self) -> int:
+        """Used per hundred issued (whole percent)."""
+        return round(100 * self.used / self.issued) if self.issued else 0
+
+
+@dataclass(frozen=True)
+class CouponReport:
+    stores: list[CouponRow]
+    campaigns: list[CouponRow]
+    since: datetime | None
+
+
+def coupon_report(staff: Staff, *, since: datetime | None = None) -> CouponReport:
+    """Coupons per store — issued to members of the store (their home store), used at the store, the discount
+    given and the cost charged to the store's budget (a gift: its price) — and per campaign that issued
+    coupons (``source`` campaign). Store staff see their stores only; ``since`` limits to coupons issued
+    from then. Needs ``loyalty.reports``. Campaign names are the caller's to look up (campaigns sit above)."""
+    check_capability(staff, "loyalty.reports")
+    brand_id = current_brand_id(staff)
+    scope = store_scope(staff)
+    coupons = Coupon.objects.filter(brand_id=brand_id)
+    if since is not None:
+        coupons = coupons.filter(issued_at__gte=since)
+    used = coupons.filter(status=CouponStatus.USED)
+    issued_q = coupons
+    if scope is not None:
+        issued_q = issued_q.filter(member__home_store_id__in=scope)
+        used = used.filter(used_store_id__in=scope)
+    issued_by_store = {
+        r["member__home_store_id"]: int(r["n"])
+        for r in issued_q.values("member__home_store_id").annotate(n=Count("pk")).order_by()
+    }
+    used_by_store = {
+        r["used_store_id"]: r
+        for r in used.values("used_store_id")
+        .annotate(n=Count("pk"), discount=Sum("discount_fen"), cost=Sum("cost_fen"))
+        .order_by()
+    }
+    names = dict(visible_stores(staff).filter(brand_id=brand_id).values_list("pk", "name"))
+    store_rows = []
+    for pk in [p for p in names if p in issued_by_store or p in used_by_store]:
+        u = used_by_store.get(pk) or {}
+        store_rows.append(
+            CouponRow(
+                key=pk,
+                name=names[pk],
+                issued=issued_by_store.get(pk, 0),
+                used=int(u.get("n") or 0),
+                discount_fen=int(u.get("discount") or 0),
+                cost_fen=int(u.get("cost") or 0),
+            )
+        )
+    store_rows.sort(key=lambda r: (-r.issued, -r.used, r.name))
+    campaign_q = issued_q.filter(source=CouponSource.CAMPAIGN)
+    campaign_rows = []
+    for r in (
+        campaign_q.values("source_ref")
+        .annotate(
+            n=Count("pk"),
+            used=Count("pk", filter=Q(status=CouponStatus.USED)),
+            discount=Sum("discount_fen", filter=Q(status=CouponStatus.USED)),
+            cost=Sum("cost_fen", filter=Q(status=CouponStatus.USED)),
+        )
+        .order_by("-n")[:100]
+    ):
+        campaign_rows.append(
+            CouponRow(
+                key=r["source_ref"],
+                name=r["source_ref"],
+                issued=int(r["n"]),
+                used=int(r["used"]),
+                discount_fen=int(r["discount"] or 0),
+                cost_fen=int(r["cost"] or 0),
+            )
+        )
+    return CouponReport(stores=store_rows, campaigns=campaign_rows, since=since)
