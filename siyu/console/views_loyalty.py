@@ -402,12 +402,14 @@ def coupon_report(request: HttpRequest) -> HttpResponse:
     """Coupons issued / used / discount / cost per store and per campaign (last ``days`` days of issuing)."""
     staff = current_staff(request)
     days_raw = (request.GET.get("days") or "").strip()
-    days = int(days_raw) if days_raw.isdigit() and 0 < int(days_raw) <= 3660 else None
+    days = int(days_raw) if days_raw.isdigit() and len(days_raw) < 5 and 0 < int(days_raw) <= 3660 else None
     since = timezone.now() - timedelta(days=days) if days else None
     report = reports.coupon_report(staff, since=since)
-    ids = [int(r.key) for r in report.campaigns if str(r.key).isdigit()]
-    titles = dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "title"))
-    campaigns = [(r, titles.get(int(r.key)) if str(r.key).isdigit() else None) for r in report.campaigns]
+    ids = {
+        str(r.key): int(str(r.key)) for r in report.campaigns if str(r.key).isdigit() and len(str(r.key)) < 18
+    }
+    titles = dict(Campaign.objects.filter(pk__in=ids.values()).values_list("pk", "title"))
+    campaigns = [(r, titles.get(ids.get(str(r.key), 0))) for r in report.campaigns]
     chart = {
         "labels": [r.name for r in report.stores[:20]],
         "issued": [r.issued for r in report.stores[:20]],

@@ -252,7 +252,7 @@ def coupon_report(staff: Staff, *, since: datetime | None = None) -> CouponRepor
     names = dict(visible_stores(staff).filter(brand_id=brand_id).values_list("pk", "name"))
     store_rows = []
     for pk in [p for p in names if p in issued_by_store or p in used_by_store]:
-        u = used_by_store.get(pk) or {}
+        u: dict[str, Any] = dict(used_by_store.get(pk) or {})
         store_rows.append(
             CouponRow(
                 key=pk,
