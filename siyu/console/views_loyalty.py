@@ -333,7 +333,13 @@ def red_packet_list(request: HttpRequest) -> HttpResponse:
     ok, not_ok = _groups(request)
     form = RedPacketForm(request.POST or None, initial={"key": uuid.uuid4().hex})
     community_field: Any = form.fields["community"]
-    community_field.choices = [(g.pk, f"{g.store.name} · {g.name} ({g.get_channel_display()})") for g in ok]
+    community_field.choices = [
+        (
+            g.pk,
+            f"{g.name if g.store.name in g.name else f'{g.store.name} · {g.name}'} ({g.get_channel_display()})",
+        )
+        for g in ok
+    ]
     if request.method == "POST":
         if not can_drop:
             messages.error(request, _("Your role does not allow this."))

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from siyu.channels.connectors.base import DeliveryPath
@@ -214,19 +215,21 @@ def _create(
                 for i, amount in enumerate(split(total, shares))
             ]
         )
-        who = public_name(member) if member is not None else community.store.name
-        title = greeting or _("%(who)s dropped a points red packet") % {"who": who}
-        message = post_to_group(
-            community,
-            card={
-                "title": title,
+        # The robot speaks the brand's language, whoever dropped the packet in whichever UI language.
+        with translation.override(settings.LANGUAGE_CODE):
+            who = public_name(member) if member is not None else community.store.name
+            card = {
+                "title": greeting or _("%(who)s dropped a points red packet") % {"who": who},
                 "description": _(
                     "%(total)s points in %(shares)s shares: first come, first served. Tap to grab!"
                 )
                 % {"total": total, "shares": shares},
                 "url": _grab_url(packet),
                 "button": _("Grab"),
-            },
+            }
+        message = post_to_group(
+            community,
+            card=card,
             idempotency_key=f"redpack:{packet.pk}",
             delivery_kind=GroupDelivery.Kind.OTHER,
             can_wait=False,
