@@ -307,6 +307,11 @@ class RedPacketForm(forms.Form):
     key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
 
+def _group_label(group: Community) -> str:
+    """Group names usually start with their store's name; add it when they do not."""
+    return group.name if group.store.name in group.name else f"{group.store.name} · {group.name}"
+
+
 def _groups(request: HttpRequest) -> tuple[list[Community], list[Community]]:
     """(groups a packet can go into, WeCom groups that cannot take one) of the stores served."""
     staff = current_staff(request)
@@ -336,7 +341,7 @@ def red_packet_list(request: HttpRequest) -> HttpResponse:
     community_field.choices = [
         (
             g.pk,
-            f"{g.name if g.store.name in g.name else f'{g.store.name} · {g.name}'} ({g.get_channel_display()})",
+            f"{_group_label(g)} ({g.get_channel_display()})",
         )
         for g in ok
     ]
