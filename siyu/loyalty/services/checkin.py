@@ -65,18 +65,22 @@ def check_in(member: Member, *, now: datetime | None = None) -> CheckInOutcome:
     rule = _rule(member, now)
     day = timezone.localdate(now)
     with transaction.atomic():
-        points.lock_account(member)
-        existing = CheckIn.objects.filter(member=member, day=day).first()
+        account = points.lock_account(member)
+        # Today's and yesterday's check-ins in one query (the hot path: every member, every day).
+        near = {
+            c.day: c for c in CheckIn.objects.filter(member=member, day__in=[day, day - timedelta(days=1)])
+        }
+        existing = near.get(day)
         if existing is not None:
             return CheckInOutcome(existing, False, 0)
-        previous = CheckIn.objects.filter(member=member, day=day - timedelta(days=1)).first()
+        previous = near.get(day - timedelta(days=1))
         streak = previous.streak + 1 if previous else 1
         bonus = streak_bonus(rule, streak)
         amount = rule.points + bonus
         entry = None
         if amount > 0:
-            entry = points.earn(
-                member,
+            entry, _new = points.earn_locked(
+                account,
                 amount,
                 key=system_key("checkin", member.pk, day.isoformat()),
                 reason=_("Daily check-in")

@@ -147,47 +147,78 @@ def earn_once(
     rule_id: int | None = None,
 ) -> tuple[PointsEntry, bool]:
     """``earn``, and whether this call wrote the entry (False: the key's earlier entry, replayed)."""
-    points = _clean_points(points)
-    now = now or timezone.now()
-    expires_at = expires_at or expiry_for(member.brand_id, now)
-    rhash = request_hash("earn", kind, points, source, expires_at)
     with transaction.atomic():
         account = lock_account(member)
-        replayed = _replay(account, key, rhash)
-        if replayed is not None:
-            return replayed, False
-        if expires_at <= now:
-            raise ValidationFailed(_("Points must expire after they are earned."), field="expires_at")
-        repay = min(points, account.debt)
-        PointsAccount.objects.filter(pk=account.pk, debt__gte=repay).update(
-            debt=F("debt") - repay,
-            balance=F("balance") + (points - repay),
-            earned_total=F("earned_total") + points,
-        )
-        account.refresh_from_db(fields=["balance", "debt"])
-        entry = PointsEntry.objects.create(
-            account=account,
+        return earn_locked(
+            account,
+            points,
+            key=key,
+            reason=reason,
+            source=source,
+            expires_at=expires_at,
+            now=now,
             kind=kind,
-            points=points,
-            balance_after=account.balance,
-            debt_after=account.debt,
-            reason=reason[:200],
-            source_type=source[0],
-            source_id=str(source[1]),
             actor=actor,
             rule_id=rule_id,
-            idempotency_key=key,
-            request_hash=rhash,
-            created_at=now,
         )
-        PointsBatch.objects.create(
-            account=account,
-            entry=entry,
-            amount=points,
-            remaining=points - repay,
-            earned_at=now,
-            expires_at=expires_at,
-        )
+
+
+def earn_locked(
+    account: PointsAccount,
+    points: int,
+    *,
+    key: str,
+    reason: str = "",
+    source: tuple[str, str] = ("", ""),
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+    kind: str = PointsEntry.Kind.EARN,
+    actor: Staff | None = None,
+    rule_id: int | None = None,
+) -> tuple[PointsEntry, bool]:
+    """``earn_once`` for a caller that already holds ``account``'s lock (``lock_account``) in its own
+    transaction — one savepoint and one lock fewer on a hot path (daily check-in). Same guarantees."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("earn_locked needs the caller's transaction holding the account lock")
+    points = _clean_points(points)
+    now = now or timezone.now()
+    expires_at = expires_at or expiry_for(account.brand_id, now)
+    rhash = request_hash("earn", kind, points, source, expires_at)
+    replayed = _replay(account, key, rhash)
+    if replayed is not None:
+        return replayed, False
+    if expires_at <= now:
+        raise ValidationFailed(_("Points must expire after they are earned."), field="expires_at")
+    repay = min(points, account.debt)
+    PointsAccount.objects.filter(pk=account.pk, debt__gte=repay).update(
+        debt=F("debt") - repay,
+        balance=F("balance") + (points - repay),
+        earned_total=F("earned_total") + points,
+    )
+    account.refresh_from_db(fields=["balance", "debt"])
+    entry = PointsEntry.objects.create(
+        account=account,
+        kind=kind,
+        points=points,
+        balance_after=account.balance,
+        debt_after=account.debt,
+        reason=reason[:200],
+        source_type=source[0],
+        source_id=str(source[1]),
+        actor=actor,
+        rule_id=rule_id,
+        idempotency_key=key,
+        request_hash=rhash,
+        created_at=now,
+    )
+    PointsBatch.objects.create(
+        account=account,
+        entry=entry,
+        amount=points,
+        remaining=points - repay,
+        earned_at=now,
+        expires_at=expires_at,
+    )
     return entry, True
 
 
