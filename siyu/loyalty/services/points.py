@@ -71,13 +71,23 @@ class Balance:
 def balance_of(member: Member, *, now: datetime | None = None) -> Balance:
     """The member's points as of ``now``: batches past their expiry count as gone even before the expiry job
     has written them off."""
-    row = PointsAccount.objects.filter(member=member).values("pk", "balance", "debt").first()
+    due = (
+        PointsBatch.objects.filter(
+            account_id=OuterRef("pk"), remaining__gt=0, expires_at__lte=now or timezone.now()
+        )
+        .values("account_id")
+        .annotate(n=Sum("remaining"))
+        .values("n")
+    )
+    row = (
+        PointsAccount.objects.filter(member=member)
+        .annotate(due=Coalesce(Subquery(due), 0))
+        .values("balance", "debt", "due")
+        .first()
+    )
     if row is None:
         return Balance(0, 0)
-    due = PointsBatch.objects.filter(
-        account_id=row["pk"], remaining__gt=0, expires_at__lte=now or timezone.now()
-    ).aggregate(n=Coalesce(Sum("remaining"), 0))["n"]
-    return Balance(row["balance"] - int(due), row["debt"])
+    return Balance(row["balance"] - int(row["due"]), row["debt"])
 
 
 def expiry_for(brand_id: int, earned_at: datetime) -> datetime:
