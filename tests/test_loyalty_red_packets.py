@@ -16,6 +16,7 @@ from siyu.communities.models import GroupDelivery, Message
 from siyu.loyalty.models import PointsBudget, RedPacket, RedPacketShare
 from siyu.loyalty.services import points, red_packets
 from siyu.loyalty.services.points import InsufficientPoints
+from siyu.org.models import AuditEntry
 from tests.factories import (
     ConnectorFactory,
     MemberFactory,
@@ -50,6 +51,9 @@ def test_staff_drop_pays_from_budget_and_posts_a_grab_card(hq_admin, store_a):
     # the same key again: the same packet, nothing paid twice
     again = drop_packet(hq_admin, group, total=100, shares=10, greeting="周末快乐")
     assert again.pk == packet.pk and PointsBudget.objects.get(brand=store_a.brand).remaining == 400
+    assert AuditEntry.objects.filter(action="loyalty.redpack").count() == 1
+    with pytest.raises(Conflict):  # the same key for another packet
+        drop_packet(hq_admin, group, total=90, shares=10, key=f"rp-{group.pk}-100-10")
 
 
 def test_budget_too_small_writes_nothing(hq_admin, store_a):

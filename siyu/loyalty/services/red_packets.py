@@ -163,12 +163,13 @@ def _create(
     staff: Staff | None,
     member: Member | None,
     now: datetime,
-) -> RedPacket:
+) -> tuple[RedPacket, bool]:
+    """The packet and whether this call dropped it (False: the key's earlier packet)."""
     existing = RedPacket.objects.filter(idempotency_key=key).first()
     if existing is not None:
         if existing.request_hash != rhash:
             raise mismatch()
-        return existing
+        return existing, False
     if community.status != Community.Status.OPEN:
         raise Conflict(_("This group is not open."), field="community")
     if not can_drop_in(community):
@@ -197,7 +198,7 @@ def _create(
                     expires_at=now + EXPIRES_AFTER,
                 )
         except IntegrityError:
-            return RedPacket.objects.get(idempotency_key=key)
+            return RedPacket.objects.get(idempotency_key=key), False
         if member is not None:
             points.spend(
                 member,
@@ -236,7 +237,7 @@ def _create(
         )
         RedPacket.objects.filter(pk=packet.pk).update(message_id=message.pk)
         packet.message_id = message.pk
-    return packet
+    return packet, True
 
 
 def drop_by_staff(
@@ -264,7 +265,7 @@ def drop_by_staff(
     )
     rhash = request_hash("redpack", community.pk, n, k, text)
     with transaction.atomic():
-        packet = _create(
+        packet, created = _create(
             community,
             total=n,
             shares=k,
@@ -275,6 +276,8 @@ def drop_by_staff(
             member=None,
             now=now or timezone.now(),
         )
+        if not created:
+            return packet
         record_audit(
             staff,
             "loyalty.redpack",
@@ -322,7 +325,7 @@ def drop_by_kol(
         staff=None,
         member=member,
         now=now or timezone.now(),
-    )
+    )[0]
 
 
 # --- grabbing ------------------------------------------------------------------------------------------
