@@ -221,3 +221,30 @@ def test_one_member_grabbing_twice_at_once_gets_one_share(brand, store_a, hq_adm
     assert all(isinstance(o, red_packets.GrabOutcome) for o in outcomes), outcomes
     assert sum(o.created for o in outcomes) == 1
     assert RedPacketShare.objects.filter(packet=packet, grabbed_by=member).count() == 1
+
+
+def test_kol_drops_from_h5_and_others_cannot(client, store_a, member_a):
+    group = make_group(store_a)
+    kol = make_kol(MemberFactory(brand=store_a.brand, home_store=store_a), group)
+    give_points(kol, 100)
+    in_group(member_a, group)
+    session = client.session
+    session["siyu_member_id"] = kol.pk
+    session.save()
+    assert 'id="chat-red-packet"' in client.get(reverse("h5:chat", args=[group.pk])).content.decode()
+    url = reverse("h5:red_packet_drop", args=[group.pk])
+    assert client.get(url).status_code == 200
+    bad = client.post(url, {"total": "500", "shares": "5", "key": "k1"})
+    assert bad.status_code == 400 and 'id="rp-error"' in bad.content.decode()
+    response = client.post(url, {"total": "60", "shares": "6", "greeting": "谢谢大家", "key": "k2"})
+    assert response.status_code == 302
+    assert (
+        client.post(url, {"total": "60", "shares": "6", "greeting": "谢谢大家", "key": "k2"}).status_code
+        == 302
+    )
+    packet = RedPacket.objects.get()
+    assert packet.member_id == kol.pk and points.balance_of(kol).balance == 40
+    session["siyu_member_id"] = member_a.pk
+    session.save()
+    assert 'id="chat-red-packet"' not in client.get(reverse("h5:chat", args=[group.pk])).content.decode()
+    assert client.get(url).status_code == 404

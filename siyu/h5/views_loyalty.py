@@ -1,11 +1,12 @@
-"""H5 loyalty endpoints: the daily check-in POST (``/h5/checkin/``, reused by the points pages) and the
-points red packet page with its "抢" button.
+"""H5 loyalty endpoints: the daily check-in POST (``/h5/checkin/``, reused by the points pages), the points
+red packet page with its "抢" button, and the page where a group's KOL drops one.
 
 Thin callers of ``siyu.loyalty.services``. A red packet of a group the member is not in answers 404.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -19,7 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from siyu.common.errors import NotFound, ServiceError
 from siyu.loyalty.services import checkin, points, red_packets
@@ -145,3 +146,43 @@ def red_packet_grab(request: HttpRequest, member: Member, packet_id: int) -> Htt
         if outcome.created:
             messages.success(request, _("You grabbed %(n)s points!") % {"n": outcome.share.points})
     return redirect("h5:red_packet", packet_id=packet_id)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@_member_view
+def red_packet_drop(request: HttpRequest, member: Member, community_id: int) -> HttpResponseBase:
+    """A KOL of the group drops a red packet paid from their own points (others: 404). The form carries a
+    key, so a double tap drops one packet."""
+    community = red_packets.kol_group(member, community_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            packet = red_packets.drop_by_kol(
+                member,
+                community.pk,
+                total=request.POST.get("total", ""),
+                shares=request.POST.get("shares", ""),
+                greeting=request.POST.get("greeting", ""),
+                key=request.POST.get("key", ""),
+            )
+        except NotFound:
+            raise
+        except ServiceError as exc:
+            error = str(exc.message)
+        else:
+            messages.success(request, _("Red packet dropped: %(n)s points.") % {"n": packet.total})
+            return redirect("h5:red_packet", packet_id=packet.pk)
+    return render(
+        request,
+        "h5/loyalty/red_packet_drop.html",
+        {
+            "brand_name": brand_name(),
+            "community": community,
+            "balance": points.balance_of(member).shown,
+            "key": uuid.uuid4().hex,
+            "error": error,
+            "values": request.POST if request.method == "POST" else {},
+        },
+        status=400 if error else 200,
+    )

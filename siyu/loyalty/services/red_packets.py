@@ -294,6 +294,15 @@ def is_kol(member: Member, community: Community) -> bool:
     ).exists()
 
 
+def kol_group(member: Member, community_id: Any) -> Community:
+    """The group, if ``member`` is one of its KOLs and a packet can go there (NotFound otherwise)."""
+    cid = clean_int(community_id, "community", 1, MAX_DB_ID, from_text=True)
+    community = Community.objects.filter(pk=cid, brand_id=member.brand_id).select_related("connector").first()
+    if community is None or not is_kol(member, community) or not can_drop_in(community):
+        raise NotFound(_("No such group."), field="community")
+    return community
+
+
 def drop_by_kol(
     member: Member,
     community_id: Any,
