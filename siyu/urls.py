@@ -1,8 +1,10 @@
 from django.urls import include, path
 
 from siyu.api.errors import not_found_view
+from siyu.common.health import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("api/v1", not_found_view),  # JSON like everything under /api/v1/, not a redirect to it
     path("api/v1/", include("siyu.api.urls")),
     path("h5/", include("siyu.h5.urls")),

@@ -89,6 +89,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("store-robot-summary", "siyu.orders.services.store_report.post_daily_summaries", 60),
     # Alerts (failed channel calls, full live codes) to the robot of a store's internal staff group.
     PeriodicJob("store-robot-alerts", "siyu.orders.services.store_report.post_alerts", 300),
+    # Points red packets past their 24 hours: unclaimed shares go back to the budget or the KOL who paid.
+    PeriodicJob("red-packet-expiry", "siyu.loyalty.services.red_packets.return_expired", 300),
     # Coupons past their window marked expired (their short codes freed; reads treat them as expired anyway).
     PeriodicJob("coupons-expiry", "siyu.loyalty.services.coupons.expire_due", 600),
     # Member tiers: promotions the last earnings reached, downgrades once the rolling 12 months fall short.

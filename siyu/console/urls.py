@@ -3,6 +3,7 @@ from django.urls import path
 from siyu.console import (
     urls_campaigns,
     urls_groupbuys,
+    urls_loyalty,
     urls_sidebar,
     views_catalog,
     views_communities,
@@ -141,4 +142,5 @@ urlpatterns = [
     *urls_campaigns.urlpatterns,
     *urls_groupbuys.urlpatterns,
     *urls_sidebar.urlpatterns,
+    *urls_loyalty.urlpatterns,
 ]

@@ -89,6 +89,10 @@ JOB_LABELS = {
         gettext_lazy("Birthday coupons"),
         gettext_lazy("Gives members whose tier includes it their birthday coupon, once a year."),
     ),
+    "red-packet-expiry": (
+        gettext_lazy("Red packets"),
+        gettext_lazy("Returns the points of red packets nobody grabbed within 24 hours."),
+    ),
     "coupons-expiry": (
         gettext_lazy("Coupon expiry"),
         gettext_lazy("Marks coupons that have passed their validity as expired."),

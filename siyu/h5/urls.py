@@ -9,6 +9,7 @@ from siyu.h5 import (
     urls_flash,
     urls_groupbuy,
     urls_join,
+    urls_loyalty,
     urls_mall,
     urls_moderation,
     urls_points,
@@ -35,4 +36,5 @@ urlpatterns = [
     *urls_groupbuy.urlpatterns,
     *urls_coupons.urlpatterns,
     *urls_points.urlpatterns,
+    *urls_loyalty.urlpatterns,
 ]

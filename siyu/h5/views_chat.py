@@ -38,7 +38,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from siyu.channels.models import ChannelKind
 from siyu.common.errors import NotFound, ServiceError, ValidationFailed
 from siyu.common.validators import optional_id
-from siyu.communities.models import Community, CommunityMembership, Message
+from siyu.communities.models import Community, CommunityMembership, MemberRole, Message
 from siyu.communities.services import live, posting
 from siyu.communities.services import messages as chat
 from siyu.members.models import Member
@@ -137,6 +137,8 @@ def room(request: HttpRequest, member: Member, community_id: int) -> HttpRespons
             "me": chat.sender_key(community.pk, member.pk),
             "muted_until": muted_until,
             "max_text": chat.MAX_TEXT,
+            # A group's KOL may drop a points red packet (siyu.h5.views_loyalty.red_packet_drop).
+            "is_kol": membership.role == MemberRole.KOL,
         },
     )
 

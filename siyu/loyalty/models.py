@@ -143,6 +143,10 @@ class PointsPolicy(models.Model):
         _("points expire"), max_length=10, choices=Expiry.choices, default=Expiry.ROLLING
     )
     expiry_months = models.PositiveSmallIntegerField(_("months"), default=12)
+    # What one point is worth to the brand, for the liability report (e.g. 1.00 fen: 100 points = 1 yuan).
+    fen_per_point = models.DecimalField(
+        _("value of one point (fen)"), max_digits=8, decimal_places=3, default=1
+    )
 
     class Meta:
         verbose_name = _("points policy")
@@ -219,6 +223,113 @@ class CheckIn(models.Model):
         return f"{self.member_id} {self.day}"
 
 
+class PointsBudget(models.Model):
+    """The points a brand may give away in red packets dropped by staff (KOLs pay from their own points).
+
+    ``remaining`` is taken by one conditional UPDATE (``WHERE remaining >= n``) with a check constraint
+    behind it; unclaimed shares of an expired packet come back."""
+
+    brand = models.OneToOneField(Brand, on_delete=models.PROTECT, related_name="+")
+    remaining = models.BigIntegerField(_("points left to give away"), default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("points budget")
+        constraints = [
+            models.CheckConstraint(condition=Q(remaining__gte=0), name="points_budget_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand_id}: {self.remaining}"
+
+
+class RedPacket(models.Model):
+    """A points red packet (拼手气红包) dropped in one group: ``total`` points split up front into ``shares``
+    random shares (each ≥ 1, summing exactly to ``total``), claimed by the first grabbers; what is not
+    grabbed within 24 hours goes back to whoever paid."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        EXPIRED = "expired", _("Expired")
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
+    community = models.ForeignKey("communities.Community", on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey("org.Store", on_delete=models.PROTECT, related_name="+")
+    # Who dropped it and so who pays: a staff member (the brand's budget) or a KOL member (their points).
+    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    total = models.PositiveIntegerField(_("points"))
+    shares = models.PositiveIntegerField(_("shares"))
+    greeting = models.CharField(_("greeting"), max_length=60, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    message_id = models.BigIntegerField(null=True, blank=True)
+    returned = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("red packet")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(shares__gte=1) & Q(total__gte=F("shares")), name="red_packet_share_at_least_one"
+            ),
+            models.CheckConstraint(
+                condition=(Q(staff__isnull=False) & Q(member__isnull=True))
+                | (Q(staff__isnull=True) & Q(member__isnull=False)),
+                name="red_packet_one_payer",
+            ),
+            models.CheckConstraint(
+                condition=Q(returned__lte=F("total")), name="red_packet_returned_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.community_id}: {self.total}/{self.shares}"
+
+
+class RedPacketShare(models.Model):
+    """One share of a red packet: claimed by one grabber with a conditional UPDATE (``WHERE grabbed_by IS
+    NULL AND NOT returned``); a member holds at most one share of a packet (unique)."""
+
+    packet = models.ForeignKey(RedPacket, on_delete=models.PROTECT, related_name="share_rows")
+    position = models.PositiveIntegerField()
+    points = models.PositiveIntegerField()
+    grabbed_by = models.ForeignKey(Member, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    grabbed_at = models.DateTimeField(null=True, blank=True)
+    returned = models.BooleanField(default=False)
+    entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("red packet share")
+        ordering = ["packet_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["packet", "position"], name="red_packet_share_position"),
+            models.UniqueConstraint(
+                fields=["packet", "grabbed_by"],
+                condition=Q(grabbed_by__isnull=False),
+                name="red_packet_grab_once",
+            ),
+            models.CheckConstraint(condition=Q(points__gte=1), name="red_packet_share_positive"),
+            models.CheckConstraint(
+                condition=~(Q(grabbed_by__isnull=False) & Q(returned=True)), name="red_packet_share_one_fate"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["packet", "position"],
+                name="red_packet_open_share_idx",
+                condition=Q(grabbed_by__isnull=True, returned=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.packet_id}#{self.position}: {self.points}"
+
+
 # Coupons live in their own module (ADR 0014); imported here so Django finds the models.
 from siyu.loyalty.models_coupons import (  # noqa: E402
     Coupon,
@@ -242,8 +353,11 @@ __all__ = [
     "MemberTier",
     "PointsAccount",
     "PointsBatch",
+    "PointsBudget",
     "PointsDraw",
     "PointsEntry",
     "PointsPolicy",
+    "RedPacket",
+    "RedPacketShare",
     "Tier",
 ]

@@ -61,6 +61,13 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "group_buy.failed": (gettext_lazy("Their group-buy team did not form in time"), None),
     "loyalty.tier_up": (gettext_lazy("Reached the %(tier)s tier"), gettext_lazy("Moved up a tier")),
     "loyalty.tier_down": (gettext_lazy("Moved down to the %(tier)s tier"), gettext_lazy("Moved down a tier")),
+    "loyalty.checked_in": (
+        gettext_lazy("Checked in (%(streak)s days in a row, %(points)s points)"),
+        gettext_lazy("Checked in"),
+    ),
+    "coupon.issued": (gettext_lazy("Received a coupon"), None),
+    "coupon.used": (gettext_lazy("Used a coupon (¥%(discount)s off)"), gettext_lazy("Used a coupon")),
+    "community.link_open": (gettext_lazy("Opened a link posted in the group"), None),
     "loyalty.exchanged": (
         gettext_lazy("Exchanged %(points)s points for %(item)s"),
         gettext_lazy("Exchanged points in the points mall"),
@@ -73,6 +80,9 @@ def _context(payload: Mapping[str, Any]) -> dict[str, str]:
     for key, value in payload.items():
         if isinstance(value, str | int) and not isinstance(value, bool):
             context[key] = str(value)
+    discount = payload.get("discount_fen")
+    if isinstance(discount, int) and not isinstance(discount, bool):
+        context["discount"] = fen_to_yuan(discount)
     amount = payload.get("amount_fen")
     if isinstance(amount, int) and not isinstance(amount, bool):
         context["amount"] = fen_to_yuan(amount)

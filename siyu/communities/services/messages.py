@@ -249,6 +249,7 @@ def serialize_message(message: Message) -> dict[str, Any]:
             "description": str(card.get("description") or ""),
             "url": str(card.get("url") or ""),
             "image_url": str(card.get("image_url") or ""),
+            "button": str(card.get("button") or ""),
         }
         if card
         else None,

@@ -74,7 +74,14 @@ def _clean_card(card: dict[str, Any]) -> dict[str, str]:
             raise ValidationFailed(_("A card link must start with https:// or /."), field="card")
     if not url:
         raise ValidationFailed(_("A card needs a link."), field="card")
-    return {"title": title, "description": description, "url": url, "image_url": image_url}
+    # An optional short call to action shown as a button in the web chat (e.g. a red packet's "抢").
+    button = str(card.get("button") or "").strip()
+    if len(button) > 8:
+        raise ValidationFailed(_("A card's button can be at most 8 characters."), field="card")
+    cleaned = {"title": title, "description": description, "url": url, "image_url": image_url}
+    if button:
+        cleaned["button"] = button
+    return cleaned
 
 
 def post_to_group(

@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 
 from siyu.common.mobile import mask_mobile
+from siyu.common.validators import fen_to_yuan
 from siyu.communities.models import Theme
 from siyu.org.models import Staff
 from siyu.org.services import brand
@@ -50,3 +51,9 @@ def as_json(value: Any) -> str:
 def theme_choices() -> list[tuple[str, str]]:
     """Group themes (value, label), for the group picker's theme filter."""
     return [(str(value), str(label)) for value, label in Theme.choices]
+
+
+@register.filter
+def yuan(fen: int | None) -> str:
+    """Integer fen shown as yuan: ``12345`` → ``123.45``."""
+    return fen_to_yuan(fen)

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import system_key
 from siyu.loyalty.models import CheckIn, EarnRule
@@ -65,18 +66,22 @@ def check_in(member: Member, *, now: datetime | None = None) -> CheckInOutcome:
     rule = _rule(member, now)
     day = timezone.localdate(now)
     with transaction.atomic():
-        points.lock_account(member)
-        existing = CheckIn.objects.filter(member=member, day=day).first()
+        account = points.lock_account(member)
+        # Today's and yesterday's check-ins in one query (the hot path: every member, every day).
+        near = {
+            c.day: c for c in CheckIn.objects.filter(member=member, day__in=[day, day - timedelta(days=1)])
+        }
+        existing = near.get(day)
         if existing is not None:
             return CheckInOutcome(existing, False, 0)
-        previous = CheckIn.objects.filter(member=member, day=day - timedelta(days=1)).first()
+        previous = near.get(day - timedelta(days=1))
         streak = previous.streak + 1 if previous else 1
         bonus = streak_bonus(rule, streak)
         amount = rule.points + bonus
         entry = None
         if amount > 0:
-            entry = points.earn(
-                member,
+            entry, _new = points.earn_locked(
+                account,
                 amount,
                 key=system_key("checkin", member.pk, day.isoformat()),
                 reason=_("Daily check-in")
@@ -88,6 +93,14 @@ def check_in(member: Member, *, now: datetime | None = None) -> CheckInOutcome:
             )
         checkin = CheckIn.objects.create(
             member=member, day=day, streak=streak, points=amount, entry=entry, created_at=now
+        )
+        # Check-ins count as activity (communities' hygiene and charts read this event).
+        record_event(
+            "loyalty.checked_in",
+            member_id=member.pk,
+            store_id=member.home_store_id,
+            occurred_at=now,
+            payload={"streak": streak, "points": amount},
         )
     return CheckInOutcome(checkin, True, bonus)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -71,13 +71,23 @@ class Balance:
 def balance_of(member: Member, *, now: datetime | None = None) -> Balance:
     """The member's points as of ``now``: batches past their expiry count as gone even before the expiry job
     has written them off."""
-    row = PointsAccount.objects.filter(member=member).values("pk", "balance", "debt").first()
+    due = (
+        PointsBatch.objects.filter(
+            account_id=OuterRef("pk"), remaining__gt=0, expires_at__lte=now or timezone.now()
+        )
+        .values("account_id")
+        .annotate(n=Sum("remaining"))
+        .values("n")
+    )
+    row = (
+        PointsAccount.objects.filter(member=member)
+        .annotate(due=Coalesce(Subquery(due), 0))
+        .values("balance", "debt", "due")
+        .first()
+    )
     if row is None:
         return Balance(0, 0)
-    due = PointsBatch.objects.filter(
-        account_id=row["pk"], remaining__gt=0, expires_at__lte=now or timezone.now()
-    ).aggregate(n=Coalesce(Sum("remaining"), 0))["n"]
-    return Balance(row["balance"] - int(due), row["debt"])
+    return Balance(row["balance"] - int(row["due"]), row["debt"])
 
 
 def expiry_for(brand_id: int, earned_at: datetime) -> datetime:
@@ -100,11 +110,14 @@ def expiry_for(brand_id: int, earned_at: datetime) -> datetime:
 
 def lock_account(member: Member) -> PointsAccount:
     """The member's account, created if needed, locked until the end of the caller's transaction."""
-    try:
-        with transaction.atomic():
-            PointsAccount.objects.get_or_create(member=member, defaults={"brand_id": member.brand_id})
-    except IntegrityError:
-        pass  # a concurrent first earning created it
+    account = PointsAccount.objects.select_for_update().filter(member=member).first()
+    if account is not None:
+        return account
+    # First change for this member: INSERT … ON CONFLICT DO NOTHING (a concurrent first change may win),
+    # then lock whichever row exists — two round trips, no savepoint.
+    PointsAccount.objects.bulk_create(
+        [PointsAccount(member=member, brand_id=member.brand_id)], ignore_conflicts=True
+    )
     return PointsAccount.objects.select_for_update().get(member=member)
 
 
@@ -144,47 +157,78 @@ def earn_once(
     rule_id: int | None = None,
 ) -> tuple[PointsEntry, bool]:
     """``earn``, and whether this call wrote the entry (False: the key's earlier entry, replayed)."""
-    points = _clean_points(points)
-    now = now or timezone.now()
-    expires_at = expires_at or expiry_for(member.brand_id, now)
-    rhash = request_hash("earn", kind, points, source, expires_at)
     with transaction.atomic():
         account = lock_account(member)
-        replayed = _replay(account, key, rhash)
-        if replayed is not None:
-            return replayed, False
-        if expires_at <= now:
-            raise ValidationFailed(_("Points must expire after they are earned."), field="expires_at")
-        repay = min(points, account.debt)
-        PointsAccount.objects.filter(pk=account.pk, debt__gte=repay).update(
-            debt=F("debt") - repay,
-            balance=F("balance") + (points - repay),
-            earned_total=F("earned_total") + points,
-        )
-        account.refresh_from_db(fields=["balance", "debt"])
-        entry = PointsEntry.objects.create(
-            account=account,
+        return earn_locked(
+            account,
+            points,
+            key=key,
+            reason=reason,
+            source=source,
+            expires_at=expires_at,
+            now=now,
             kind=kind,
-            points=points,
-            balance_after=account.balance,
-            debt_after=account.debt,
-            reason=reason[:200],
-            source_type=source[0],
-            source_id=str(source[1]),
             actor=actor,
             rule_id=rule_id,
-            idempotency_key=key,
-            request_hash=rhash,
-            created_at=now,
         )
-        PointsBatch.objects.create(
-            account=account,
-            entry=entry,
-            amount=points,
-            remaining=points - repay,
-            earned_at=now,
-            expires_at=expires_at,
-        )
+
+
+def earn_locked(
+    account: PointsAccount,
+    points: int,
+    *,
+    key: str,
+    reason: str = "",
+    source: tuple[str, str] = ("", ""),
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+    kind: str = PointsEntry.Kind.EARN,
+    actor: Staff | None = None,
+    rule_id: int | None = None,
+) -> tuple[PointsEntry, bool]:
+    """``earn_once`` for a caller that already holds ``account``'s lock (``lock_account``) in its own
+    transaction — one savepoint and one lock fewer on a hot path (daily check-in). Same guarantees."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("earn_locked needs the caller's transaction holding the account lock")
+    points = _clean_points(points)
+    now = now or timezone.now()
+    expires_at = expires_at or expiry_for(account.brand_id, now)
+    rhash = request_hash("earn", kind, points, source, expires_at)
+    replayed = _replay(account, key, rhash)
+    if replayed is not None:
+        return replayed, False
+    if expires_at <= now:
+        raise ValidationFailed(_("Points must expire after they are earned."), field="expires_at")
+    repay = min(points, account.debt)
+    PointsAccount.objects.filter(pk=account.pk, debt__gte=repay).update(
+        debt=F("debt") - repay,
+        balance=F("balance") + (points - repay),
+        earned_total=F("earned_total") + points,
+    )
+    account.refresh_from_db(fields=["balance", "debt"])
+    entry = PointsEntry.objects.create(
+        account=account,
+        kind=kind,
+        points=points,
+        balance_after=account.balance,
+        debt_after=account.debt,
+        reason=reason[:200],
+        source_type=source[0],
+        source_id=str(source[1]),
+        actor=actor,
+        rule_id=rule_id,
+        idempotency_key=key,
+        request_hash=rhash,
+        created_at=now,
+    )
+    PointsBatch.objects.create(
+        account=account,
+        entry=entry,
+        amount=points,
+        remaining=points - repay,
+        earned_at=now,
+        expires_at=expires_at,
+    )
     return entry, True
 
 
@@ -409,6 +453,22 @@ def adjust(staff: Staff, member_id: Any, points: Any, *, reason: Any, key: Any) 
 # --- the expiry job ------------------------------------------------------------------------------------
 
 
+def _insert_expiry_draws(entry_ids: list[int], now: datetime) -> None:
+    """One draw per due batch of each new expiry entry's account, in one INSERT … SELECT (the caller holds
+    the accounts' locks and empties the batches right after)."""
+    if not entry_ids:
+        return
+    draw, batch, entry = PointsDraw._meta.db_table, PointsBatch._meta.db_table, PointsEntry._meta.db_table
+    marks = ", ".join(["%s"] * len(entry_ids))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {draw} (entry_id, batch_id, points) "  # noqa: S608 -- table names from the models
+            f"SELECT e.id, b.id, b.remaining FROM {entry} e JOIN {batch} b ON b.account_id = e.account_id "
+            f"WHERE e.id IN ({marks}) AND b.remaining > 0 AND b.expires_at <= %s",
+            [*entry_ids, connection.ops.adapt_datetimefield_value(now)],
+        )
+
+
 def expire_due(*, now: datetime | None = None, chunk: int = EXPIRY_CHUNK) -> int:
     """Expire every batch past its expiry, in bulk: for each chunk of accounts (locked in id order, the same
     order every writer locks one account in), one expiry entry per account drawing from its due batches, the
@@ -428,46 +488,42 @@ def expire_due(*, now: datetime | None = None, chunk: int = EXPIRY_CHUNK) -> int
             return expired
         after = account_ids[-1]
         with transaction.atomic():
+            # Lock the chunk's accounts (id order), then work on aggregates: one row per account here, and
+            # the draws written by one INSERT … SELECT — no Python object per batch.
             accounts = {
-                a.pk: a
-                for a in PointsAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
+                a["pk"]: a
+                for a in PointsAccount.objects.select_for_update()
+                .filter(pk__in=account_ids)
+                .order_by("pk")
+                .values("pk", "balance", "debt")
             }
-            due = list(
-                PointsBatch.objects.filter(account_id__in=account_ids, remaining__gt=0, expires_at__lte=now)
-                .order_by("account_id", "expires_at", "id")
-                .values_list("pk", "account_id", "remaining")
+            due_batches = PointsBatch.objects.filter(
+                account_id__in=account_ids, remaining__gt=0, expires_at__lte=now
             )
-            if not due:
+            totals = list(
+                due_batches.values("account_id")
+                .annotate(total=Sum("remaining"), first=Min("id"), n=Count("id"))
+                .order_by("account_id")
+            )
+            if not totals:
                 continue
-            per_account: dict[int, list[tuple[int, int]]] = {}
-            for pk, account_id, remaining in due:
-                per_account.setdefault(account_id, []).append((pk, remaining))
             entries = PointsEntry.objects.bulk_create(
                 [
                     PointsEntry(
-                        account_id=account_id,
+                        account_id=row["account_id"],
                         kind=PointsEntry.Kind.EXPIRE,
-                        points=-sum(r for _, r in batches),
-                        balance_after=accounts[account_id].balance - sum(r for _, r in batches),
-                        debt_after=accounts[account_id].debt,
+                        points=-row["total"],
+                        balance_after=accounts[row["account_id"]]["balance"] - row["total"],
+                        debt_after=accounts[row["account_id"]]["debt"],
                         reason=_("Points expired"),
-                        idempotency_key=f"sys:expire:b{batches[0][0]}",
+                        idempotency_key=f"sys:expire:b{row['first']}",
                         created_at=now,
                     )
-                    for account_id, batches in per_account.items()
+                    for row in totals
                 ]
             )
-            PointsDraw.objects.bulk_create(
-                [
-                    PointsDraw(entry_id=entry.pk, batch_id=pk, points=remaining)
-                    for entry, batches in zip(entries, per_account.values(), strict=True)
-                    for pk, remaining in batches
-                ],
-                batch_size=5_000,
-            )
-            PointsBatch.objects.filter(
-                account_id__in=account_ids, remaining__gt=0, expires_at__lte=now
-            ).update(remaining=0)
+            _insert_expiry_draws([e.pk for e in entries], now)
+            due_batches.update(remaining=0)
             live = (
                 PointsBatch.objects.filter(account_id=OuterRef("pk"), remaining__gt=0)
                 .values("account_id")
@@ -475,4 +531,4 @@ def expire_due(*, now: datetime | None = None, chunk: int = EXPIRY_CHUNK) -> int
                 .values("total")
             )
             PointsAccount.objects.filter(pk__in=account_ids).update(balance=Coalesce(Subquery(live), 0))
-            expired += len(due)
+            expired += sum(row["n"] for row in totals)

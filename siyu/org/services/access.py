@@ -28,6 +28,9 @@ _HQ_SHARED = frozenset(
         "moderation.blocklist",  # block members in the stores served
         "moderation.blocklist_any",  # block by bare mobile number or channel id
         "loyalty.adjust",  # add or take a member's points, with a reason
+        "loyalty.manage",  # earn rules and the red-packet points budget
+        "loyalty.redpack",  # drop points red packets into groups (paid from the brand's budget)
+        "loyalty.reports",  # points liability and coupon reports (store staff see their stores)
         "coupons.manage",  # coupon templates: create, edit, budgets
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
@@ -44,6 +47,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "moderation.blocklist",
             "staff.list_store",
             "loyalty.adjust",
+            "loyalty.redpack",
+            "loyalty.reports",
             "coupons.issue",
         }
     ),

@@ -158,3 +158,69 @@ def summarise(result: LoadResult) -> dict[str, Any]:
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
     }
+
+
+# --- any list of prepared requests (used by ``siyu bench loyalty``) --------------------------------------
+
+
+@dataclass
+class Answers:
+    """Per request, in the order sent: (status, body) or None for a transport error; and each latency."""
+
+    answers: list[tuple[int, bytes] | None] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def send_all(url: str, requests: list[bytes], *, concurrency: int, warmup: bytes) -> Answers:
+    """Send ``requests`` (raw HTTP/1.1) over ``concurrency`` keep-alive connections, each connection warmed
+    up with ``warmup`` before the clock starts; return every answer and latency."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise ValueError("only http:// URLs can be benchmarked")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    out = Answers(answers=[None] * len(requests))
+    queue = list(enumerate(requests))
+    queue.reverse()
+
+    async def client(ready: asyncio.Barrier) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            await _exchange(reader, writer, warmup)
+            await ready.wait()
+            while queue:
+                index, request = queue.pop()
+                started = time.perf_counter()
+                try:
+                    status, body, close = await _exchange(reader, writer, request)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    continue
+                out.latencies.append(time.perf_counter() - started)
+                out.answers[index] = (status, body)
+                if close:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            writer.close()
+
+    async def run() -> None:
+        ready = asyncio.Barrier(concurrency + 1)
+        clients = [asyncio.create_task(client(ready)) for _ in range(concurrency)]
+        await ready.wait()
+        started = time.perf_counter()
+        await asyncio.gather(*clients)
+        out.seconds = time.perf_counter() - started
+
+    asyncio.run(run())
+    return out
+
+
+def percentiles(latencies: list[float]) -> dict[str, float | None]:
+    lat = sorted(latencies)
+
+    def pct(p: float) -> float | None:
+        return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1) if lat else None
+
+    return {"p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99)}

@@ -87,6 +87,10 @@
       }
       card.appendChild(make("strong", "chat-card-title", msg.card.title));
       if (msg.card.description) card.appendChild(make("span", "chat-card-text", msg.card.description));
+      if (msg.card.button) {
+        card.className += " chat-card-action";
+        card.appendChild(make("span", "chat-card-button", msg.card.button));
+      }
       bubble.appendChild(card);
     } else {
       if (msg.image_url) {

@@ -5,13 +5,16 @@ Each benchmark runs against a throw-away SQLite database (or the PostgreSQL data
 
 - ``siyu bench seed-demo [--stores 20 --members 16000 --seed 1]``: time to build the demo chain.
 - ``siyu bench import [--rows 10000]``: time to import a POS member file, and to re-import it.
-- ``siyu bench coupon-pricing``: checkout pricing (best-coupon suggestion + the coupon adjuster) with 2,000
-  active coupon templates and 50 coupons in the member's wallet; p50/p95 in ms (goal p95 < 50 ms).
 - ``siyu bench flash-sale [--buyers 5000 --stock 500 --concurrency 200] [--url URL] [--no-redis]``: members
   racing to buy in a flash sale over real HTTP (see ``siyu.tooling.bench``). Without ``--url`` it starts
   its own server (gunicorn, as ``siyu demo`` does) on a scratch database; with ``--url`` it targets a
   running server that uses the same database and secret key as this environment. Redis is used when
   ``REDIS_URL`` (or ``--redis-url``) is set, unless ``--no-redis``.
+- ``siyu bench loyalty [--members 10000 --concurrency 200 --batches 1000000]
+  [--part all|checkin|expiry|pricing]``: members checking in over real HTTP (audited from the database,
+  ``GET /healthz`` of the same server as the ceiling), the points expiry job over many batches, and checkout
+  pricing with ``--templates`` active coupon templates and ``--wallet`` coupons in the member's wallet (see
+  ``siyu.tooling.bench.loyalty_run``).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from siyu.tooling.bench import coupon_pricing, member_import, seed_demo
+from siyu.tooling.bench import member_import, seed_demo
 from siyu.tooling.bench.flash_sale_run import run_flash_sale
+from siyu.tooling.bench.loyalty_run import run_loyalty
 from siyu.tooling.bench.scratch import scratch_database
 
-BENCHES = ("seed-demo", "import", "flash-sale", "coupon-pricing")
+BENCHES = ("seed-demo", "import", "flash-sale", "loyalty")
 
 
 class Command(BaseCommand):
@@ -38,7 +42,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("bench", choices=BENCHES)
         parser.add_argument("--stores", type=int, default=20)
-        parser.add_argument("--members", type=int, default=16_000)
+        parser.add_argument(
+            "--members",
+            type=int,
+            default=None,
+            help="seed-demo: 16,000 members; loyalty: 10,000 checking in.",
+        )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--rows", type=int, default=10_000)
         parser.add_argument(
@@ -62,12 +71,30 @@ class Command(BaseCommand):
             default=60.0,
             help="flash-sale: how long the audit waits for the server's write-behind (seconds).",
         )
+        parser.add_argument(
+            "--batches", type=int, default=1_000_000, help="loyalty: points batches to expire."
+        )
+        parser.add_argument(
+            "--part",
+            choices=("all", "checkin", "expiry", "pricing"),
+            default="all",
+            help="loyalty: which part.",
+        )
+        parser.add_argument("--templates", type=int, default=2_000, help="loyalty: active coupon templates.")
+        parser.add_argument("--wallet", type=int, default=50, help="loyalty: coupons in the member's wallet.")
+        parser.add_argument("--brand", type=int, default=0, help="(internal) loyalty brand")
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
         parser.add_argument("--step", default="", help="(internal) flash-sale step")
         parser.add_argument("--file", default="", help="(internal) flash-sale data file")
         parser.add_argument("--campaign", type=int, default=0, help="(internal) flash-sale campaign")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["members"] is None:
+            options["members"] = 10_000 if options["bench"] == "loyalty" else 16_000
+        if options["bench"] == "loyalty":
+            result = run_loyalty(options, scratch_database)
+            self.stdout.write(json.dumps(result, ensure_ascii=False))
+            return
         if options["bench"] == "flash-sale":
             result = run_flash_sale(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
@@ -97,8 +124,6 @@ class Command(BaseCommand):
 
 
 def _run_inner(options: dict[str, Any]) -> dict[str, Any]:
-    if options["bench"] == "coupon-pricing":
-        return coupon_pricing.run()
     if options["bench"] == "seed-demo":
         return seed_demo.run(stores=options["stores"], members=options["members"], seed=options["seed"])
     return member_import.run(rows=options["rows"])

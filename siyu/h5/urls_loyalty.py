@@ -1,0 +1,12 @@
+"""H5 loyalty: the daily check-in POST and points red packets."""
+
+from django.urls import path
+
+from siyu.h5 import views_loyalty
+
+urlpatterns = [
+    path("checkin/", views_loyalty.checkin_post, name="checkin"),
+    path("red-packets/<int:packet_id>/", views_loyalty.red_packet, name="red_packet"),
+    path("red-packets/<int:packet_id>/grab/", views_loyalty.red_packet_grab, name="red_packet_grab"),
+    path("c/<int:community_id>/red-packet/", views_loyalty.red_packet_drop, name="red_packet_drop"),
+]
