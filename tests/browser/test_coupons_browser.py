@@ -14,9 +14,8 @@ from siyu.catalog.services import publication, stock
 from siyu.loyalty.models import Coupon
 from siyu.loyalty.services import coupons
 from siyu.orders.models import Order
-from tests.browser.support import screenshot, sign_in_member
+from tests.browser.support import redeem_coupon_at_counter, screenshot, sign_in_member, sign_in_staff
 from tests.factories import (
-    TEST_PASSWORD,
     MemberFactory,
     StaffFactory,
     StoreFactory,
@@ -85,23 +84,8 @@ def test_wallet_checkout_with_a_coupon_and_counter_by_short_code(live_server, br
     assert online.status == "used" and online.order_id == order.pk
 
     # The clerk types the other coupon's short code as heard, the sale amount, and confirms.
-    counter.goto(live_server.url + "/")
-    counter.fill("input[name=username]", "clerk1")
-    counter.fill("input[name=password]", TEST_PASSWORD)
-    counter.click("main form button[type=submit]")
-    expect(counter.locator("input[name=password]")).to_have_count(0)
-    counter.goto(live_server.url + "/pickup/")
-    counter.fill("#pickup-code", short.replace("-", " ").lower())
-    counter.click("#pickup-form button[type=submit]")
-    found = counter.locator("[data-pickup-step=coupon]")
-    expect(found).to_contain_text("满100减20")
-    counter.fill("#coupon-sale", "128")
-    found.locator("button[type=submit]").click()
-    quote = counter.locator("[data-pickup-step=coupon_quote]")
-    expect(quote).to_contain_text("108.00")
-    screenshot(counter, tmp_path, "counter-coupon-quote")
-    quote.locator("button[type=submit]").click()
-    expect(counter.locator("[data-pickup-step=coupon_done]")).to_be_visible()
+    sign_in_staff(counter, live_server, "clerk1")
+    redeem_coupon_at_counter(counter, live_server, short, "128", "108.00")
     screenshot(counter, tmp_path, "counter-coupon-done")
     counter_coupon.refresh_from_db()
     assert counter_coupon.status == "used" and counter_coupon.discount_fen == 2000
