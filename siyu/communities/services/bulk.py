@@ -18,6 +18,7 @@ from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from siyu.channels.models import Connector
 from siyu.common.errors import ValidationFailed
 from siyu.communities.models import (
     Community,
@@ -94,6 +95,32 @@ def open_web_group_as_system(
         rules_text=template.rules_text,
         welcome_template=template.welcome_template,
         announcement=announcement,
+        created_at=created_at,
+    )
+
+
+def open_channel_group_as_system(
+    brand: Brand,
+    store: Store,
+    *,
+    connector: Connector,
+    external_id: str,
+    name: str,
+    hard_cap: int,
+    created_at: datetime,
+) -> Community:
+    """A group of ``store`` that already exists on ``connector``'s channel as chat ``external_id`` (empty,
+    dated ``created_at``). ValidationFailed when the store or connector is another brand's."""
+    if store.brand_id != brand.pk or connector.brand_id != brand.pk:
+        raise ValidationFailed(_("The store, template and brand do not match."), field="store")
+    return Community.objects.create(
+        brand=brand,
+        store=store,
+        channel=connector.kind,
+        connector=connector,
+        external_id=external_id,
+        name=name,
+        hard_cap=hard_cap,
         created_at=created_at,
     )
 

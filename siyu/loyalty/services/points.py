@@ -139,38 +139,15 @@ def earn(member: Member, points: int, **kwargs: Any) -> PointsEntry:
     """Credit ``points`` to ``member`` as one batch expiring at ``expires_at`` (default: the brand's policy).
 
     What the member owes from an earlier clawback is paid off first; the rest can be spent. Keyword arguments
-    as ``earn_once``."""
+    as ``earn_locked``."""
     return earn_once(member, points, **kwargs)[0]
 
 
-def earn_once(
-    member: Member,
-    points: int,
-    *,
-    key: str,
-    reason: str = "",
-    source: tuple[str, str] = ("", ""),
-    expires_at: datetime | None = None,
-    now: datetime | None = None,
-    kind: str = PointsEntry.Kind.EARN,
-    actor: Staff | None = None,
-    rule_id: int | None = None,
-) -> tuple[PointsEntry, bool]:
-    """``earn``, and whether this call wrote the entry (False: the key's earlier entry, replayed)."""
+def earn_once(member: Member, points: int, **kwargs: Any) -> tuple[PointsEntry, bool]:
+    """``earn``, and whether this call wrote the entry (False: the key's earlier entry, replayed). Keyword
+    arguments as ``earn_locked``: key, reason, source, expires_at, now, kind, actor, rule_id."""
     with transaction.atomic():
-        account = lock_account(member)
-        return earn_locked(
-            account,
-            points,
-            key=key,
-            reason=reason,
-            source=source,
-            expires_at=expires_at,
-            now=now,
-            kind=kind,
-            actor=actor,
-            rule_id=rule_id,
-        )
+        return earn_locked(lock_account(member), points, **kwargs)
 
 
 def earn_locked(

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import get_random_string
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import Conflict, ValidationFailed
 from siyu.members.models import ConsentRecord, Member, MemberNote, MemberTag, Tag, TagGroup
 from siyu.members.services.public_profile import clean_avatar, clean_nickname
+from siyu.members.services.signin import SESSION_KEY
 from siyu.members.services.tags import validate_rule
 from siyu.org.models import Brand, Store
 
@@ -132,3 +139,29 @@ def bulk_set_avatars(avatars: Sequence[tuple[int, bytes]]) -> int:
         )
     Member.objects.bulk_update(members, ["avatar"], batch_size=BATCH)
     return len(members)
+
+
+def signed_in_sessions(member_ids: Sequence[int]) -> list[str]:
+    """One signed-in member session per id (session keys, in order), written in bulk for the database session
+    engine and one by one for any other — for load tests that act as many members at once."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store_class = engine.SessionStore
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        expire = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+        keys = [get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789") for _ in member_ids]
+        encoder = store_class()
+        Session.objects.bulk_create(
+            [
+                Session(session_key=key, session_data=encoder.encode({SESSION_KEY: pk}), expire_date=expire)
+                for key, pk in zip(keys, member_ids, strict=True)
+            ],
+            batch_size=BATCH,
+        )
+        return keys
+    out = []
+    for pk in member_ids:
+        session = store_class()
+        session[SESSION_KEY] = pk
+        session.create()
+        out.append(str(session.session_key))
+    return out

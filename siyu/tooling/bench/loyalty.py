@@ -19,18 +19,14 @@ import json
 import secrets
 import time
 from datetime import timedelta
-from importlib import import_module
 from typing import Any
 
-from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 
-from siyu.catalog.models import Category, Product, Sku, StoreListing
+from siyu.catalog.models import Product, Sku, StoreListing
 from siyu.catalog.services import bulk as catalog_bulk
 from siyu.loyalty.models import (
     CheckIn,
@@ -42,10 +38,10 @@ from siyu.loyalty.models import (
     PointsBatch,
     PointsEntry,
 )
+from siyu.loyalty.services import bulk as loyalty_bulk
 from siyu.loyalty.services import coupons, coupons_checkout, points
 from siyu.members.models import Member
 from siyu.members.services import bulk as members_bulk
-from siyu.members.services.signin import SESSION_KEY
 from siyu.orders.pricing import PricedLine, price
 from siyu.org.models import Store
 from siyu.org.services import bulk as org_bulk
@@ -79,31 +75,6 @@ def _new_members(prefix: str, count: int) -> tuple[Any, Store, list[int], str]:
     return brand, store, ids, run
 
 
-def _sessions(member_ids: list[int]) -> list[str]:
-    """One signed-in session per member, written in bulk for the database session engine."""
-    engine = import_module(settings.SESSION_ENGINE)
-    store_class = engine.SessionStore
-    expire = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
-    keys = [get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789") for _ in member_ids]
-    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
-        encoder = store_class()
-        Session.objects.bulk_create(
-            [
-                Session(session_key=key, session_data=encoder.encode({SESSION_KEY: pk}), expire_date=expire)
-                for key, pk in zip(keys, member_ids, strict=True)
-            ],
-            batch_size=2_000,
-        )
-        return keys
-    out = []
-    for pk in member_ids:
-        session = store_class()
-        session[SESSION_KEY] = pk
-        session.create()
-        out.append(session.session_key)
-    return out
-
-
 def seed(*, members: int, sessions_path: str) -> dict[str, Any]:
     """The check-in benchmark's brand, rule and signed-in members; writes ``[[member_id, session_key], …]``
     to ``sessions_path``."""
@@ -111,10 +82,10 @@ def seed(*, members: int, sessions_path: str) -> dict[str, Any]:
         raise ValueError(f"At most {MAX_MEMBERS} members per run.")
     with transaction.atomic():
         brand, _store, ids, run = _new_members("lbc", members)
-        EarnRule.objects.create(
-            brand=brand, kind=EarnRule.Kind.CHECKIN, name="每日签到", points=CHECKIN_POINTS
+        loyalty_bulk.add_earn_rules(
+            brand, [EarnRule(kind=EarnRule.Kind.CHECKIN, name="每日签到", points=CHECKIN_POINTS)]
         )
-        keys = _sessions(ids)
+        keys = members_bulk.signed_in_sessions(ids)
     with open(sessions_path, "w") as fh:
         json.dump([[pk, key] for pk, key in zip(ids, keys, strict=True)], fh)
     return {"run": run, "brand": brand.pk, "members": len(ids)}
@@ -242,7 +213,8 @@ def pricing(*, templates: int = 2_000, wallet: int = 50, rounds: int = 300) -> d
     with transaction.atomic():
         brand, store, ids, run = _new_members("lbp", 1)
         member = Member.objects.get(pk=ids[0])
-        categories = [Category.objects.create(brand=brand, name=f"类目{i}") for i in range(4)]
+        by_name = catalog_bulk.create_categories(brand, [f"类目{i}" for i in range(4)])
+        categories = [by_name[f"类目{i}"] for i in range(4)]
         products = [Product(name=f"商品{i}", category=categories[i % 4]) for i in range(8)]
         skus = catalog_bulk.add_products(
             brand,
@@ -255,10 +227,11 @@ def pricing(*, templates: int = 2_000, wallet: int = 50, rounds: int = 300) -> d
             {"kind": CouponTemplate.Kind.PERCENT, "percent_off": 15, "cap_fen": 2000},
             {"kind": CouponTemplate.Kind.THRESHOLD, "amount_fen": 1000, "threshold_fen": 8000},
         ]
-        made = CouponTemplate.objects.bulk_create(
+        # A quarter scoped to the store, a quarter to a category, a quarter to two products.
+        made = loyalty_bulk.add_coupon_templates(
+            brand,
             [
                 CouponTemplate(
-                    brand=brand,
                     name=f"券{i}",
                     valid_days=30,
                     member_limit=1,
@@ -267,26 +240,9 @@ def pricing(*, templates: int = 2_000, wallet: int = 50, rounds: int = 300) -> d
                 )
                 for i in range(templates)
             ],
-            batch_size=1_000,
-        )
-        # A quarter scoped to the store, a quarter to a category, a quarter to two products.
-        Through = CouponTemplate.stores.through
-        Through.objects.bulk_create(
-            [Through(coupontemplate_id=t.pk, store_id=store.pk) for t in made[0::4]], batch_size=2_000
-        )
-        CatThrough = CouponTemplate.categories.through
-        CatThrough.objects.bulk_create(
-            [CatThrough(coupontemplate_id=t.pk, category_id=categories[t.pk % 4].pk) for t in made[1::4]],
-            batch_size=2_000,
-        )
-        ProdThrough = CouponTemplate.products.through
-        ProdThrough.objects.bulk_create(
-            [
-                ProdThrough(coupontemplate_id=t.pk, product_id=products[(t.pk + k) % 8].pk)
-                for t in made[2::4]
-                for k in (0, 1)
-            ],
-            batch_size=2_000,
+            stores=[(i, store.pk) for i in range(0, templates, 4)],
+            categories=[(i, categories[i % 4].pk) for i in range(1, templates, 4)],
+            products=[(i, products[(i + k) % 8].pk) for i in range(2, templates, 4) for k in (0, 1)],
         )
         step = max(1, len(made) // wallet)
         for t in made[::step][:wallet]:

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from siyu.catalog.models import Sku
 from siyu.loyalty.models import CouponTemplate, EarnRule, MallItem, Tier
+from siyu.loyalty.services import bulk as loyalty_bulk
 from siyu.loyalty.services import checkin, points, tiers
 from siyu.members.models import Member
 from siyu.org.models import Brand, Store
@@ -27,41 +28,50 @@ def demo_member(brand: Brand) -> Member | None:
 
 
 def _tiers(brand: Brand) -> None:
-    for name, threshold, multiplier, member_price, grace in (
-        ("银卡", 0, 100, False, 0),
-        ("金卡", 1000, 150, True, 30),
-        ("钻石", 5000, 200, True, 30),
-    ):
-        Tier.objects.create(
-            brand=brand,
-            name=name,
-            threshold=threshold,
-            multiplier_percent=multiplier,
-            member_price=member_price,
-            grace_days=grace,
-        )
+    loyalty_bulk.add_tiers(
+        brand,
+        [
+            Tier(
+                name=name,
+                threshold=threshold,
+                multiplier_percent=multiplier,
+                member_price=member_price,
+                grace_days=grace,
+            )
+            for name, threshold, multiplier, member_price, grace in (
+                ("银卡", 0, 100, False, 0),
+                ("金卡", 1000, 150, True, 30),
+                ("钻石", 5000, 200, True, 30),
+            )
+        ],
+    )
 
 
 def _mall(brand: Brand) -> int:
-    coupon = CouponTemplate.objects.create(
-        brand=brand,
-        name="10元无门槛券",
-        kind=CouponTemplate.Kind.FIXED,
-        amount_fen=1000,
-        valid_days=30,
-        member_limit=3,
+    [coupon] = loyalty_bulk.add_coupon_templates(
+        brand,
+        [
+            CouponTemplate(
+                name="10元无门槛券",
+                kind=CouponTemplate.Kind.FIXED,
+                amount_fen=1000,
+                valid_days=30,
+                member_limit=3,
+            )
+        ],
     )
-    MallItem.objects.create(
-        brand=brand,
-        kind=MallItem.Kind.COUPON,
-        name="10元无门槛券",
-        description="全场通用，兑换后30天内有效",
-        points=200,
-        stock=500,
-        member_limit=3,
-        coupon_template=coupon,
-        position=1,
-    )
+    items = [
+        MallItem(
+            kind=MallItem.Kind.COUPON,
+            name="10元无门槛券",
+            description="全场通用，兑换后30天内有效",
+            points=200,
+            stock=500,
+            member_limit=3,
+            coupon_template=coupon,
+            position=1,
+        )
+    ]
     skus = list(
         Sku.objects.filter(product__brand=brand, active=True, product__active=True)
         .order_by("-product__is_hot", "product_id", "id")
@@ -74,18 +84,20 @@ def _mall(brand: Brand) -> int:
             continue
         seen.add(sku.product_id)
         price, limit = MALL_PRODUCTS[made - 1]
-        MallItem.objects.create(
-            brand=brand,
-            kind=MallItem.Kind.PRODUCT,
-            name=sku.product.name[:60],
-            description="到店自提",
-            points=price,
-            stock=50,
-            member_limit=limit,
-            sku=sku,
-            position=made + 1,
+        items.append(
+            MallItem(
+                kind=MallItem.Kind.PRODUCT,
+                name=sku.product.name[:60],
+                description="到店自提",
+                points=price,
+                stock=50,
+                member_limit=limit,
+                sku=sku,
+                position=made + 1,
+            )
         )
         made += 1
+    loyalty_bulk.add_mall_items(brand, items)
     return made
 
 
@@ -115,14 +127,18 @@ def seed_demo_loyalty(brand: Brand, now: datetime) -> bool:
     """Seed the brand's loyalty once; False when it already has earn rules."""
     if EarnRule.objects.filter(brand=brand).exists():
         return False
-    EarnRule.objects.create(
-        brand=brand,
-        kind=EarnRule.Kind.CHECKIN,
-        name="每日签到",
-        points=5,
-        config={"streak_bonus": {"7": 20, "30": 100}, "makeup_cost": 20, "makeup_days": 7},
+    loyalty_bulk.add_earn_rules(
+        brand,
+        [
+            EarnRule(
+                kind=EarnRule.Kind.CHECKIN,
+                name="每日签到",
+                points=5,
+                config={"streak_bonus": {"7": 20, "30": 100}, "makeup_cost": 20, "makeup_days": 7},
+            ),
+            EarnRule(kind=EarnRule.Kind.PURCHASE, name="消费积分（每元1分）", points=1),
+        ],
     )
-    EarnRule.objects.create(brand=brand, kind=EarnRule.Kind.PURCHASE, name="消费积分（每元1分）", points=1)
     _tiers(brand)
     _mall(brand)
     member = demo_member(brand)

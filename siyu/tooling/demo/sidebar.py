@@ -13,8 +13,10 @@ from typing import Any
 
 from django.db import transaction
 
-from siyu.channels.models import ChannelKind, Connector
+from siyu.channels.models import ChannelKind
+from siyu.channels.services import bulk as channels_bulk
 from siyu.communities.models import Community, GroupDelivery, JoinScene
+from siyu.communities.services import bulk as communities_bulk
 from siyu.communities.services.dispatch import dispatch
 from siyu.communities.services.joining import join_community
 from siyu.members.models import Member
@@ -35,8 +37,8 @@ def seed_demo_sidebar(brand: Brand, now: datetime) -> Community | None:
     if existing is not None:
         return existing
     with transaction.atomic():
-        connector = Connector.objects.create(
-            brand=brand,
+        connector = channels_bulk.create_demo_connector(
+            brand,
             kind=ChannelKind.WECOM,
             name=DEMO_CONNECTOR_NAME,
             config={
@@ -45,13 +47,11 @@ def seed_demo_sidebar(brand: Brand, now: datetime) -> Community | None:
                 "agent_id": "1000002",
                 "api_base": "http://127.0.0.1:9",
                 "store_code": store.code,
-                "demo": True,
             },
         )
-        group = Community.objects.create(
-            brand=brand,
-            store=store,
-            channel=ChannelKind.WECOM,
+        group = communities_bulk.open_channel_group_as_system(
+            brand,
+            store,
             connector=connector,
             external_id=DEMO_CHAT_ID,
             name=f"{store.name}·{DEMO_GROUP_SUFFIX}",
