@@ -47,10 +47,11 @@ from tests.factories.loyalty import (
     window_days,
 )
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
-from tests.factories.orders import pickup_window, place_order
+from tests.factories.orders import picked_up_order, pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
 
 __all__ = [
+    "picked_up_order",
     "GROUP_BUY_PRICE",
     "TEST_PASSWORD",
     "BrandFactory",
