@@ -16,7 +16,7 @@ from siyu.catalog.models import StoreListing
 from siyu.channels.payments.sandbox import _load as sandbox_trade
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from siyu.loyalty.models import Coupon, PointsEntry
+from siyu.loyalty.models import PointsEntry
 from siyu.loyalty.services import points, tiers
 from siyu.orders.models import Order, OrderReturn, OrderStatus, OrderTransition
 from siyu.orders.services import payments, returns
@@ -56,7 +56,9 @@ def test_return_claws_back_spent_points_as_debt_and_refunds_online(
 ):
     purchase_rule(brand, 1)
     coupon = give_coupon(make_coupon_template(brand, amount_fen=500, return_on_refund=True), member_a)
-    order = picked_up_order(clerk_a, member_a, store_a, [(cups[0].pk, 2)], options={"coupons": str(coupon.pk)})
+    order = picked_up_order(
+        clerk_a, member_a, store_a, [(cups[0].pk, 2)], options={"coupons": str(coupon.pk)}
+    )
     assert order.status == OrderStatus.PICKED_UP and order.total_fen == 6500  # 2 × 35.00 − 5.00
     assert points.balance_of(member_a).shown == 65
     points.spend(member_a, 40, key="sys:test:spend")  # the member spent most of it
@@ -88,7 +90,9 @@ def test_a_coupon_whose_rule_keeps_it_is_not_given_back(
     sandbox, brand, store_a, clerk_a, manager_a, member_a, cups
 ):
     coupon = give_coupon(make_coupon_template(brand, amount_fen=500, return_on_refund=False), member_a)
-    order = picked_up_order(clerk_a, member_a, store_a, [(cups[0].pk, 1)], options={"coupons": str(coupon.pk)})
+    order = picked_up_order(
+        clerk_a, member_a, store_a, [(cups[0].pk, 1)], options={"coupons": str(coupon.pk)}
+    )
     returns.return_order(manager_a, order.pk, "不喜欢", key=key())
     coupon.refresh_from_db()
     assert coupon.status == "used"
@@ -168,7 +172,10 @@ def test_refused_returns(sandbox, brand, store_a, clerk_a, manager_a, member_a, 
 def test_console_return_on_the_order_page(client, brand, store_a, clerk_a, manager_a, member_a, cups):
     order = picked_up_order(clerk_a, member_a, store_a, [(cups[1].pk, 1)])
     client.force_login(clerk_a)
-    assert 'data-testid="return-form"' not in client.get(reverse("console:order_detail", args=[order.pk])).content.decode()
+    assert (
+        'data-testid="return-form"'
+        not in client.get(reverse("console:order_detail", args=[order.pk])).content.decode()
+    )
     client.force_login(manager_a)
     page = client.get(reverse("console:order_detail", args=[order.pk])).content.decode()
     assert 'data-testid="return-form"' in page
@@ -191,7 +198,9 @@ def test_api_return(sandbox, brand, store_a, clerk_a, manager_a, member_a, cups)
     ok = ApiClient(manager_a).post(path, {"reason": "坏了"}, headers={"Idempotency-Key": "a"})
     assert ok.status_code == 200, ok.content
     body = ok.json()
-    assert body["order"]["status"] == "refunded" and body["method"] == "provider" and body["amount_fen"] == 2000
+    assert (
+        body["order"]["status"] == "refunded" and body["method"] == "provider" and body["amount_fen"] == 2000
+    )
     again = ApiClient(manager_a).post(path, {"reason": "坏了"}, headers={"Idempotency-Key": "b"})
     assert_error(again, 409, "already_returned")
 
@@ -202,7 +211,8 @@ def test_two_managers_returning_at_once_give_one_refund(sandbox, brand, store_a,
     cups = two_cups_at(hq_admin, store_a)
     purchase_rule(brand, 1)
     managers = [
-        StaffFactory(brand=brand, username=f"mgr{i}", role="store_manager", stores=[store_a]) for i in range(2)
+        StaffFactory(brand=brand, username=f"mgr{i}", role="store_manager", stores=[store_a])
+        for i in range(2)
     ]
     order = picked_up_order(clerk_a, member_a, store_a, [(cups[1].pk, 1)])
 

@@ -113,7 +113,9 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "can_hand_over": _can_hand_over(staff, order),
         "can_return": returns.can_return(staff, order),
         "return_key": uuid.uuid4().hex,
-        "order_return": getattr(order, "order_return", None) if order.status == OrderStatus.REFUNDED else None,
+        "order_return": getattr(order, "order_return", None)
+        if order.status == OrderStatus.REFUNDED
+        else None,
     }
     return render(request, "console/orders/detail.html", context)
 

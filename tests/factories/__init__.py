@@ -51,7 +51,6 @@ from tests.factories.orders import picked_up_order, pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
 
 __all__ = [
-    "picked_up_order",
     "GROUP_BUY_PRICE",
     "TEST_PASSWORD",
     "BrandFactory",
@@ -87,6 +86,7 @@ __all__ = [
     "new_key",
     "offer_data",
     "open_web_group",
+    "picked_up_order",
     "pickup_window",
     "place_order",
     "post",

@@ -61,10 +61,7 @@ def returnable(order: Order) -> bool:
     return (
         order.total_fen > 0
         and order.status in RETURNABLE_FROM
-        and (
-            order.status == S.PICKED_UP
-            or order.lines.filter(picked_quantity__gt=0).exists()
-        )
+        and (order.status == S.PICKED_UP or order.lines.filter(picked_quantity__gt=0).exists())
     )
 
 
