@@ -129,6 +129,7 @@ urlpatterns = [
     path("orders/<int:order_id>/", views_orders.order_detail, name="order_detail"),
     path("orders/<int:order_id>/ready/", views_orders.order_ready, name="order_ready"),
     path("orders/<int:order_id>/refund/", views_orders.order_refund, name="order_refund"),
+    path("orders/<int:order_id>/return/", views_orders.order_return, name="order_return"),
     path("orders/<int:order_id>/cancel/", views_orders.order_cancel, name="order_cancel"),
     path("orders/<int:order_id>/hand-over/", views_orders.order_hand_over, name="order_hand_over"),
     path("pickup/", views_orders.pickup, name="pickup"),

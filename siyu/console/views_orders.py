@@ -9,6 +9,7 @@ same HTML fragment the plain form shows.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -23,7 +24,7 @@ from siyu.common.errors import NotFound, RateLimited, ServiceError, ValidationFa
 from siyu.common.validators import fen_to_yuan as yuan
 from siyu.orders.models import Order, OrderStatus, PaymentMethod
 from siyu.orders.services import pickup as pickup_services
-from siyu.orders.services import queries, transitions
+from siyu.orders.services import queries, returns, transitions
 from siyu.org.services.access import visible_stores
 
 from . import views_coupons_counter as counter_coupons
@@ -110,6 +111,11 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "can_refund": order.paid_online and active and not any(r["line"].picked_quantity for r in rows),
         "can_cancel": order.status == OrderStatus.PENDING_PAYMENT,
         "can_hand_over": _can_hand_over(staff, order),
+        "can_return": returns.can_return(staff, order),
+        "return_key": uuid.uuid4().hex,
+        "order_return": getattr(order, "order_return", None)
+        if order.status == OrderStatus.REFUNDED
+        else None,
     }
     return render(request, "console/orders/detail.html", context)
 
@@ -160,6 +166,33 @@ def order_refund(request: HttpRequest, order_id: int) -> HttpResponse:
     order = transitions.refund(current_staff(request), order_id, reason)
     messages.success(request, _("Order #%(id)s was refunded.") % {"id": order.pk})
     return redirect("console:order_detail", order_id=order.pk)
+
+
+@require_POST
+@console_view()
+def order_return(request: HttpRequest, order_id: int) -> HttpResponse:
+    """退货退款: the manager confirms that the goods came back and the money goes back (the service decides
+    who may, and refuses a second return; the form's key makes a double tap the same return)."""
+    staff = current_staff(request)
+    if not request.POST.get("confirm"):
+        messages.error(request, _("Tick the box to confirm the goods came back."))
+        return redirect("console:order_detail", order_id=queries.get_order(staff, order_id).pk)
+    made = returns.return_order(
+        staff, order_id, request.POST.get("reason") or "", key=request.POST.get("key") or ""
+    )
+    if made.method == made.Method.COUNTER:
+        messages.success(
+            request,
+            _("Order #%(id)s was returned. Give the member ¥%(amount)s back in cash at the counter.")
+            % {"id": made.order_id, "amount": yuan(made.amount_fen)},
+        )
+    else:
+        messages.success(
+            request,
+            _("Order #%(id)s was returned. ¥%(amount)s goes back to the member's payment.")
+            % {"id": made.order_id, "amount": yuan(made.amount_fen)},
+        )
+    return redirect("console:order_detail", order_id=made.order_id)
 
 
 @require_POST

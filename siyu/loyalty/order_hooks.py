@@ -3,6 +3,9 @@
 
 - Purchase points: credited when any order is picked up (``picked_up``), taken back when it is refunded
   (``refunded``) — invariant handlers, inside the order's transition, so points and order move together.
+- Member prices by tier: loyalty answers orders' ``member_price_eligible`` question
+  (``tiers.member_price_allowed``), so the built-in member-price adjuster applies only to members whose level
+  grants it (or everyone, when the brand has no levels).
 - The points mall places orders of its own source ``points_mall``; their price is paid with points (an
   adjuster after the member price brings the total to zero); when such an order ends without pickup the
   ``released`` hook returns the exchange (points and stock) in the same transaction.
@@ -10,7 +13,7 @@
 
 from __future__ import annotations
 
-from siyu.loyalty.services import mall, purchase
+from siyu.loyalty.services import mall, purchase, tiers
 from siyu.orders import hooks, pricing
 from siyu.orders.models import Order
 
@@ -30,5 +33,6 @@ def register() -> None:
     hooks.register_source(mall.SOURCE)
     hooks.register("picked_up", on_picked_up, source=None, name="loyalty.purchase_points")
     hooks.register("refunded", on_refunded, source=None, name="loyalty.purchase_clawback")
+    hooks.register_member_price_rule(tiers.member_price_allowed, name="loyalty.tier_member_price")
     hooks.register("released", mall.return_for_order, source=mall.SOURCE, name="loyalty.mall_return")
     pricing.register_adjuster("paid_with_points", mall.paid_with_points, position=PAID_WITH_POINTS_POSITION)

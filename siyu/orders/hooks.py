@@ -27,6 +27,10 @@ Points (``HookPoint``):
 
 and one guard: ``pickup_guard`` handlers return a ``PickupRefusal`` to refuse handing an order over (the
 counter shows the reason), or None to allow it.
+
+And one question: ``member_price_eligible(member_id)`` — may this member buy at SKUs' member prices? Apps
+above orders answer through ``register_member_price_rule`` (loyalty: by the member's tier); a rule returns
+True/False, or None when it has no opinion. Nobody answering means yes; any False means no.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class PickupRefusal:
 
 
 PickupGuard = Callable[[Order], PickupRefusal | None]
+MemberPriceRule = Callable[[int], bool | None]
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class _Registration:
 
 _handlers: dict[HookPoint, dict[str, _Registration]] = {point: {} for point in POINTS}
 _guards: dict[str, tuple[str | None, PickupGuard]] = {}
+_member_price_rules: dict[str, MemberPriceRule] = {}
 _sources: set[str] = {"mall"}
 MAX_SOURCE_LENGTH = 16  # Order.source
 
@@ -168,3 +174,20 @@ def pickup_refusal(order: Order) -> PickupRefusal | None:
         if refusal is not None:
             return refusal
     return None
+
+
+def register_member_price_rule(rule: MemberPriceRule, *, name: str | None = None) -> Callable[[], None]:
+    """Register a rule answering "may member X buy at member prices?" (True, False, or None: no opinion).
+    Registering the same name again replaces it. Returns its unregister."""
+    key = name or _name(rule)
+    _member_price_rules[key] = rule
+
+    def unregister() -> None:
+        _member_price_rules.pop(key, None)
+
+    return unregister
+
+
+def member_price_eligible(member_id: int) -> bool:
+    """Whether the member may buy at member prices: yes unless a registered rule says no."""
+    return all(rule(member_id) is not False for rule in list(_member_price_rules.values()))

@@ -232,3 +232,32 @@ class PaymentNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.notification_id}"
+
+
+class OrderReturn(models.Model):
+    """A picked-up order taken back at the counter (退货退款, ``siyu.orders.services.returns``): at most one
+    per order (the one-to-one below stands behind the conditional status UPDATE). ``method`` says how the
+    money went back: through the payment provider (online orders, the order's fixed refund number) or in
+    cash at the counter (pay-at-pickup orders, recorded here). Returned goods are not put back into stock
+    automatically: staff check them and correct the stock by hand."""
+
+    class Method(models.TextChoices):
+        PROVIDER = "provider", _("Refunded through the payment provider")
+        COUNTER = "counter", _("Refunded at the counter")
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="order_return")
+    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(_("reason"), max_length=200)
+    method = models.CharField(_("refund method"), max_length=16, choices=Method.choices)
+    amount_fen = models.PositiveIntegerField(_("amount (fen)"))
+    refund_status = models.CharField(max_length=32, blank=True)
+    # client_key(staff, "order.return", order, key): the same staff member's retry answers this return.
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order return")
+
+    def __str__(self) -> str:
+        return f"return of {self.order_id}"

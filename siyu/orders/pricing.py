@@ -19,7 +19,8 @@ on the order (``OrderAdjustment``), so an order can say why it cost what it cost
 not read them — each adjuster reads its own key (ADR 0014). An adjuster that cannot honour a choice raises
 (Conflict), and the order is refused.
 
-The member price (``catalog.services.queries.member_unit_fen``) is the first adjuster, built in here.
+The member price (``catalog.services.queries.member_unit_fen``) is the first adjuster, built in here; it
+applies only to members the ``member_price_eligible`` question (``siyu.orders.hooks``) lets through.
 Apps above orders (loyalty: coupons, points, stored value) register theirs in ``AppConfig.ready()``.
 """
 
@@ -34,6 +35,7 @@ from django.utils.translation import gettext as _
 from siyu.catalog.models import Sku
 from siyu.catalog.services.queries import member_unit_fen
 from siyu.common.errors import Conflict
+from siyu.orders import hooks
 
 MAX_KIND = 32
 MAX_LABEL = 100
@@ -168,7 +170,12 @@ def price(
 
 
 def member_price(ctx: PricingContext) -> list[Adjustment]:
-    """The first adjuster: a SKU's member price replaces its list price on lines no campaign priced."""
+    """The first adjuster: a SKU's member price replaces its list price on lines no campaign priced, for
+    members eligible for member prices (``hooks.member_price_eligible``: loyalty decides by tier)."""
+    if not any(not line.campaign_priced for line in ctx.lines):
+        return []
+    if not hooks.member_price_eligible(ctx.member_id):
+        return []
     out = []
     for line in ctx.lines:
         if line.campaign_priced:

@@ -47,7 +47,7 @@ from tests.factories.loyalty import (
     window_days,
 )
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
-from tests.factories.orders import pickup_window, place_order
+from tests.factories.orders import picked_up_order, pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "new_key",
     "offer_data",
     "open_web_group",
+    "picked_up_order",
     "pickup_window",
     "place_order",
     "post",

@@ -51,6 +51,10 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         gettext_lazy("Refunded ¥%(amount)s for order #%(order_id)s"),
         gettext_lazy("Order refunded"),
     ),
+    "order.returned": (
+        gettext_lazy("Returned order #%(order_id)s; ¥%(amount)s given back"),
+        gettext_lazy("Returned an order"),
+    ),
     "order.late_payment_refunded": (
         gettext_lazy("A payment that arrived after order #%(order_id)s closed was refunded (¥%(amount)s)"),
         gettext_lazy("A late payment was refunded"),

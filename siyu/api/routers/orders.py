@@ -1,5 +1,5 @@
 """Orders for store staff: list and read (store-scoped; another store's order answers 404), mark ready,
-refund online payments, and verify pickup codes at the counter (核销)."""
+refund online payments, return picked-up orders (退货退款), and verify pickup codes at the counter (核销)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Header, Path, Query, Router, Schema
 
 from siyu.api.auth import current_staff
 from siyu.api.presenters import store_ref
 from siyu.api.schemas import Id, In, PageParams, StoreRef, paginate
 from siyu.orders.models import Order, OrderLine
-from siyu.orders.services import pickup, queries, transitions
+from siyu.orders.services import pickup, queries, returns, transitions
 from siyu.org.services.login import client_ip
 
 router = Router()
@@ -58,6 +58,19 @@ class OrderParams(Schema):
 
 class RefundIn(In):
     reason: str = Field(max_length=200)
+
+
+class ReturnIn(In):
+    reason: str = Field(max_length=200, description="Why the goods came back (shown in the order's history).")
+
+
+class ReturnOut(Schema):
+    order: OrderOut
+    method: str = Field(description="provider: refunded online; counter: cash given back at the counter.")
+    amount_fen: int
+    reason: str
+    staff_id: int
+    created_at: datetime
 
 
 class PickupIn(In):
@@ -141,6 +154,34 @@ def refund_order(request: HttpRequest, order_id: Path[Id], payload: RefundIn) ->
     """Refund a paid online order not yet picked up, through the payment provider. Stock goes back."""
     transitions.refund(current_staff(request), order_id, payload.reason)
     return _fresh(request, order_id)
+
+
+@router.post("/orders/{int:order_id}/return", response=ReturnOut)
+def return_order(
+    request: HttpRequest,
+    order_id: Path[Id],
+    payload: ReturnIn,
+    idempotency_key: str = Header(
+        ...,
+        alias="Idempotency-Key",
+        description="Required. Your retry with the same key answers the first return and changes nothing.",
+    ),
+) -> dict[str, Any]:
+    """Return a picked-up order in whole (store managers and head office; clerks 403, another store's
+    order 404): the money goes back through the payment provider (online) or is recorded as given back at
+    the counter (paid at pickup); the order becomes ``refunded`` and what it earned is taken back. Returned
+    goods are not restocked automatically. 409 ``already_returned``, ``not_picked_up`` (refund it instead),
+    ``not_returnable``, ``nothing_paid``, ``refund_refused``."""
+    staff = current_staff(request)
+    made = returns.return_order(staff, order_id, payload.reason, key=idempotency_key)
+    return {
+        "order": _fresh(request, order_id),
+        "method": made.method,
+        "amount_fen": made.amount_fen,
+        "reason": made.reason,
+        "staff_id": made.staff_id,
+        "created_at": made.created_at,
+    }
 
 
 @router.post("/pickup/verify", response=PickupOut)

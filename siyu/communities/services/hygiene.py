@@ -40,6 +40,7 @@ SPEND_WINDOW_DAYS = 90
 DEFAULT_VIP_SPEND_THRESHOLD_FEN = 100_000  # ¥1,000 in 90 days
 ORDER_PAID = "order.paid"
 ORDER_REFUNDED = "order.refunded"
+ORDER_RETURNED = "order.returned"  # a picked-up order taken back (siyu.orders.services.returns)
 MAX_BATCH = 500
 
 
@@ -134,14 +135,16 @@ def _amount_fen(payload: Any) -> int:
 def spend_fen(
     member_ids: list[int], *, days: int = SPEND_WINDOW_DAYS, now: datetime | None = None
 ) -> dict[int, int]:
-    """Net spend in fen over ``days`` per member: ``order.paid`` minus ``order.refunded`` amounts
-    (payload ``amount_fen``, else ``amount``), anywhere in the chain."""
+    """Net spend in fen over ``days`` per member: ``order.paid`` minus ``order.refunded`` and
+    ``order.returned`` amounts (payload ``amount_fen``, else ``amount``), anywhere in the chain."""
     if not member_ids:
         return {}
     since = (now or timezone.now()) - timedelta(days=days)
     totals: dict[int, int] = {}
     rows = Event.objects.filter(
-        member_id__in=member_ids, type__in=(ORDER_PAID, ORDER_REFUNDED), occurred_at__gte=since
+        member_id__in=member_ids,
+        type__in=(ORDER_PAID, ORDER_REFUNDED, ORDER_RETURNED),
+        occurred_at__gte=since,
     ).values_list("member_id", "type", "payload")
     for member_id, type_, payload in rows:
         assert member_id is not None

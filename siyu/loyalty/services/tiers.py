@@ -72,6 +72,16 @@ def current_tier(member: Member) -> Tier | None:
     return row.tier if row is not None else None
 
 
+def member_price_allowed(member_id: int) -> bool:
+    """Whether the member may buy at member prices: always when the brand has no levels; otherwise only
+    when the member's level grants it (``Tier.member_price``) — below the first level, no. Answers the
+    orders question ``member_price_eligible`` (registered in ``siyu.loyalty.order_hooks``)."""
+    brand_id = Member.objects.filter(pk=member_id).values_list("brand_id", flat=True).first()
+    if brand_id is None or not Tier.objects.filter(brand_id=brand_id).exists():
+        return True
+    return MemberTier.objects.filter(member_id=member_id, tier__member_price=True).exists()
+
+
 def multiplier_percent(member: Member) -> int:
     """The member's points multiplier in percent (100 without a level)."""
     tier = current_tier(member)

@@ -33,6 +33,7 @@ _HQ_SHARED = frozenset(
         "loyalty.reports",  # points liability and coupon reports (store staff see their stores)
         "coupons.manage",  # coupon templates: create, edit, budgets
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
+        "orders.return",  # take back a picked-up order and give its money back (退货退款)
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
@@ -50,6 +51,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.redpack",
             "loyalty.reports",
             "coupons.issue",
+            "orders.return",
         }
     ),
     Role.CLERK: frozenset(),
