@@ -1,10 +1,11 @@
-"""Points for taking part (参与): answering a group poll, joining a campaign — under the brand's ``participation``
-earn rule.
+"""Points for taking part (参与): answering a group poll, joining a campaign — under the brand's
+``participation`` earn rule.
 
-Guarantees: once per (member, occasion, reference) — the key is ``sys:participation:<member>:<occasion>:<ref>``,
-so answering the same poll twice or joining the same campaign again earns nothing more; within the rule's
-window, stores and caps (``rules.award``); multiplied by the member's tier multiplier like every earning
-(``rules.tier_points``). No rule open: nothing is credited (``None``), the taking part itself is unaffected.
+Guarantees: once per (member, occasion, reference) — the key is
+``sys:participation:<member>:<occasion>:<ref>``, so answering the same poll twice or joining the same
+campaign again earns nothing more; within the rule's window, stores and caps (``rules.award``); multiplied by
+the member's tier multiplier like every earning (``rules.tier_points``). No rule open: nothing is credited
+(``None``), the taking part itself is unaffected.
 
 Callers: the layers above (campaigns on join; a poll answer through a hook) call ``take_part``; wiring those
 occasions is the callers' part.
