@@ -245,7 +245,7 @@ def update_tier(request: HttpRequest, tier_id: Path[Id], payload: TierUpdateIn) 
 
 @router.get("/members/{int:member_id}/tier", response=MemberTierOut)
 def member_tier(request: HttpRequest, member_id: Path[Id]) -> dict[str, Any]:
-    """A member's level, points earned in 12 months and the next level (store staff: their stores' members)."""
+    """A member's level, points earned in 12 months, the next level (store staff: their stores' members)."""
     card = tier_admin.member_tier(current_staff(request), member_id)
     return {
         "member_id": int(member_id),
