@@ -65,7 +65,9 @@ def _clean(staff: Staff, data: dict[str, Any], tier: Tier | None) -> dict[str, A
         raise ValidationFailed(_("Unknown field."), field=sorted(unknown)[0])
     brand_id = current_brand_id(staff)
     values: dict[str, Any] = {}
-    others = Tier.objects.filter(brand_id=brand_id).exclude(pk=tier.pk if tier else None)
+    others = Tier.objects.filter(brand_id=brand_id)
+    if tier is not None:
+        others = others.exclude(pk=tier.pk)
     if tier is None or "name" in data:
         values["name"] = clean_text(data.get("name"), "name", 30, required=True)
         if others.filter(name=values["name"]).exists():
