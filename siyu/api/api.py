@@ -24,6 +24,7 @@ from siyu.api.routers import group_buys as group_buys_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
 from siyu.api.routers import live_codes as live_codes_routes
 from siyu.api.routers import loyalty as loyalty_routes
+from siyu.api.routers import loyalty_mall as loyalty_mall_routes
 from siyu.api.routers import moderation as moderation_routes
 from siyu.api.routers import orders as orders_routes
 
@@ -110,5 +111,6 @@ api.add_router("", group_buys_routes.router, tags=["group buys"])
 api.add_router("", campaigns_routes.router, tags=["campaigns"])
 api.add_router("", coupons_routes.router, tags=["coupons"])
 api.add_router("", loyalty_routes.router, tags=["loyalty"])
+api.add_router("", loyalty_mall_routes.router, tags=["loyalty"])
 
 __all__ = ["api"]

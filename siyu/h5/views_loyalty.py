@@ -1,5 +1,5 @@
-"""H5 loyalty endpoints: the daily check-in POST (``/h5/checkin/``, reused by the points pages), the points
-red packet page with its "抢" button, and the page where a group's KOL drops one.
+"""H5 loyalty endpoints: the points red packet page with its "抢" button, and the page where a group's KOL
+drops one. (The daily check-in is ``views_points.checkin_page``, one endpoint for the page and for JSON.)
 
 Thin callers of ``siyu.loyalty.services``. A red packet of a group the member is not in answers 404.
 """
@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from siyu.common.errors import NotFound, ServiceError
-from siyu.loyalty.services import checkin, points, red_packets
+from siyu.loyalty.services import points, red_packets
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.members.services.public_profile import public_name
@@ -67,41 +67,6 @@ def _back(request: HttpRequest, default: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return default
-
-
-@never_cache
-@require_POST
-@_member_view
-def checkin_post(request: HttpRequest, member: Member) -> HttpResponseBase:
-    """Check the member in for today. JSON (``Accept: application/json``): ``{"created", "points", "bonus",
-    "streak", "balance"}``; a form post: a message and back to ``next`` (default: the member page)."""
-    try:
-        outcome = checkin.check_in(member)
-    except ServiceError as exc:
-        if _wants_json(request):
-            return JsonResponse(exc.as_dict(), status=exc.status, json_dumps_params={"ensure_ascii": False})
-        messages.error(request, str(exc.message))
-        return redirect(_back(request, reverse("h5:me")))
-    if _wants_json(request):
-        return JsonResponse(
-            {
-                "created": outcome.created,
-                "day": outcome.checkin.day.isoformat(),
-                "points": outcome.checkin.points,
-                "bonus": outcome.bonus,
-                "streak": outcome.checkin.streak,
-                "balance": points.balance_of(member).shown,
-            }
-        )
-    if outcome.created:
-        messages.success(
-            request,
-            _("Checked in: +%(points)s points, %(n)s days in a row.")
-            % {"points": outcome.checkin.points, "n": outcome.checkin.streak},
-        )
-    else:
-        messages.info(request, _("You have already checked in today."))
-    return redirect(_back(request, reverse("h5:me")))
 
 
 def _packet_context(member: Member, packet_id: int) -> dict[str, Any]:

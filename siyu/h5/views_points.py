@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,15 +39,36 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> Htt
     return render(request, template, {"brand_name": brand_name(), **context})
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """A script's call (``Accept: application/json``, not htmx): answered in JSON, never with a page."""
+    return (
+        "application/json" in request.headers.get("Accept", "")
+        and request.headers.get("HX-Request") != "true"
+    )
+
+
+def _json(body: dict[str, Any], status: int = 200) -> JsonResponse:
+    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+
+
 def _member_view(view: PointsView) -> PointsView:
+    """The signed-in member, else the sign-in page (JSON callers: 401 ``{"code","message","field"}``);
+    NotFound → 404."""
+
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         member = signin.member_from_session(request)
         if member is None:
+            if _wants_json(request):
+                return _json(
+                    {"code": "not_authenticated", "message": _("Sign in first."), "field": None}, 401
+                )
             return redirect(f"{reverse('h5:login')}?{urlencode({'next': request.get_full_path()})}")
         try:
             return view(request, member, *args, **kwargs)
         except NotFound as exc:
+            if _wants_json(request):
+                return _json(exc.as_dict(), 404)
             raise Http404(exc.message) from exc
 
     return wrapper
@@ -84,35 +105,68 @@ def _month(member: Member, now: Any, year: int | None = None, month: int | None 
     return checkin.month_calendar(member, year=year or today.year, month=month or today.month, now=now)
 
 
+def _checkin_post(request: HttpRequest, member: Member, now: Any) -> HttpResponseBase:
+    as_json = _wants_json(request)
+    try:
+        if request.POST.get("action") == "makeup":
+            done = checkin.make_up(member, request.POST.get("day", ""), now=now)
+            if as_json:
+                return _json(
+                    {
+                        "created": True,
+                        "day": done.day.isoformat(),
+                        "points": done.points,
+                        "bonus": 0,
+                        "streak": done.streak,
+                        "balance": points.balance_of(member, now=now).shown,
+                    }
+                )
+            messages.success(
+                request,
+                _("Made up %(day)s: +%(n)s points.") % {"day": done.day.strftime("%m-%d"), "n": done.points},
+            )
+            return redirect("h5:points_checkin")
+        outcome = checkin.check_in(member, now=now)
+    except ServiceError as exc:
+        if as_json:
+            return _json(exc.as_dict(), exc.status)
+        messages.error(request, str(exc.message))
+        return redirect("h5:points_checkin")
+    if outcome.created:
+        tiers.evaluate(member, now=now)
+    if as_json:
+        return _json(
+            {
+                "created": outcome.created,
+                "day": outcome.checkin.day.isoformat(),
+                "points": outcome.checkin.points,
+                "bonus": outcome.bonus,
+                "streak": outcome.checkin.streak,
+                "balance": points.balance_of(member, now=now).shown,
+            }
+        )
+    if outcome.created:
+        messages.success(
+            request,
+            _("Checked in: +%(points)s points, %(n)s days in a row.")
+            % {"points": outcome.checkin.points, "n": outcome.checkin.streak},
+        )
+    else:
+        messages.info(request, _("You have already checked in today."))
+    return redirect("h5:points_checkin")
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 @_member_view
 def checkin_page(request: HttpRequest, member: Member) -> HttpResponseBase:
-    """签到: the month calendar, the streak, today's button and make-up on a missed day."""
+    """签到 — the one check-in endpoint. GET: the month calendar, the streak, today's button and make-up on a
+    missed day. POST (``action`` = ``checkin``, the default, or ``makeup`` with ``day``): a form post gets a
+    message and the page again; a JSON caller (``Accept: application/json``; ``siyu bench loyalty``) gets
+    ``{"created", "day", "points", "bonus", "streak", "balance"}`` or ``{"code","message","field"}`` 4xx."""
     now = timezone.now()
     if request.method == "POST":
-        try:
-            if request.POST.get("action") == "makeup":
-                done = checkin.make_up(member, request.POST.get("day", ""), now=now)
-                messages.success(
-                    request,
-                    _("Made up %(day)s: +%(n)s points.")
-                    % {"day": done.day.strftime("%m-%d"), "n": done.points},
-                )
-            else:
-                outcome = checkin.check_in(member, now=now)
-                if outcome.created:
-                    tiers.evaluate(member, now=now)
-                    messages.success(
-                        request,
-                        _("Checked in: +%(points)s points, %(n)s days in a row.")
-                        % {"points": outcome.checkin.points, "n": outcome.checkin.streak},
-                    )
-                else:
-                    messages.info(request, _("You have already checked in today."))
-        except ServiceError as exc:
-            messages.error(request, str(exc.message))
-        return redirect("h5:points_checkin")
+        return _checkin_post(request, member, now)
     rule = rules.rule_for(member, EarnRule.Kind.CHECKIN, now=now)
     days = _month(member, now)
     today = timezone.localdate(now)

@@ -338,7 +338,7 @@ from siyu.loyalty.models_coupons import (  # noqa: E402
     CouponStatus,
     CouponTemplate,
 )
-from siyu.loyalty.models_mall import Exchange, MallItem, MemberTier, Tier  # noqa: E402
+from siyu.loyalty.models_mall import Exchange, MallItem, MemberTier, StockAddition, Tier  # noqa: E402
 
 __all__ = [
     "CheckIn",
@@ -359,5 +359,6 @@ __all__ = [
     "PointsPolicy",
     "RedPacket",
     "RedPacketShare",
+    "StockAddition",
     "Tier",
 ]

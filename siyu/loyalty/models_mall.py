@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu.catalog.models import Sku
+from siyu.catalog.models import ProductImage, Sku
 from siyu.members.models import Member
 from siyu.org.models import Brand
 
@@ -104,6 +104,10 @@ class MallItem(models.Model):
         related_name="+",
         verbose_name=_("coupon"),
     )
+    # One of the product's pictures (None: the product's main picture; coupons have none).
+    image = models.ForeignKey(
+        ProductImage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     stores = models.ManyToManyField("org.Store", blank=True, related_name="+", verbose_name=_("stores"))
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
@@ -130,6 +134,26 @@ class MallItem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class StockAddition(models.Model):
+    """Units head office added to a mall item's stock (one conditional ``stock = stock + n`` UPDATE); once per
+    (actor-scoped) key: a retried "add 50" adds 50 once."""
+
+    item = models.ForeignKey(MallItem, on_delete=models.PROTECT, related_name="stock_additions")
+    added = models.PositiveIntegerField()
+    staff = models.ForeignKey("org.Staff", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("stock added")
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(added__gte=1), name="stockaddition_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} +{self.added}"
 
 
 class Exchange(models.Model):

@@ -5,7 +5,8 @@ constraint, and the account lock serialises parallel taps — the second gets th
 streak counts consecutive days ending today; a streak bonus (rule config ``streak_bonus``, e.g. {"7": 20})
 is paid on the day the streak reaches it; a make-up check-in fills one missed day within the last
 ``makeup_days`` days (default 7) and costs ``makeup_cost`` points (refused when the rule sets no cost, or when
-the member has too few points), paid and credited in one transaction, never twice for a day.
+the member has too few points), paid and credited in one transaction, never twice for a day. What a day
+earns (points and bonus) is multiplied by the member's tier multiplier (``rules.tier_points``).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def check_in(member: Member, *, now: datetime | None = None) -> CheckInOutcome:
             return CheckInOutcome(existing, False, 0)
         previous = near.get(day - timedelta(days=1))
         streak = previous.streak + 1 if previous else 1
-        bonus = streak_bonus(rule, streak)
-        amount = rule.points + bonus
+        bonus = streak_bonus(rule, streak)  # as the rule sets it; what is credited is multiplied
+        amount = rules.tier_points(member, rule.points + bonus)
         entry = None
         if amount > 0:
             entry, _new = points.earn_locked(
@@ -140,10 +141,11 @@ def make_up(member: Member, day: Any, *, now: datetime | None = None) -> CheckIn
             now=now,
         )
         entry = None
-        if rule.points > 0:
+        amount = rules.tier_points(member, rule.points)
+        if amount > 0:
             entry = points.earn(
                 member,
-                rule.points,
+                amount,
                 key=system_key("checkin", member.pk, day.isoformat()),
                 reason=_("Make-up check-in"),
                 source=("checkin", day.isoformat()),
@@ -156,7 +158,7 @@ def make_up(member: Member, day: Any, *, now: datetime | None = None) -> CheckIn
             day=day,
             streak=previous.streak + 1 if previous else 1,
             makeup=True,
-            points=rule.points,
+            points=amount,
             entry=entry,
             created_at=now,
         )

@@ -5,7 +5,7 @@ Guarantees:
   it is picked up (window, stores, the rule's products/categories — none = all — and its campaign — none =
   any sale); a line earns under its best-paying rule. The line amounts are scaled to what the order really
   cost (``total_fen``, after coupons and points), so an order paid with points earns nothing. Points = yuan ×
-  the rule's points per yuan × the member's tier multiplier, rounded down.
+  the rule's points per yuan × the member's tier multiplier (``rules.tier_points``), rounded down once.
 - **Once.** One earning per (order, rule), keyed ``sys:purchase:<order>:rule:<rule>``, within the rule's caps
   (a rule past its cap is skipped, the others still pay); the source is ``("order", id)``.
 - **Refunds take it back**, through ``points.reverse_earning``: points already spent become debt, shown to
@@ -33,6 +33,8 @@ class RulePoints:
     rule: EarnRule
     paid_fen: int
     points: int
+    # fen paid × the rule's points per yuan: ``points`` is ``rules.tier_points(member, base, scale=100)``.
+    base: int
 
 
 def _matches(rule: EarnRule, line: OrderLine, order: Order) -> bool:
@@ -72,14 +74,13 @@ def points_for_order(order: Order, *, now: datetime | None = None) -> list[RuleP
             continue
         best = max(matching, key=lambda r: (r.points, r.pk))
         per_rule[best.pk] = per_rule.get(best.pk, 0) + line.unit_price_fen * line.quantity
-    multiplier = tiers.multiplier_percent(order.member)
     out = []
     for rule_id, fen in sorted(per_rule.items()):
         rule = by_id[rule_id]
         paid = fen * order.total_fen // gross
-        amount = paid * rule.points * multiplier // (100 * 100)
+        amount = rules.tier_points(order.member, paid * rule.points, scale=100)
         if amount > 0:
-            out.append(RulePoints(rule, paid, amount))
+            out.append(RulePoints(rule, paid, amount, paid * rule.points))
     return out
 
 
@@ -94,11 +95,12 @@ def credit_order(order: Order, *, now: datetime | None = None) -> list[PointsEnt
                 rules.award(
                     member,
                     item.rule,
-                    item.points,
+                    item.base,
                     key=system_key("purchase", order.pk, "rule", item.rule.pk),
                     now=now,
                     reason=_("Points for order #%(id)s") % {"id": order.pk},
                     source=("order", str(order.pk)),
+                    scale=100,
                 )
             )
         except rules.CapReached:

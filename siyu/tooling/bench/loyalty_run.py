@@ -1,9 +1,9 @@
 """Orchestration of ``siyu bench loyalty``: scratch database, server, the check-in load, audit, expiry.
 
 (a) **Check-in over HTTP.** A real server (gunicorn, as ``siyu demo`` runs it) on a scratch database; every
-seeded member, signed in on their own session, sends ``POST /h5/checkin/`` once (every tenth twice: a retry
-that must not check in again) over ``concurrency`` keep-alive connections. Then, in the same run and over the
-same connections, as many ``GET /healthz`` (the full middleware stack, no database): the ceiling.
+seeded member, signed in on their own session, sends ``POST /h5/points/checkin/`` once (every tenth twice: a
+retry that must not check in again) over ``concurrency`` keep-alive connections. Then, in the same run and
+over the same connections, as many ``GET /healthz`` (the full middleware stack, no database): the ceiling.
 Check-ins, duplicates and points are counted from the database afterwards.
 
 (b) **Expiry.** ``batches`` batches seeded by bulk SQL, then the expiry job timed over them.
@@ -62,7 +62,7 @@ def run_inner(options: dict[str, Any]) -> dict[str, Any]:
 
 def _checkin_request(session_key: str) -> bytes:
     return (
-        b"POST /h5/checkin/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+        b"POST /h5/points/checkin/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
         b"Cookie: sessionid=%s; csrftoken=%s\r\nX-CSRFToken: %s\r\nContent-Length: 0\r\n\r\n"
         % (session_key.encode(), CSRF.encode(), CSRF.encode())
     )
