@@ -47,6 +47,7 @@ from siyu.common.idempotency import system_key
 from siyu.common.validators import fen_to_yuan, optional_id
 from siyu.communities.models import Community, CommunityMembership, GroupDelivery, Message
 from siyu.communities.services.robot import post_to_group
+from siyu.loyalty.services import participation
 from siyu.members.models import Member
 from siyu.orders.models import Order, OrderSource, OrderStatus, PaymentMethod
 from siyu.orders.services.checkout import create_order
@@ -186,6 +187,8 @@ def _place(
             "leader": member.pk == team.leader_id,
         },
     )
+    # Taking part earns the brand's participation points, once per member and campaign (none without a rule).
+    participation.take_part(member, "campaign", str(campaign.pk), now=now)
     if counted:
         _counted(team.pk, place, member, order.pk, now)
     return GroupBuyMember.objects.select_related("team", "order").get(pk=place.pk)
