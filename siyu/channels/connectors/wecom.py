@@ -36,6 +36,7 @@ from siyu.channels.connectors.base import (
     RateLimit,
     Unsupported,
 )
+from siyu.channels.connectors.text import truncate_utf8
 from siyu.channels.models import Connector, WeComJoinWay, WeComMassTask
 
 logger = logging.getLogger("siyu.channels.wecom")
@@ -73,18 +74,6 @@ TOKEN_EXPIRED = frozenset({40014, 42001, 42007, 42009})
 RETRYABLE = {ERR_BUSY: 2.0, ERR_FREQUENCY: 60.0, ERR_CONCURRENCY: 5.0, 41063: 60.0}
 TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is refreshed
 JOIN_WAY_STATE_PREFIX = "siyu-lc"
-
-
-def truncate_utf8(text: str, limit: int, *, ellipsis: str = "…") -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes at a character boundary, marked with ``ellipsis``."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    room = limit - len(ellipsis.encode("utf-8"))
-    if room <= 0:
-        return data[:limit].decode("utf-8", "ignore")
-    # "ignore" drops the partial multi-byte character the byte cut may leave at the end.
-    return data[:room].decode("utf-8", "ignore") + ellipsis
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Protocol facts: /work/shared/specs/wecom.md ("Messages to staff", "Group robot webhook", "Group welcome
 template"). Every function takes the ``WeComConnector`` performing an outbox action (typed structurally by
 ``WeComClient``, so this module does not import the connector module that dispatches to it) and uses its
-``call`` (access token, refresh on expiry) or, for the robot, its ``_http`` with an explicit webhook key:
+``call`` (access token, refresh on expiry) or, for the robot, its ``robot_send`` with an explicit webhook key:
 
 - ``app_message``: ``POST /cgi-bin/message/send`` textcard to staff userids joined by "|", with the app's
   ``agent_id`` and WeCom's duplicate check on.
@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 
 from siyu.channels import hooks
 from siyu.channels.connectors.base import ChannelError, Unsupported
+from siyu.channels.connectors.text import truncate_utf8
 from siyu.channels.models import Connector, WeComWelcomeTemplate
 
 ACTIONS = ("app_message", "staff_robot_post", "welcome_template_sync")
@@ -47,23 +48,7 @@ class WeComClient(Protocol):
         self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
     ) -> dict[str, Any]: ...
 
-    def _http(
-        self, method: str, path: str, *, params: dict[str, str], body: dict[str, Any] | None
-    ) -> Any: ...
-
-    @staticmethod
-    def _error(data: dict[str, Any], what: str) -> ChannelError: ...
-
-    @staticmethod
-    def robot_message(payload: dict[str, Any]) -> dict[str, Any]: ...
-
-
-def cut_utf8(text: str, limit: int) -> str:
-    """``text`` within ``limit`` UTF-8 bytes, cut at a character boundary (marked "…" when cut)."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode("utf-8", "ignore") + "…"
+    def robot_send(self, key: str, payload: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def perform(client: WeComClient, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +76,8 @@ def app_message_body(agent_id: Any, touser: list[str], card: dict[str, Any]) -> 
     if not title or not url:
         raise ChannelError("a textcard needs a title and a url", retryable=False)
     textcard = {
-        "title": cut_utf8(title, TEXTCARD_TITLE_MAX),
-        "description": cut_utf8(str(card.get("description") or title), TEXTCARD_DESCRIPTION_MAX),
+        "title": truncate_utf8(title, TEXTCARD_TITLE_MAX),
+        "description": truncate_utf8(str(card.get("description") or title), TEXTCARD_DESCRIPTION_MAX),
         "url": url,
     }
     if card.get("btntxt"):
@@ -126,11 +111,7 @@ def staff_robot_post(client: WeComClient, payload: dict[str, Any]) -> dict[str, 
     key = str(payload.get("robot_key") or "")
     if not key:
         raise ChannelError("a staff robot post needs the store's robot key", retryable=False)
-    message = client.robot_message(payload)
-    data = client._http("POST", "/cgi-bin/webhook/send", params={"key": key}, body=message)
-    if int(data.get("errcode") or 0):
-        raise client._error(data, "webhook/send")
-    return {"msgtype": message["msgtype"]}
+    return client.robot_send(key, payload)
 
 
 # --- group welcome templates -------------------------------------------------------------------------
@@ -138,11 +119,11 @@ def staff_robot_post(client: WeComClient, payload: dict[str, Any]) -> dict[str, 
 
 def welcome_body(spec: hooks.WelcomeTemplateSpec) -> dict[str, Any]:
     """The ``group_welcome_template`` content (without template_id / notify) for ``spec``."""
-    body: dict[str, Any] = {"text": {"content": cut_utf8(spec.text, WELCOME_TEXT_MAX)}}
+    body: dict[str, Any] = {"text": {"content": truncate_utf8(spec.text, WELCOME_TEXT_MAX)}}
     if spec.link and spec.link.get("title") and spec.link.get("url"):
-        link = {"title": cut_utf8(spec.link["title"], 128), "url": spec.link["url"]}
+        link = {"title": truncate_utf8(spec.link["title"], 128), "url": spec.link["url"]}
         if spec.link.get("desc"):
-            link["desc"] = cut_utf8(spec.link["desc"], 512)
+            link["desc"] = truncate_utf8(spec.link["desc"], 512)
         if spec.link.get("picurl"):
             link["picurl"] = spec.link["picurl"]
         body["link"] = link

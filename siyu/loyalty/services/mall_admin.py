@@ -35,6 +35,7 @@ from siyu.org.models import Staff, Store
 from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
+from siyu.org.services.stores import brand_stores
 
 MAX_POINTS = 1_000_000
 MAX_STOCK = 1_000_000
@@ -208,13 +209,7 @@ def _clean(
         values["active"] = data["active"]
     stores: list[Store] | None = None
     if item is None or "store_ids" in data:
-        raw_ids = data.get("store_ids") or []
-        if not isinstance(raw_ids, list) or len(raw_ids) > 500:
-            raise ValidationFailed(_("Choose stores from the list."), field="store_ids")
-        ids = {_ref(v, "store_ids", _("Choose stores from the list.")) for v in raw_ids}
-        stores = list(Store.objects.filter(brand_id=brand_id, pk__in=ids))
-        if len(stores) != len(ids):
-            raise ValidationFailed(_("Choose stores from the list."), field="store_ids")
+        stores = brand_stores(brand_id, data.get("store_ids"))
     return values, stores
 
 

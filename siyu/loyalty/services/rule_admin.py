@@ -23,6 +23,7 @@ from siyu.org.models import Staff, Store
 from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
 from siyu.org.services.brand import current_brand_id
+from siyu.org.services.stores import brand_stores
 
 MAX_RULE_POINTS = 100_000
 MAX_CAP = 10_000
@@ -185,16 +186,7 @@ def _clean(
     values["config"] = config
     stores: list[Store] | None = None
     if rule is None or "store_ids" in data:
-        raw = data.get("store_ids") or []
-        if not isinstance(raw, list) or len(raw) > 500:
-            raise ValidationFailed(_("Choose stores from the list."), field="store_ids")
-        ids = {
-            clean_int(v, "store_ids", 1, MAX_DB_ID, _("Choose stores from the list."), from_text=True)
-            for v in raw
-        }
-        stores = list(Store.objects.filter(brand_id=current_brand_id(staff), pk__in=ids))
-        if len(stores) != len(ids):
-            raise ValidationFailed(_("Choose stores from the list."), field="store_ids")
+        stores = brand_stores(current_brand_id(staff), data.get("store_ids"))
     return values, stores
 
 

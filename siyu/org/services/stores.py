@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
-from siyu.common.validators import MAX_DB_ID, parse_id
+from siyu.common.validators import MAX_DB_ID, clean_int, parse_id
 from siyu.org.models import Region, Staff, Store
 from siyu.org.services.access import check_capability, visible_stores
 from siyu.org.services.audit import record_audit
@@ -186,3 +186,19 @@ def update_store(staff: Staff, store_id: Any, data: dict[str, Any], *, ip: str |
         ip=ip,
     )
     return store
+
+
+def brand_stores(brand_id: int, raw: Any, *, field: str = "store_ids", limit: int = 500) -> list[Store]:
+    """The stores of brand ``brand_id`` chosen in ``raw`` (a list of ids, as numbers or digit strings from a
+    form). ValidationFailed on ``field`` when it is not such a list, is longer than ``limit``, or names a
+    store that is not the brand's (another brand's store looks like none)."""
+    message = _("Choose stores from the list.")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list | tuple) or len(raw) > limit:
+        raise ValidationFailed(message, field=field)
+    ids = {clean_int(v, field, 1, MAX_DB_ID, message, from_text=True) for v in raw}
+    stores = list(Store.objects.filter(brand_id=brand_id, pk__in=ids))
+    if len(stores) != len(ids):
+        raise ValidationFailed(message, field=field)
+    return stores
