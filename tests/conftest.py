@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.community_support",
     "tests.flash_support",
     "tests.group_buy_support",
+    "tests.wecom_support",
     "tests.sidebar_support",
     "tests.fakes.sms",
     "tests.fakes.wechat",

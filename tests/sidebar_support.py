@@ -10,33 +10,24 @@ import pytest
 from django.core.cache import cache
 
 from siyu.channels.models import ChannelKind, Connector
-from siyu.channels.services.connectors import add_wecom_connector
 from siyu.communities.models import Community, GroupDelivery
 from siyu.communities.services.dispatch import dispatch
 from tests.factories import make_group
-from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, FakeWeCom
+from tests.wecom_support import connect_wecom
 
 SIDEBAR_AGENT_ID = "1000002"
 
 
 @pytest.fixture
-def sidebar_fake():
+def sidebar_fake(fake_wecom):
     """A running fake WeCom server (tickets, OAuth codes); the token cache starts empty."""
     cache.clear()
-    with FakeWeCom() as server:
-        yield server
+    return fake_wecom
 
 
 @pytest.fixture
 def sidebar_connector(sidebar_fake, brand) -> Connector:
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        agent_id=SIDEBAR_AGENT_ID,
-        api_base=sidebar_fake.url,
-    )
+    return connect_wecom(sidebar_fake, agent_id=SIDEBAR_AGENT_ID)
 
 
 @pytest.fixture

@@ -14,21 +14,17 @@ from siyu.channels.connectors.base import ChannelError
 from siyu.channels.connectors.web import WebConnector
 from siyu.channels.models import Connector, InboundEvent, OutboxMessage, WeComContact
 from siyu.channels.services import outbox
-from siyu.channels.services.connectors import add_telegram_connector, add_wecom_connector
+from siyu.channels.services.connectors import add_telegram_connector
 from siyu.communities.models import Community, CommunityMembership, Message
 from siyu.members import hooks as member_hooks
 from siyu.members.models import ChannelIdentity
 from siyu.members.services import privacy
 from tests.fakes.telegram import BOT_TOKEN, FakeTelegram
 from tests.fakes.wecom import (
-    AES_KEY,
-    CALLBACK_TOKEN,
-    CORP_ID,
-    CORP_SECRET,
     CallbackBuilder,
-    FakeWeCom,
     chat_event_xml,
 )
+from tests.wecom_support import connect_wecom
 
 pytestmark = pytest.mark.django_db
 SECRET = "hook-secret_0123456789"
@@ -41,17 +37,8 @@ def _quiet_outbox(settings):
 
 
 @pytest.fixture
-def wecom(store_a):
-    with FakeWeCom() as server:
-        connector = add_wecom_connector(
-            corp_id=CORP_ID,
-            corp_secret=CORP_SECRET,
-            token=CALLBACK_TOKEN,
-            aes_key=AES_KEY,
-            api_base=server.url,
-            store_code=store_a.code,
-        )
-        yield server, connector
+def wecom(fake_wecom, store_a):
+    return fake_wecom, connect_wecom(fake_wecom, store_a)
 
 
 @pytest.fixture

@@ -21,12 +21,11 @@ from siyu.catalog.models import Product, Sku
 from siyu.channels.connectors.wecom import ROBOT_TEXT_MAX
 from siyu.channels.models import Connector, OutboxMessage
 from siyu.channels.services import outbox
-from siyu.channels.services.connectors import add_wecom_connector
 from siyu.communities.models import Community, GroupDelivery, Message
 from siyu.members.models import Member
 from tests.fakes.telegram import BOT_TOKEN
-from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, FakeWeCom
 from tests.race_support import is_postgres
+from tests.wecom_support import connect_wecom
 
 pytestmark = pytest.mark.django_db
 
@@ -45,21 +44,13 @@ def _quiet_outbox(settings):
 
 
 @pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        yield server
+def fake(fake_wecom):
+    return fake_wecom
 
 
 @pytest.fixture
 def wecom(fake, store_a):
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        api_base=fake.url,
-        store_code=store_a.code,
-    )
+    return connect_wecom(fake, store_a)
 
 
 @pytest.fixture

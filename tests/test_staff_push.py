@@ -11,13 +11,12 @@ from django.utils import timezone
 
 from siyu.channels.models import OutboxMessage, StaffAppMessage
 from siyu.channels.services import outbox, staff_messages
-from siyu.channels.services.connectors import add_wecom_connector
 from siyu.communities.models import Community, CommunityMembership, GroupDelivery, StaffTask
 from siyu.communities.services import dispatch, staff_push
 from siyu.communities.services.staff_todos import complete_task
 from tests.factories import StaffFactory
-from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, FakeWeCom
 from tests.race_support import needs_postgres, run_threads
+from tests.wecom_support import AGENT_ID, connect_wecom
 
 pytestmark = pytest.mark.django_db
 
@@ -30,22 +29,13 @@ def _quiet_outbox(settings):
 
 
 @pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        yield server
+def fake(fake_wecom):
+    return fake_wecom
 
 
 @pytest.fixture
 def connector(fake, store_a):
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        agent_id="1000002",
-        api_base=fake.url,
-        store_code=store_a.code,
-    )
+    return connect_wecom(fake, store_a, agent_id=AGENT_ID)
 
 
 @pytest.fixture

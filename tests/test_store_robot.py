@@ -12,13 +12,13 @@ from django.utils import timezone
 
 from siyu.channels.models import OutboxMessage, StoreRobot
 from siyu.channels.services import outbox, staff_messages
-from siyu.channels.services.connectors import add_wecom_connector
 from siyu.common.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.communities.models import Community, GroupTemplate, LiveCode
 from siyu.orders.models import Order, OrderTransition
 from siyu.orders.services import store_report
 from tests.factories import MemberFactory
-from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, ROBOT_KEY, FakeWeCom
+from tests.fakes.wecom import ROBOT_KEY
+from tests.wecom_support import AGENT_ID, connect_wecom
 
 pytestmark = pytest.mark.django_db
 
@@ -33,23 +33,14 @@ def _quiet_outbox(settings):
 
 
 @pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        server.internal_robot_keys.add(STORE_KEY)
-        yield server
+def fake(fake_wecom):
+    fake_wecom.internal_robot_keys.add(STORE_KEY)
+    return fake_wecom
 
 
 @pytest.fixture
 def connector(fake, store_a):
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        agent_id="1000002",
-        api_base=fake.url,
-        store_code=store_a.code,
-    )
+    return connect_wecom(fake, store_a, agent_id=AGENT_ID)
 
 
 def _drain(now=None):

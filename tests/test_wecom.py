@@ -32,9 +32,9 @@ from tests.fakes.wecom import (
     CORP_SECRET,
     ROBOT_KEY,
     CallbackBuilder,
-    FakeWeCom,
     chat_event_xml,
 )
+from tests.wecom_support import AGENT_ID, connect_wecom
 
 pytestmark = pytest.mark.django_db
 
@@ -47,22 +47,13 @@ def _quiet_outbox(settings):
 
 
 @pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        yield server
+def fake(fake_wecom):
+    return fake_wecom
 
 
 @pytest.fixture
 def connector(fake, store_a):
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        agent_id="1000002",
-        api_base=fake.url,
-        store_code=store_a.code,
-    )
+    return connect_wecom(fake, store_a, agent_id=AGENT_ID)
 
 
 @pytest.fixture

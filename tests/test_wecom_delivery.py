@@ -21,13 +21,12 @@ from siyu.channels.connectors.base import Capability, DeliveryPath, Unsupported
 from siyu.channels.connectors.wecom import WeComConnector, mass_quota
 from siyu.channels.models import OutboxMessage, WeComMassTask
 from siyu.channels.services import outbox, wecom_mass
-from siyu.channels.services.connectors import add_wecom_connector
 from siyu.communities.models import Community, GroupDelivery, MassQuota, StaffTask
 from siyu.communities.services import mass
 from siyu.communities.services.dispatch import dispatch
 from siyu.members.models import Member
-from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, FakeWeCom
 from tests.race_support import needs_postgres, run_threads
+from tests.wecom_support import connect_wecom
 
 pytestmark = pytest.mark.django_db
 
@@ -47,21 +46,13 @@ def _settings(settings):
 
 
 @pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        yield server
+def fake(fake_wecom):
+    return fake_wecom
 
 
 @pytest.fixture
 def wecom(fake, store_a):
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        api_base=fake.url,
-        store_code=store_a.code,
-    )
+    return connect_wecom(fake, store_a)
 
 
 def _groups(fake, wecom, stores) -> list[Community]:

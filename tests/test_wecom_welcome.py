@@ -7,10 +7,9 @@ from django.core.cache import cache
 
 from siyu.channels.models import OutboxMessage, WeComWelcomeTemplate
 from siyu.channels.services import outbox
-from siyu.channels.services.connectors import add_wecom_connector
 from siyu.communities.services import matrix
 from siyu.communities.services.wecom_welcome import wecom_welcome_text
-from tests.fakes.wecom import AES_KEY, CALLBACK_TOKEN, CORP_ID, CORP_SECRET, FakeWeCom
+from tests.wecom_support import AGENT_ID, connect_wecom
 
 pytestmark = pytest.mark.django_db
 
@@ -24,22 +23,13 @@ def _quiet_outbox(settings):
 
 
 @pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        yield server
+def fake(fake_wecom):
+    return fake_wecom
 
 
 @pytest.fixture
 def connector(fake, store_a):
-    return add_wecom_connector(
-        corp_id=CORP_ID,
-        corp_secret=CORP_SECRET,
-        token=CALLBACK_TOKEN,
-        aes_key=AES_KEY,
-        agent_id="1000002",
-        api_base=fake.url,
-        store_code=store_a.code,
-    )
+    return connect_wecom(fake, store_a, agent_id=AGENT_ID)
 
 
 def _drain():
