@@ -25,9 +25,7 @@ def test_tiers_and_policy(as_admin, as_clerk, store_a):
         400,
         field="bonus_fen",
     )
-    assert_error(
-        as_clerk.post("/stored-value/tiers", {"name": "x", "threshold_fen": 1, "bonus_fen": 1}), 403
-    )
+    assert_error(as_clerk.post("/stored-value/tiers", {"name": "x", "threshold_fen": 1, "bonus_fen": 1}), 403)
     patched = as_admin.patch(f"/stored-value/tiers/{tier['id']}", {"gift": "保温杯", "active": False})
     assert patched.json()["gift"] == "保温杯" and patched.json()["active"] is False
     assert [t["id"] for t in as_clerk.get("/stored-value/tiers").json()] == [tier["id"]]
