@@ -6,4 +6,5 @@ from siyu.h5 import views_balance
 
 urlpatterns = [
     path("balance/", views_balance.balance_home, name="balance"),
+    path("balance/recharge/", views_balance.balance_recharge, name="balance_recharge"),
 ]
