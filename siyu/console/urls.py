@@ -5,6 +5,7 @@ from siyu.console import (
     urls_groupbuys,
     urls_loyalty,
     urls_sidebar,
+    urls_stored_value,
     views_catalog,
     views_communities,
     views_coupons,
@@ -144,4 +145,5 @@ urlpatterns = [
     *urls_groupbuys.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_stored_value.urlpatterns,
 ]
