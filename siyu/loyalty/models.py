@@ -348,8 +348,10 @@ from siyu.loyalty.models_stored_value import (  # noqa: E402
     StoredValueEntry,
     StoredValuePolicy,
 )
+from siyu.loyalty.models_payment_codes import BalancePayCode  # noqa: E402
 
 __all__ = [
+    "BalancePayCode",
     "BonusDraw",
     "BonusGrant",
     "CheckIn",

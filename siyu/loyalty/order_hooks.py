@@ -9,12 +9,15 @@
 - The points mall places orders of its own source ``points_mall``; their price is paid with points (an
   adjuster after the member price brings the total to zero); when such an order ends without pickup the
   ``released`` hook returns the exchange (points and stock) in the same transaction.
+- Stored value pays orders: the ``balance`` tender (``siyu.orders.tenders``, ``services.balance_orders``) takes
+  an order's total from the member's balance at checkout and puts it back (principal to principal, bonus to
+  bonus) when orders refunds the order.
 """
 
 from __future__ import annotations
 
-from siyu.loyalty.services import mall, purchase, tiers
-from siyu.orders import hooks, pricing
+from siyu.loyalty.services import balance_orders, mall, purchase, tiers
+from siyu.orders import hooks, pricing, tenders
 from siyu.orders.models import Order
 
 # After the member price (100), before coupons (300): a points-mall order leaves nothing for a coupon.
@@ -36,3 +39,6 @@ def register() -> None:
     hooks.register_member_price_rule(tiers.member_price_allowed, name="loyalty.tier_member_price")
     hooks.register("released", mall.return_for_order, source=mall.SOURCE, name="loyalty.mall_return")
     pricing.register_adjuster("paid_with_points", mall.paid_with_points, position=PAID_WITH_POINTS_POSITION)
+    tenders.register_tender(
+        balance_orders.METHOD, settle=balance_orders.settle_order, refund=balance_orders.refund_order
+    )

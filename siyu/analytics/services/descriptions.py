@@ -76,6 +76,14 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         gettext_lazy("Exchanged %(points)s points for %(item)s"),
         gettext_lazy("Exchanged points in the points mall"),
     ),
+    "stored_value.paid_at_counter": (
+        gettext_lazy("Paid ¥%(amount)s at the counter with their balance"),
+        gettext_lazy("Paid at the counter with their balance"),
+    ),
+    "stored_value.counter_refunded": (
+        gettext_lazy("A counter payment of ¥%(amount)s went back to their balance"),
+        gettext_lazy("A counter payment went back to their balance"),
+    ),
 }
 
 

@@ -34,6 +34,7 @@ _HQ_SHARED = frozenset(
         "coupons.manage",  # coupon templates: create, edit, budgets
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "orders.return",  # take back a picked-up order and give its money back (退货退款)
+        "stored_value.refund",  # give a counter payment with stored value back to the balance
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
     }
 )
@@ -52,6 +53,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.reports",
             "coupons.issue",
             "orders.return",
+            "stored_value.refund",
         }
     ),
     Role.CLERK: frozenset(),
