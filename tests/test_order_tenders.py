@@ -97,7 +97,9 @@ def test_unknown_tender_is_refused(member_a, store_a, listings):
     assert not Order.objects.filter(member=member_a).exists()
 
 
-def test_staff_refund_goes_back_through_the_tender_once(sandbox, wallet, member_a, store_a, listings, clerk_a):
+def test_staff_refund_goes_back_through_the_tender_once(
+    sandbox, wallet, member_a, store_a, listings, clerk_a
+):
     order = _buy(member_a, store_a, listings[0], qty=2)
     transitions.refund(clerk_a, order.pk, "changed mind")
     order.refresh_from_db()

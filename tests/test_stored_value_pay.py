@@ -167,7 +167,9 @@ def test_store_scoping(funded, brand, store_a, store_b, clerk_a, hq_admin):
     issued = balance_codes.issue_code(funded)
     # A clerk cannot name another store; HQ is not at a counter.
     with pytest.raises(NotFound):
-        balance_counter.counter_pay(clerk_a, code=issued.code, amount_fen=100, key=new_key(), store_id=store_b.pk)
+        balance_counter.counter_pay(
+            clerk_a, code=issued.code, amount_fen=100, key=new_key(), store_id=store_b.pk
+        )
     with pytest.raises(NotFound):
         balance_counter.counter_pay(hq_admin, code=issued.code, amount_fen=100, key=new_key())
     # The code works at any store of the brand: at B, the payment is B's.

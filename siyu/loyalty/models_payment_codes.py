@@ -47,7 +47,9 @@ class BalancePayCode(models.Model):
         verbose_name = _("balance payment code")
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="sv_paycode_expires_later"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="sv_paycode_expires_later"
+            ),
             models.CheckConstraint(
                 condition=Q(used_at__isnull=True)
                 | Q(store__isnull=False, staff__isnull=False, amount_fen__gt=0),

@@ -9,9 +9,9 @@
 - The points mall places orders of its own source ``points_mall``; their price is paid with points (an
   adjuster after the member price brings the total to zero); when such an order ends without pickup the
   ``released`` hook returns the exchange (points and stock) in the same transaction.
-- Stored value pays orders: the ``balance`` tender (``siyu.orders.tenders``, ``services.balance_orders``) takes
-  an order's total from the member's balance at checkout and puts it back (principal to principal, bonus to
-  bonus) when orders refunds the order.
+- Stored value pays orders: the ``balance`` tender (``siyu.orders.tenders``,
+  ``services.balance_orders``) takes an order's total from the member's balance at checkout and puts it back
+  (principal to principal, bonus to bonus) when orders refunds the order.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Paying with stored value at the counter: the clerk scans or types the member's payment code and the amount.
 
 Guarantees of ``counter_pay``:
-- **Where.** Staff serving the store (``store_id``; a clerk serving one store may omit it). HQ roles are not at
-  a counter and another store's staff get NotFound, like pickup (ADR 0002). A code of another brand's member
-  is NotFound too. The payment is recorded at that store, with the clerk.
+- **Where.** Staff serving the store (``store_id``; a clerk serving one store may omit it). HQ roles are
+  not at a counter and another store's staff get NotFound, like pickup (ADR 0002). A code of another brand's
+  member is NotFound too. The payment is recorded at that store, with the clerk.
 - **Once.** The code is claimed by one conditional UPDATE (``used_at IS NULL AND expires_at > now``) in the
-  transaction that draws the balance (``stored_value.pay``, key ``sys:paycode:<id>:pay``): the same code at two
-  counters at once gives one payment, the other Conflict ``already_used``. Not enough balance (Conflict
+  transaction that draws the balance (``stored_value.pay``, key ``sys:paycode:<id>:pay``): the same code at
+  two counters at once gives one payment, the other Conflict ``already_used``. Not enough balance (Conflict
   ``insufficient_balance``) rolls the claim back: the code stays usable and nothing changed. The clerk's own
   retry with the same idempotency key (``client_key``: that staff member and store) answers the first
   payment; the same key for another code or amount is Conflict ``idempotency_mismatch``.
@@ -16,10 +16,10 @@ Guarantees of ``counter_pay``:
   ``code_expired``.
 - **Audited.** Audit ``stored_value.counter_pay`` and event ``stored_value.paid_at_counter``.
 
-``refund_counter_payment``: a manager (capability ``stored_value.refund``; HQ too) gives a counter payment back
-to the balance in whole — principal to principal, bonus to bonus (``stored_value.refund_payment``) — once (one
-conditional UPDATE on ``refunded_at IS NULL``; the manager's retry with the same key answers the refund).
-Audit ``stored_value.counter_refund``, event ``stored_value.counter_refunded``.
+``refund_counter_payment``: a manager (capability ``stored_value.refund``; HQ too) gives a counter payment
+back to the balance in whole — principal to principal, bonus to bonus (``stored_value.refund_payment``) —
+once (one conditional UPDATE on ``refunded_at IS NULL``; the manager's retry with the same key answers the
+refund). Audit ``stored_value.counter_refund``, event ``stored_value.counter_refunded``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def _used_or_expired(row: BalancePayCode, now: datetime) -> Conflict:
     if row.used_at is not None:
         return Conflict(_("This payment code was already used."), field="code", code="already_used")
     return Conflict(
-        _("This payment code has expired: ask the member to show a fresh one."), field="code", code="code_expired"
+        _("This payment code has expired: ask the member to show a fresh one."),
+        field="code",
+        code="code_expired",
     )
 
 
@@ -132,7 +134,9 @@ def counter_pay(
         raise _used_or_expired(row, now)
     try:
         with transaction.atomic():
-            claimed = BalancePayCode.objects.filter(pk=row.pk, used_at__isnull=True, expires_at__gt=now).update(
+            claimed = BalancePayCode.objects.filter(
+                pk=row.pk, used_at__isnull=True, expires_at__gt=now
+            ).update(
                 used_at=now,
                 store=store,
                 staff=staff,
@@ -194,8 +198,8 @@ def counter_pay(
 
 
 def store_payments(staff: Staff, *, store_id: Any = None) -> QuerySet[BalancePayCode]:
-    """Counter payments with stored value at the stores ``staff`` may see (one store with ``store_id``; another
-    store's: NotFound), newest first."""
+    """Counter payments with stored value at the stores ``staff`` may see (one store with ``store_id``;
+    another store's: NotFound), newest first."""
     scope = store_scope(staff)
     qs = BalancePayCode.objects.filter(used_at__isnull=False).select_related(
         "member", "store", "staff", "pay_entry", "refunded_by"
@@ -245,9 +249,9 @@ def refund_counter_payment(
         if BalancePayCode.objects.filter(refund_key=stored_key).exists():
             raise mismatch()
         now = timezone.now()
-        claimed = BalancePayCode.objects.filter(pk=row.pk, refunded_at__isnull=True, used_at__isnull=False).update(
-            refunded_at=now, refunded_by=staff, refund_reason=text, refund_key=stored_key
-        )
+        claimed = BalancePayCode.objects.filter(
+            pk=row.pk, refunded_at__isnull=True, used_at__isnull=False
+        ).update(refunded_at=now, refunded_by=staff, refund_reason=text, refund_key=stored_key)
         if not claimed:
             row.refresh_from_db()
             if row.refund_key == stored_key and row.refund_reason == text:

@@ -10,8 +10,9 @@ Guarantees of ``return_order``:
   picked up), with something paid (``total_fen`` > 0). The whole order is returned; there is no per-line
   return. The money goes back the way it came: online orders through the payment provider with the order's
   fixed refund number (``refund_provider.refund_number``: the provider refunds an order at most once); orders
-  paid by a tender (the stored-value balance) go back to it through the tender (``siyu.orders.tenders``); orders
-  paid at pickup are "refunded at the counter" — the clerk gives the cash back and the return records it.
+  paid by a tender (the stored-value balance) go back to it through the tender (``siyu.orders.tenders``);
+  orders paid at pickup are "refunded at the counter" — the clerk gives the cash back and the return
+  records it.
 - **Stock.** Goods handed over and brought back are *not* put back into stock automatically: staff check
   them and correct the stock by hand (catalog stock adjustment). What was never handed over (a part-picked
   order's remainder) goes back as on any ending (``release_order_stock``).
