@@ -76,7 +76,8 @@ def test_pay_code_page_shows_a_fresh_code_and_refreshes(member_a, store_a):
     assert "data:image/png;base64," in page and 'hx-trigger="every 45s"' in page
     digits = re.search(r'data-testid="pay-code-digits">([0-9 ]+)<', page)
     assert digits and len(digits.group(1).replace(" ", "")) == 18
-    fresh = client.get("/h5/balance/pay-code/fresh/").content.decode()
+    assert client.get("/h5/balance/pay-code/fresh/").status_code == 302  # not htmx: the page
+    fresh = client.get("/h5/balance/pay-code/fresh/", HTTP_HX_REQUEST="true").content.decode()
     assert "pay-code-digits" in fresh and "<html" not in fresh
     assert BalancePayCode.objects.filter(member=member_a).count() == 2
     assert Client().get("/h5/balance/pay-code/").status_code == 302  # signed out: sign in first

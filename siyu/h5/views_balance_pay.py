@@ -80,6 +80,8 @@ def pay_code(request: HttpRequest, member: Member) -> HttpResponse:
 @never_cache
 @require_GET
 @_member_view
-def pay_code_fresh(request: HttpRequest, member: Member) -> HttpResponse:
-    """The code block alone, for htmx's refresh."""
+def pay_code_fresh(request: HttpRequest, member: Member) -> HttpResponseBase:
+    """The code block alone, for htmx's refresh (a plain visit goes to the page)."""
+    if request.headers.get("HX-Request") != "true":
+        return redirect("h5:balance_pay_code")
     return render(request, "h5/balance_pay/_code.html", _code_context(member))
