@@ -137,7 +137,7 @@ def test_counter_pay_draws_the_balance_once(funded, store_a, clerk_a):
     assert used.value.code == "already_used"
     assert sv.balance_of(funded) == sv.SvBalance(0, 1_000)
     assert AuditEntry.objects.filter(action="stored_value.counter_pay", store_id=store_a.pk).count() == 1
-    assert Event.objects.filter(type="stored_value.paid_at_counter").count() == 1
+    assert Event.objects.filter(type="stored_value.paid", payload__source="counter_code").count() == 1
 
 
 @pytest.mark.parametrize("amount", [20_000, 0, -5, "100", 1.5, None])

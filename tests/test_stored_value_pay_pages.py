@@ -87,18 +87,18 @@ def test_counter_page_takes_a_payment_once(member_a, store_a, clerk_a):
     sv_recharge(member_a, 10_000, store=store_a)
     code = balance_codes.issue_code(member_a).grouped
     client = _staff_client(clerk_a)
-    page = client.get("/balance/pay/").content.decode()
+    page = client.get("/stored-value/pay/").content.decode()
     key = _form_key(page)
     data = {"idempotency_key": key, "code": code, "amount": "12.50"}
-    done = client.post("/balance/pay/", data)
+    done = client.post("/stored-value/pay/", data)
     assert done.status_code == 200 and 'data-testid="balance-receipt"' in done.content.decode()
-    again = client.post("/balance/pay/", data)  # a double tap: the same receipt, one payment
+    again = client.post("/stored-value/pay/", data)  # a double tap: the same receipt, one payment
     assert 'data-testid="balance-receipt"' in again.content.decode()
     assert sv.balance_of(member_a).total_fen == 10_000 - 1_250
     # Another key with the spent code: refused on the page, nothing taken.
-    refused = client.post("/balance/pay/", {**data, "idempotency_key": new_key()})
+    refused = client.post("/stored-value/pay/", {**data, "idempotency_key": new_key()})
     assert refused.status_code == 409 and 'data-testid="balance-error"' in refused.content.decode()
-    bad = client.post("/balance/pay/", {**data, "idempotency_key": new_key(), "amount": "abc"})
+    bad = client.post("/stored-value/pay/", {**data, "idempotency_key": new_key(), "amount": "abc"})
     assert bad.status_code == 400
     assert sv.balance_of(member_a).total_fen == 8_750
 
@@ -109,27 +109,27 @@ def test_payments_list_and_refund_are_store_scoped(brand, member_a, store_a, sto
     paid = balance_counter.counter_pay(clerk_a, code=code, amount_fen=2_000, key=new_key())
     manager_b = StaffFactory(brand=brand, username="mgrb", role="store_manager", stores=[store_b])
     other = _staff_client(manager_b)
-    assert 'data-testid="balance-payment"' not in other.get("/balance/payments/").content.decode()
+    assert 'data-testid="balance-payment"' not in other.get("/stored-value/payments/").content.decode()
     refused = other.post(
-        f"/balance/payments/{paid.payment.pk}/refund/",
+        f"/stored-value/payments/{paid.payment.pk}/refund/",
         {"reason": "x", "confirm": "1", "idempotency_key": new_key()},
     )
     assert refused.status_code == 404
     # The clerk sees it but may not refund.
     clerk = _staff_client(clerk_a)
-    assert 'data-testid="balance-payment"' in clerk.get("/balance/payments/").content.decode()
+    assert 'data-testid="balance-payment"' in clerk.get("/stored-value/payments/").content.decode()
     assert (
         clerk.post(
-            f"/balance/payments/{paid.payment.pk}/refund/",
+            f"/stored-value/payments/{paid.payment.pk}/refund/",
             {"reason": "x", "confirm": "1", "idempotency_key": new_key()},
         ).status_code
         == 403
     )
     manager = _staff_client(manager_a)
-    page = manager.get("/balance/payments/").content.decode()
+    page = manager.get("/stored-value/payments/").content.decode()
     assert "Refund" in page or "退" in page
     response = manager.post(
-        f"/balance/payments/{paid.payment.pk}/refund/",
+        f"/stored-value/payments/{paid.payment.pk}/refund/",
         {"reason": "wrong amount", "confirm": "1", "idempotency_key": _form_key(page)},
     )
     assert response.status_code == 302

@@ -1,10 +1,10 @@
 """Console: paying with stored value at the counter (phone-first) and the store's balance payments.
 
-``/balance/pay/``: the clerk scans the member's payment code (camera with jsQR, as on ``/pickup/``) or types
-its 18 digits, types the amount in yuan and confirms (a per-render idempotency key: a double tap is one
-payment); the receipt shows what was drawn from principal and bonus and what is left. ``/balance/payments/``:
-the payments at the stores the staff member serves; managers (and HQ) refund one back to the balance. Thin
-callers of ``siyu.loyalty.services.balance_counter``; refusals are messages on the page, never error pages.
+``/stored-value/pay/``: the clerk scans the member's payment code (camera with jsQR, as on ``/pickup/``) or
+types its 18 digits, types the amount in yuan and confirms (a per-render idempotency key: a double tap is one
+payment); the receipt shows what was drawn from principal and bonus and what is left.
+``/stored-value/payments/``: the payments at the stores the staff member serves; managers (and HQ) refund one
+back to the balance. Thin callers of ``siyu.loyalty.services.balance_counter``; refusals are messages on the page, never error pages.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def balance_payment_refund(request: HttpRequest, payment_id: int) -> HttpRespons
     staff = current_staff(request)
     if not request.POST.get("confirm"):
         messages.error(request, _("Tick the box to confirm the refund."))
-        return redirect("console:balance_payments")
+        return redirect("console:sv_payments")
     row = balance_counter.refund_counter_payment(
         staff,
         payment_id,
@@ -132,4 +132,4 @@ def balance_payment_refund(request: HttpRequest, payment_id: int) -> HttpRespons
         request,
         _("¥%(amount)s went back to the member's balance.") % {"amount": yuan(int(row.amount_fen or 0))},
     )
-    return redirect("console:balance_payments")
+    return redirect("console:sv_payments")

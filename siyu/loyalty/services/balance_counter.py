@@ -14,12 +14,12 @@ Guarantees of ``counter_pay``:
   per-clerk and per-store counters of misses a minute, counted before the lookup): a code that matches no
   issued code is a miss; a real code (even used or expired) gives its slot back. An expired code is Conflict
   ``code_expired``.
-- **Audited.** Audit ``stored_value.counter_pay`` and event ``stored_value.paid_at_counter``.
+- **Audited.** Audit ``stored_value.counter_pay``; the ledger records the event ``stored_value.paid``.
 
 ``refund_counter_payment``: a manager (capability ``stored_value.refund``; HQ too) gives a counter payment
 back to the balance in whole — principal to principal, bonus to bonus (``stored_value.refund_payment``) —
 once (one conditional UPDATE on ``refunded_at IS NULL``; the manager's retry with the same key answers the
-refund). Audit ``stored_value.counter_refund``, event ``stored_value.counter_refunded``.
+refund). Audit ``stored_value.counter_refund`` (the ledger records ``stored_value.refunded``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import actor_ref, client_key, mismatch, request_hash, system_key
 from siyu.common.validators import clean_fen, clean_idempotency_key, clean_int, clean_text
@@ -173,9 +172,6 @@ def counter_pay(
                 detail=detail,
                 ip=ip,
             )
-            record_event(
-                "stored_value.paid_at_counter", member_id=row.member_id, store_id=store.pk, payload=detail
-            )
     except IntegrityError:
         # The same clerk's same key committed first (a double tap): answer that payment.
         replay = BalancePayCode.objects.filter(idempotency_key=stored_key).first()
@@ -284,9 +280,6 @@ def refund_counter_payment(
             store_id=row.store_id,
             detail=detail,
             ip=ip,
-        )
-        record_event(
-            "stored_value.counter_refunded", member_id=row.member_id, store_id=row.store_id, payload=detail
         )
     row.refresh_from_db()
     return row

@@ -34,8 +34,11 @@ _HQ_SHARED = frozenset(
         "coupons.manage",  # coupon templates: create, edit, budgets
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "orders.return",  # take back a picked-up order and give its money back (退货退款)
-        "stored_value.refund",  # give a counter payment with stored value back to the balance
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
+        "stored_value.manage",  # recharge tiers and the stored-value policy (cap, bonus, custody)
+        "stored_value.recharge",  # counter recharge and handing over recharge gifts
+        "stored_value.refund",  # principal back in cash; a counter balance payment back to the balance
+        "stored_value.reports",  # outstanding balances and the quarterly issuer figures
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -53,10 +56,12 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.reports",
             "coupons.issue",
             "orders.return",
+            "stored_value.recharge",
             "stored_value.refund",
+            "stored_value.reports",
         }
     ),
-    Role.CLERK: frozenset(),
+    Role.CLERK: frozenset({"stored_value.recharge"}),
 }
 ALL_CAPABILITIES: frozenset[str] = frozenset().union(*CAPABILITIES.values())
 
