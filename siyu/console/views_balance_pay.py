@@ -4,7 +4,8 @@
 types its 18 digits, types the amount in yuan and confirms (a per-render idempotency key: a double tap is one
 payment); the receipt shows what was drawn from principal and bonus and what is left.
 ``/stored-value/payments/``: the payments at the stores the staff member serves; managers (and HQ) refund one
-back to the balance. Thin callers of ``siyu.loyalty.services.balance_counter``; refusals are messages on the page, never error pages.
+back to the balance. Thin callers of ``siyu.loyalty.services.balance_counter``; refusals are messages on the
+page, never error pages.
 """
 
 from __future__ import annotations
