@@ -111,13 +111,30 @@ class PolicyForm(forms.Form):
         label=gettext_lazy("A cash refund of principal forfeits the bonus in proportion"), required=False
     )
     custody = _yuan(gettext_lazy("Amount in custody (yuan)"))
+    recharge_sku = forms.TypedChoiceField(
+        label=gettext_lazy("Product for online recharge (empty: counter only)"),
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
     custody_percent = forms.IntegerField(
         label=gettext_lazy("Required custody ratio (%)"), min_value=0, max_value=100
     )
 
 
+def _policy_form(staff: Any, data: Any = None, initial: dict[str, Any] | None = None) -> PolicyForm:
+    form = PolicyForm(data, initial=initial)
+    field: Any = form.fields["recharge_sku"]
+    field.choices = [("", "—")] + [
+        (s.pk, f"{s.product.name} {s.spec} ({s.code})".strip())
+        for s in recharge_rules.recharge_sku_choices(staff)
+    ]
+    return form
+
+
 def _policy_initial(policy: StoredValuePolicy) -> dict[str, Any]:
     return {
+        "recharge_sku": policy.recharge_sku_id,
         "cap": fen_to_yuan(policy.cap_fen),
         "bonus_spend": policy.bonus_spend,
         "bonus_expiry_days": policy.bonus_expiry_days,
@@ -140,7 +157,7 @@ def sv_home(request: HttpRequest) -> HttpResponse:
         {
             "rules": recharge_rules.list_rules(staff),
             "policy": policy,
-            "policy_form": PolicyForm(initial=_policy_initial(policy)) if can_manage else None,
+            "policy_form": _policy_form(staff, initial=_policy_initial(policy)) if can_manage else None,
             "can_manage": can_manage,
             "can_recharge": has_capability(staff, "stored_value.recharge"),
             "can_reports": has_capability(staff, "stored_value.reports"),
@@ -185,7 +202,7 @@ def sv_rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 @console_view("stored_value.manage")
 def sv_policy(request: HttpRequest) -> HttpResponse:
     staff = current_staff(request)
-    form = PolicyForm(request.POST)
+    form = _policy_form(staff, request.POST)
     if form.is_valid():
         d = form.cleaned_data
         try:
@@ -200,6 +217,7 @@ def sv_policy(request: HttpRequest) -> HttpResponse:
                         d["custody"], "custody", maximum=recharge_rules.MAX_CUSTODY_FEN
                     ),
                     "custody_percent": d["custody_percent"],
+                    "recharge_sku_id": d["recharge_sku"],
                 },
             )
         except ServiceError as exc:

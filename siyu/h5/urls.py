@@ -3,6 +3,7 @@
 from django.urls import path
 
 from siyu.h5 import (
+    urls_balance,
     urls_balance_pay,
     urls_chat,
     urls_coupons,
@@ -38,5 +39,6 @@ urlpatterns = [
     *urls_coupons.urlpatterns,
     *urls_points.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_balance.urlpatterns,
     *urls_balance_pay.urlpatterns,
 ]

@@ -43,6 +43,16 @@ class StoredValuePolicy(models.Model):
     # Compliance: money held in custody (存管) against outstanding principal, and the ratio required.
     custody_fen = models.BigIntegerField(_("amount in custody (fen)"), default=0)
     custody_percent = models.PositiveSmallIntegerField(_("required custody ratio (%)"), default=40)
+    # Online recharge: the catalog SKU an online recharge order carries (one line, priced at the amount, no
+    # stock held). None: members recharge at the counter only.
+    recharge_sku = models.ForeignKey(
+        "catalog.Sku",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("product for online recharge"),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

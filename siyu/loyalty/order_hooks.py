@@ -9,6 +9,8 @@
 - The points mall places orders of its own source ``points_mall``; their price is paid with points (an
   adjuster after the member price brings the total to zero); when such an order ends without pickup the
   ``released`` hook returns the exchange (points and stock) in the same transaction.
+- Online recharge places orders of its own source ``recharge``: the ``paid`` hook credits the stored value
+  once (``recharge_online.credit_paid_order``), the ``refunded`` hook takes the principal back.
 - Stored value pays orders: the ``balance`` tender (``siyu.orders.tenders``,
   ``services.balance_orders``) takes an order's total from the member's balance at checkout and puts it back
   (principal to principal, bonus to bonus) when orders refunds the order.
@@ -16,7 +18,7 @@
 
 from __future__ import annotations
 
-from siyu.loyalty.services import balance_orders, mall, purchase, tiers
+from siyu.loyalty.services import balance_orders, mall, purchase, recharge_online, tiers
 from siyu.orders import hooks, pricing, tenders
 from siyu.orders.models import Order
 
@@ -38,6 +40,19 @@ def register() -> None:
     hooks.register("refunded", on_refunded, source=None, name="loyalty.purchase_clawback")
     hooks.register_member_price_rule(tiers.member_price_allowed, name="loyalty.tier_member_price")
     hooks.register("released", mall.return_for_order, source=mall.SOURCE, name="loyalty.mall_return")
+    hooks.register_source(recharge_online.SOURCE)
+    hooks.register(
+        "paid",
+        recharge_online.credit_paid_order,
+        source=recharge_online.SOURCE,
+        name="loyalty.recharge_credit",
+    )
+    hooks.register(
+        "refunded",
+        recharge_online.take_back_refunded_order,
+        source=recharge_online.SOURCE,
+        name="loyalty.recharge_refund",
+    )
     pricing.register_adjuster("paid_with_points", mall.paid_with_points, position=PAID_WITH_POINTS_POSITION)
     tenders.register_tender(
         balance_orders.METHOD, settle=balance_orders.settle_order, refund=balance_orders.refund_order

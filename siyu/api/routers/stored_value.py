@@ -68,6 +68,9 @@ class PolicyOut(Schema):
     forfeit_bonus_on_refund: bool
     custody_fen: int
     custody_percent: int
+    recharge_sku_id: int | None = Field(
+        description="The SKU online recharge orders carry (null: counter only)."
+    )
 
 
 class PolicyIn(In):
@@ -77,6 +80,7 @@ class PolicyIn(In):
     forfeit_bonus_on_refund: bool | None = None
     custody_fen: int | None = Field(None, ge=0, le=recharge_rules.MAX_CUSTODY_FEN)
     custody_percent: int | None = Field(None, ge=0, le=100)
+    recharge_sku_id: Id | None = Field(None, description="Set to open online recharge; 0 is not an id.")
 
 
 def tier_out(rule: RechargeRule) -> dict[str, Any]:
@@ -101,6 +105,7 @@ def policy_out(policy: StoredValuePolicy) -> dict[str, Any]:
         "forfeit_bonus_on_refund": policy.forfeit_bonus_on_refund,
         "custody_fen": policy.custody_fen,
         "custody_percent": policy.custody_percent,
+        "recharge_sku_id": policy.recharge_sku_id,
     }
 
 
@@ -140,8 +145,13 @@ def get_stored_value_policy(request: HttpRequest) -> dict[str, Any]:
 
 @router.patch("/stored-value/policy", response=PolicyOut)
 def update_stored_value_policy(request: HttpRequest, payload: PolicyIn) -> dict[str, Any]:
-    """Change the fields given (``stored_value.manage``). Audited."""
-    data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
+    """Change the fields given (``stored_value.manage``); ``recharge_sku_id: null`` closes online recharge.
+    Audited."""
+    data = {
+        k: v
+        for k, v in payload.model_dump(exclude_unset=True).items()
+        if v is not None or k == "recharge_sku_id"
+    }
     return policy_out(recharge_rules.update_policy(current_staff(request), data))
 
 

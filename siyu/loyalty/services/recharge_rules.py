@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from siyu.catalog.models import Sku
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.common.validators import MAX_DB_ID, clean_int, clean_text, fen_to_yuan
 from siyu.loyalty.models import RechargeRule, StoredValuePolicy
@@ -35,6 +36,7 @@ POLICY_FIELDS = (
     "forfeit_bonus_on_refund",
     "custody_fen",
     "custody_percent",
+    "recharge_sku_id",
 )
 MAX_CAP_FEN = 10_000_000
 MAX_CUSTODY_FEN = 10**13
@@ -166,6 +168,27 @@ def get_policy(staff: Staff) -> StoredValuePolicy:
     return StoredValuePolicy.objects.filter(brand_id=brand_id).first() or StoredValuePolicy(brand_id=brand_id)
 
 
+def recharge_sku_choices(staff: Staff) -> list[Sku]:
+    """SKUs of the brand's products that may carry online recharge orders."""
+    require_staff(staff)
+    return list(
+        Sku.objects.filter(product__brand_id=current_brand_id(staff))
+        .select_related("product")
+        .order_by("code")[:500]
+    )
+
+
+def _recharge_sku(brand_id: int, value: Any) -> int | None:
+    if value in (None, "", 0):
+        return None
+    pk = clean_int(
+        value, "recharge_sku_id", 1, MAX_DB_ID, _("Choose a product from the list."), from_text=True
+    )
+    if not Sku.objects.filter(pk=pk, product__brand_id=brand_id).exists():
+        raise ValidationFailed(_("Choose a product from the list."), field="recharge_sku_id")
+    return pk
+
+
 def update_policy(staff: Staff, data: dict[str, Any]) -> StoredValuePolicy:
     """Change the brand's cap, how bonus is spent and expires, the refund rule and the custody figures."""
     check_capability(staff, "stored_value.manage")
@@ -206,6 +229,8 @@ def update_policy(staff: Staff, data: dict[str, Any]) -> StoredValuePolicy:
             from_text=True,
         )
     brand_id = current_brand_id(staff)
+    if "recharge_sku_id" in data:
+        clean["recharge_sku_id"] = _recharge_sku(brand_id, data["recharge_sku_id"])
     with transaction.atomic():
         policy, _created = StoredValuePolicy.objects.update_or_create(brand_id=brand_id, defaults=clean)
         record_audit(
