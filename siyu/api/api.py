@@ -16,6 +16,7 @@ from siyu.api.auth import API_AUTH
 from siyu.api.docs import DOCS_ASSETS
 from siyu.api.errors import install_error_handlers
 from siyu.api.parser import StrictJsonParser
+from siyu.api.routers import balance_payments as balance_payments_routes
 from siyu.api.routers import campaigns as campaigns_routes
 from siyu.api.routers import catalog as catalog_routes
 from siyu.api.routers import communities as communities_routes
@@ -113,6 +114,7 @@ api.add_router("", campaigns_routes.router, tags=["campaigns"])
 api.add_router("", coupons_routes.router, tags=["coupons"])
 api.add_router("", loyalty_routes.router, tags=["loyalty"])
 api.add_router("", loyalty_mall_routes.router, tags=["loyalty"])
+api.add_router("", balance_payments_routes.router, tags=["stored value"])
 api.add_router("", stored_value_routes.router, tags=["stored value"])
 
 __all__ = ["api"]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from siyu.console import (
+    urls_balance_pay,
     urls_campaigns,
     urls_groupbuys,
     urls_loyalty,
@@ -145,5 +146,6 @@ urlpatterns = [
     *urls_groupbuys.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_balance_pay.urlpatterns,
     *urls_stored_value.urlpatterns,
 ]

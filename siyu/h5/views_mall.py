@@ -34,15 +34,17 @@ from siyu.catalog.services.queries import available_listings, member_unit_fen
 from siyu.channels.payments import PaymentError, PaymentNotConfigured, get_payment_provider
 from siyu.common.errors import NotFound, ServiceError
 from siyu.common.idempotency import MISMATCH_CODE
-from siyu.common.validators import fen_to_yuan, optional_id
+from siyu.common.validators import fen_to_yuan, optional_id, yuan_to_fen
 from siyu.communities.services.livecodes import _qr_image
 from siyu.communities.services.queries import member_group_id
-from siyu.loyalty.services import coupons_checkout
+from siyu.loyalty.services import balance_orders, coupons_checkout
+from siyu.loyalty.services.stored_value import balance_of
 from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.orders.models import Order, OrderLine, OrderStatus, PaymentMethod
 from siyu.orders.services import transitions
 from siyu.orders.services.checkout import MAX_QUANTITY, create_order
+from siyu.orders.services.create import payment_method
 from siyu.orders.services.payments import apply_payment_notice, start_payment
 from siyu.orders.services.pickup import PickupDisplay, pickup_display
 from siyu.orders.services.queries import member_order, member_orders, pickup_store, pickup_stores
@@ -445,10 +447,37 @@ def _cart_page(request: HttpRequest, store: Store, member: Member, status: int =
             "idempotency_key": secrets.token_urlsafe(24),
             "max_quantity": MAX_QUANTITY,
             "cart_count": sum(r["qty"] for r in rows),
-            **_coupon_choices(member, store, rows),
+            **(coupons := _coupon_choices(member, store, rows)),
+            "balance_offer": _balance_offer(member, total - _best_off_fen(coupons)),
         },
         status=status,
     )
+
+
+def _best_off_fen(coupons: dict[str, Any]) -> int:
+    off = coupons.get("coupon_best_off") or "0"
+    return yuan_to_fen(off, "coupons") if coupons.get("coupon_offers") else 0
+
+
+def _balance_offer(member: Member, due_fen: int) -> dict[str, str] | None:
+    """余额支付 at checkout: offered when the member's balance covers what the cart will cost (after the
+    suggested coupon); principal and bonus shown apart."""
+    balance = balance_of(member)
+    if due_fen <= 0 or balance.total_fen < due_fen:
+        return None
+    return {
+        "total": fen_to_yuan(balance.total_fen),
+        "principal": fen_to_yuan(balance.principal_fen),
+        "bonus": fen_to_yuan(balance.bonus_fen),
+        "other_label": _other_method_label(),
+    }
+
+
+def _other_method_label() -> str:
+    try:
+        return str(PaymentMethod(payment_method()).label)
+    except (PaymentNotConfigured, ValueError):
+        return _("Pay another way")
 
 
 @require_POST
@@ -503,6 +532,7 @@ def checkout(request: HttpRequest, member: Member) -> HttpResponseBase:
             idempotency_key=key,
             community_id=member_group_id(member, request.session.get(GROUP_KEY)),
             options=_checkout_options(request),
+            tender=balance_orders.METHOD if request.POST.get("pay_with") == "balance" else None,
         )
     except ServiceError as exc:
         _error(request, exc)

@@ -339,6 +339,7 @@ from siyu.loyalty.models_coupons import (  # noqa: E402
     CouponTemplate,
 )
 from siyu.loyalty.models_mall import Exchange, MallItem, MemberTier, StockAddition, Tier  # noqa: E402
+from siyu.loyalty.models_payment_codes import BalancePayCode  # noqa: E402
 from siyu.loyalty.models_stored_value import (  # noqa: E402
     BonusDraw,
     BonusGrant,
@@ -350,6 +351,7 @@ from siyu.loyalty.models_stored_value import (  # noqa: E402
 )
 
 __all__ = [
+    "BalancePayCode",
     "BonusDraw",
     "BonusGrant",
     "CheckIn",

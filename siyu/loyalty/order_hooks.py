@@ -11,12 +11,15 @@
   ``released`` hook returns the exchange (points and stock) in the same transaction.
 - Online recharge places orders of its own source ``recharge``: the ``paid`` hook credits the stored value
   once (``recharge_online.credit_paid_order``), the ``refunded`` hook takes the principal back.
+- Stored value pays orders: the ``balance`` tender (``siyu.orders.tenders``,
+  ``services.balance_orders``) takes an order's total from the member's balance at checkout and puts it back
+  (principal to principal, bonus to bonus) when orders refunds the order.
 """
 
 from __future__ import annotations
 
-from siyu.loyalty.services import mall, purchase, recharge_online, tiers
-from siyu.orders import hooks, pricing
+from siyu.loyalty.services import balance_orders, mall, purchase, recharge_online, tiers
+from siyu.orders import hooks, pricing, tenders
 from siyu.orders.models import Order
 
 # After the member price (100), before coupons (300): a points-mall order leaves nothing for a coupon.
@@ -51,3 +54,6 @@ def register() -> None:
         name="loyalty.recharge_refund",
     )
     pricing.register_adjuster("paid_with_points", mall.paid_with_points, position=PAID_WITH_POINTS_POSITION)
+    tenders.register_tender(
+        balance_orders.METHOD, settle=balance_orders.settle_order, refund=balance_orders.refund_order
+    )

@@ -29,6 +29,9 @@ class PaymentMethod(models.TextChoices):
     PAY_AT_PICKUP = "pay_at_pickup", _("Pay at pickup")
     WECHATPAY = "wechatpay", _("WeChat Pay")
     SANDBOX = "sandbox", _("Sandbox (demo)")
+    # Paid from the member's stored-value balance: a tender registered by the app that keeps balances
+    # (``siyu.orders.tenders``); orders only knows the name.
+    BALANCE = "balance", _("Stored-value balance")
 
 
 class OrderSource(models.TextChoices):
@@ -92,7 +95,13 @@ class Order(models.Model):
 
     @property
     def paid_online(self) -> bool:
+        """Paid before pickup (through the provider or a tender such as the balance), not at the counter."""
         return self.payment_method != PaymentMethod.PAY_AT_PICKUP
+
+    @property
+    def paid_by_tender(self) -> bool:
+        """Paid through a tender (``siyu.orders.tenders``), refunded by it rather than by the provider."""
+        return self.payment_method == PaymentMethod.BALANCE
 
 
 class OrderLine(models.Model):
@@ -244,6 +253,7 @@ class OrderReturn(models.Model):
     class Method(models.TextChoices):
         PROVIDER = "provider", _("Refunded through the payment provider")
         COUNTER = "counter", _("Refunded at the counter")
+        TENDER = "tender", _("Refunded to the balance it was paid from")
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="order_return")
     staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")

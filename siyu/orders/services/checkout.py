@@ -28,6 +28,7 @@ from siyu.orders import hooks
 from siyu.orders.models import Order
 from siyu.orders.services.create import LineRequest, OrderRequest, create_order_record
 from siyu.orders.services.queries import pickup_store
+from siyu.orders.services.tender_pay import check_tender, pay_with_tender
 
 MAX_LINES = 50
 MAX_QUANTITY = 99
@@ -114,6 +115,7 @@ def create_order(
     unit_prices: dict[int, int] | None = None,
     source: str = "mall",
     options: dict[str, str] | None = None,
+    tender: str | None = None,
 ) -> Order:
     """Place ``member``'s order of ``items`` ([(listing_id, quantity)…]) for pickup at ``store_id`` within
     ``pickup_window`` (start, end). Prices are the list price and the registered price adjusters (the
@@ -124,7 +126,10 @@ def create_order(
     ``idempotency_mismatch``. Refused requests (unknown store or item, unavailable item: NotFound/Conflict;
     not enough stock: InsufficientStock) change nothing. ``options`` are the buyer's choices for the price
     adjusters (e.g. ``{"coupons": "12"}``, see ``siyu.orders.pricing``), part of the request hash; an
-    adjuster that refuses one refuses the order. Records ``order.created``."""
+    adjuster that refuses one refuses the order. With ``tender`` (a registered tender, e.g. ``"balance"``,
+    ``siyu.orders.tenders``) the order is paid by it at once, in the same transaction: placed and paid, or
+    nothing (not enough balance: the tender's Conflict, nothing written); the tender is part of the request
+    hash. Records ``order.created``."""
     key = clean_idempotency_key(idempotency_key)
     assert key is not None
     wanted = _clean_items(list(items) if isinstance(items, list | tuple) else items)
@@ -137,6 +142,7 @@ def create_order(
         campaign_id,
         # Only when given: orders placed without options keep the hash they always had.
         *([sorted(chosen.items())] if chosen else []),
+        *([["tender", tender]] if tender is not None else []),
     )
     existing = _replay(member, key, digest)
     if existing is not None:
@@ -159,6 +165,8 @@ def create_order(
         raise Conflict(_("Some items are not available at this store."), field="items", code="unavailable")
     if source not in hooks.known_sources():
         raise ValidationFailed(_("Unknown order source."), field="source")
+    if tender is not None:
+        check_tender(tender)
     prices = unit_prices or {}
     for pk, fen in prices.items():
         if pk not in listings or isinstance(fen, bool) or not isinstance(fen, int) or not 0 < fen < 2**31:
@@ -182,7 +190,10 @@ def create_order(
     )
     try:
         with transaction.atomic():
-            return create_order_record(request)
+            order = create_order_record(request)
+            if tender is not None:
+                order = pay_with_tender(order, tender)
+            return order
     except IntegrityError:
         # A concurrent request with the same key committed first: answer with its order.
         existing = _replay(member, key, digest)

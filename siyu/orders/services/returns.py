@@ -10,7 +10,9 @@ Guarantees of ``return_order``:
   picked up), with something paid (``total_fen`` > 0). The whole order is returned; there is no per-line
   return. The money goes back the way it came: online orders through the payment provider with the order's
   fixed refund number (``refund_provider.refund_number``: the provider refunds an order at most once); orders
-  paid at pickup are "refunded at the counter" — the clerk gives the cash back and the return records it.
+  paid by a tender (the stored-value balance) go back to it through the tender (``siyu.orders.tenders``);
+  orders paid at pickup are "refunded at the counter" — the clerk gives the cash back and the return
+  records it.
 - **Stock.** Goods handed over and brought back are *not* put back into stock automatically: staff check
   them and correct the stock by hand (catalog stock adjustment). What was never handed over (a part-picked
   order's remainder) goes back as on any ending (``release_order_stock``).
@@ -111,9 +113,12 @@ def return_order(staff: Staff, order_id: Any, reason: Any, *, key: Any) -> Order
             )
         from_status = order.status
         transition(order, S.REFUNDED, allowed_from=(from_status,), actor=staff, reason=reason)
-        method = OrderReturn.Method.PROVIDER if order.paid_online else OrderReturn.Method.COUNTER
+        if order.paid_by_tender:
+            method = OrderReturn.Method.TENDER
+        else:
+            method = OrderReturn.Method.PROVIDER if order.paid_online else OrderReturn.Method.COUNTER
         refund_status = ""
-        if method == OrderReturn.Method.PROVIDER:
+        if method != OrderReturn.Method.COUNTER:
             result = refund_through_provider(order, reason)
             refund_status = str(getattr(result, "status", ""))[:32]
         made = OrderReturn.objects.create(

@@ -101,24 +101,35 @@ def release_order_stock(order: Order) -> None:
 
 
 def mark_paid(
-    order: Order, *, notice: PaymentNotice | None = None, actor: Staff | None = None, at_counter: bool = False
+    order: Order,
+    *,
+    notice: PaymentNotice | None = None,
+    actor: Staff | None = None,
+    at_counter: bool = False,
+    tender: str | None = None,
 ) -> Order:
     """pending_payment → paid, once (Conflict otherwise). From a verified provider ``notice`` (whose amount
-    the caller checked) or, for pay-at-pickup orders, ``at_counter`` by the verifying clerk. Issues the
-    pickup code; runs the ``paid`` hooks; records ``order.paid`` with ``amount_fen``."""
-    if notice is None and not at_counter:
+    the caller checked), for pay-at-pickup orders ``at_counter`` by the verifying clerk, or by a ``tender``
+    (``siyu.orders.tenders``; only ``tender_pay.pay_with_tender`` passes it, after the tender took the money:
+    the order's ``payment_method`` becomes the tender's). Issues the pickup code; runs the ``paid`` hooks;
+    records ``order.paid`` with ``amount_fen``."""
+    if notice is None and not at_counter and tender is None:
         raise ValidationFailed(_("A payment notice is required."), field="notice")
     with transaction.atomic():
         paid_at = (notice.success_time if notice else None) or timezone.now()
+        if tender is not None:
+            reason = f"paid by {tender}"
+        elif at_counter:
+            reason = "paid at counter"
+        else:
+            reason = f"notification {notice.notification_id if notice else ''}"
         transition(
             order,
             S.PAID,
             allowed_from=(S.PENDING_PAYMENT,),
             actor=actor,
-            reason="paid at counter"
-            if at_counter
-            else f"notification {notice.notification_id if notice else ''}",
-            extra={"paid_at": paid_at},
+            reason=reason,
+            extra={"paid_at": paid_at, **({"payment_method": tender} if tender else {})},
         )
         issue_pickup_code(order)
         hooks.fire("paid", order)

@@ -37,7 +37,7 @@ _HQ_SHARED = frozenset(
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
         "stored_value.manage",  # recharge tiers and the stored-value policy (cap, bonus, custody)
         "stored_value.recharge",  # counter recharge and handing over recharge gifts
-        "stored_value.refund",  # pay a member's principal back (cash refund; bonus forfeited)
+        "stored_value.refund",  # principal back in cash; a counter balance payment back to the balance
         "stored_value.reports",  # outstanding balances and the quarterly issuer figures
     }
 )
