@@ -5,6 +5,7 @@ from siyu.console import (
     urls_groupbuys,
     urls_loyalty,
     urls_sidebar,
+    urls_slots,
     views_catalog,
     views_communities,
     views_coupons,
@@ -142,6 +143,7 @@ urlpatterns = [
     path("pickup/verify/", views_orders.pickup_verify, name="pickup_verify"),
     *urls_campaigns.urlpatterns,
     *urls_groupbuys.urlpatterns,
+    *urls_slots.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
 ]

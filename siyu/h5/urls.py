@@ -13,6 +13,7 @@ from siyu.h5 import (
     urls_mall,
     urls_moderation,
     urls_points,
+    urls_slots,
     views,
 )
 
@@ -37,4 +38,5 @@ urlpatterns = [
     *urls_coupons.urlpatterns,
     *urls_points.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_slots.urlpatterns,
 ]
