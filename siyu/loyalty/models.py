@@ -339,8 +339,19 @@ from siyu.loyalty.models_coupons import (  # noqa: E402
     CouponTemplate,
 )
 from siyu.loyalty.models_mall import Exchange, MallItem, MemberTier, StockAddition, Tier  # noqa: E402
+from siyu.loyalty.models_stored_value import (  # noqa: E402
+    BonusDraw,
+    BonusGrant,
+    RechargeGift,
+    RechargeRule,
+    StoredValueAccount,
+    StoredValueEntry,
+    StoredValuePolicy,
+)
 
 __all__ = [
+    "BonusDraw",
+    "BonusGrant",
     "CheckIn",
     "Coupon",
     "CouponBudget",
@@ -357,8 +368,13 @@ __all__ = [
     "PointsDraw",
     "PointsEntry",
     "PointsPolicy",
+    "RechargeGift",
+    "RechargeRule",
     "RedPacket",
     "RedPacketShare",
     "StockAddition",
+    "StoredValueAccount",
+    "StoredValueEntry",
+    "StoredValuePolicy",
     "Tier",
 ]

@@ -153,3 +153,48 @@ def make_rule(brand: Brand, kind: str = EarnRule.Kind.CHECKIN, **fields: Any) ->
 
 
 # --- end redpack --------------------------------------------------------------------------------------
+
+
+# --- svcore: stored value (储值) ----------------------------------------------------------------------------
+from siyu.loyalty.models import RechargeRule, StoredValuePolicy  # noqa: E402
+from siyu.loyalty.services import stored_value as sv_service  # noqa: E402
+
+
+def recharge_rule(
+    brand: Brand, threshold_fen: int, bonus_fen: int = 0, gift: str = "", **fields: Any
+) -> RechargeRule:
+    """A recharge tier: recharging at least ``threshold_fen`` gives ``bonus_fen`` and/or ``gift``."""
+    stores = fields.pop("stores", ())
+    rule = RechargeRule.objects.create(
+        brand=brand,
+        name=fields.pop("name", f"充{threshold_fen // 100}"),
+        threshold_fen=threshold_fen,
+        bonus_fen=bonus_fen,
+        gift=gift,
+        **fields,
+    )
+    rule.stores.set(stores)
+    return rule
+
+
+def sv_policy(brand: Brand, **fields: Any) -> StoredValuePolicy:
+    """The brand's stored-value settings, created or changed."""
+    policy, _ = StoredValuePolicy.objects.update_or_create(brand=brand, defaults=fields)
+    return policy
+
+
+def sv_recharge(
+    member: Member, amount_fen: int, *, key: str | None = None, **kwargs: Any
+) -> sv_service.RechargeResult:
+    """A counter recharge by the system (key ``sys:test:…`` unless given)."""
+    kwargs.setdefault("store", member.home_store)
+    return sv_service.recharge(
+        member,
+        amount_fen,
+        key=key or f"sys:test:{uuid.uuid4().hex}",
+        actor_ref=kwargs.pop("actor_ref", "system:0"),
+        **kwargs,
+    )
+
+
+# --- end svcore -----------------------------------------------------------------------------------------
