@@ -10,6 +10,8 @@ urlpatterns = [
     path("slots/counter/", views_slots.slot_counter, name="slot_counter"),
     path("slots/<int:slot_campaign_id>/", views_slots.slot_campaign_detail, name="slot_campaign"),
     path(
-        "slots/<int:slot_campaign_id>/publish/", views_slots.slot_campaign_publish, name="slot_campaign_publish"
+        "slots/<int:slot_campaign_id>/publish/",
+        views_slots.slot_campaign_publish,
+        name="slot_campaign_publish",
     ),
 ]

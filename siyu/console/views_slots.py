@@ -55,7 +55,7 @@ def slot_campaigns(request: HttpRequest) -> HttpResponse:
 @require_GET
 @console_view()
 def slot_campaign_detail(request: HttpRequest, slot_campaign_id: int) -> HttpResponse:
-    """One slot campaign: its settings, publish (HQ, drafts) and the report (my stores only for store staff)."""
+    """One slot campaign: its settings, publish (HQ, drafts) and the report (store staff: their stores)."""
     staff = current_staff(request)
     sc = setup.get_slot_campaign(staff, slot_campaign_id)
     rep = report.slot_report(staff, sc.pk)
@@ -87,10 +87,16 @@ def slot_campaign_publish(request: HttpRequest, slot_campaign_id: int) -> HttpRe
 class SlotCampaignForm(forms.Form):
     title = forms.CharField(label=gettext_lazy("Title"), max_length=100)
     description = forms.CharField(
-        label=gettext_lazy("Description"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+        label=gettext_lazy("Description"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     deposit = forms.DecimalField(
-        label=gettext_lazy("Deposit (yuan)"), min_value=Decimal("0.01"), max_value=Decimal("1000"), decimal_places=2,
+        label=gettext_lazy("Deposit (yuan)"),
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1000"),
+        decimal_places=2,
         initial=Decimal("11"),
     )
     slots = forms.IntegerField(label=gettext_lazy("Slots"), min_value=1, max_value=100000, initial=100)
@@ -109,9 +115,12 @@ class SlotCampaignForm(forms.Form):
         label=gettext_lazy("Sale ends at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     convert_until = forms.DateTimeField(
-        label=gettext_lazy("Recharge in store by"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label=gettext_lazy("Recharge in store by"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    unused_policy = forms.ChoiceField(label=gettext_lazy("Deposits not used by then"), choices=UnusedPolicy.choices)
+    unused_policy = forms.ChoiceField(
+        label=gettext_lazy("Deposits not used by then"), choices=UnusedPolicy.choices
+    )
     stores = forms.TypedMultipleChoiceField(
         label=gettext_lazy("Stores (none: every open store)"),
         coerce=int,
@@ -180,7 +189,9 @@ def slot_campaign_new(request: HttpRequest) -> HttpResponse:
             exc.field = field if field in form.fields else None
             form_error(form, exc)
         else:
-            messages.success(request, _("Slot campaign “%(title)s” created as a draft.") % {"title": sc.campaign.title})
+            messages.success(
+                request, _("Slot campaign “%(title)s” created as a draft.") % {"title": sc.campaign.title}
+            )
             return redirect("console:slot_campaign", slot_campaign_id=sc.pk)
     return render(request, "console/slots/new.html", {"form": form})
 

@@ -1,4 +1,5 @@
-"""Campaigns (营销活动): flash sales (秒杀) with their 接龙 relay, group buys (拼团) and recharge-slot deposits.
+"""Campaigns (营销活动): flash sales (秒杀) with their 接龙 relay, group buys (拼团) and recharge-slot
+deposits (预定充值名额).
 
 Split by topic; each submodule's models are re-exported here so Django finds them.
 """

@@ -94,11 +94,13 @@ def _orders_by_code(raw: str, store_ids: list[int]) -> list[int]:
     short = normalise_short_code(raw)
     if short is not None:
         return list(
-            PickupCode.objects.filter(short_code=short, store_id__in=store_ids).values_list("order_id", flat=True)
+            PickupCode.objects.filter(short_code=short, store_id__in=store_ids).values_list(
+                "order_id", flat=True
+            )
         )
     try:
         signer().unsign(raw)
-    except Exception:  # noqa: BLE001 - any bad code finds nothing
+    except Exception:
         return []
     return list(
         PickupCode.objects.filter(code_hash=code_hash(raw), store_id__in=store_ids).values_list(
@@ -121,36 +123,43 @@ def check_convert(slot: RechargeSlot, amount_fen: int, now: datetime) -> None:
     least the threshold."""
     settings = slot.slot_campaign
     if slot.status != SlotStatus.HELD:
-        raise Conflict(_("This slot is no longer held (%(status)s).") % {"status": slot.get_status_display()},
-                       field="slot", code="not_held")
+        raise Conflict(
+            _("This slot is no longer held (%(status)s).") % {"status": slot.get_status_display()},
+            field="slot",
+            code="not_held",
+        )
     if now >= settings.convert_until:
         raise Conflict(_("The deadline of this slot has passed."), field="slot", code="deadline_passed")
     if amount_fen < settings.threshold_fen:
         raise ValidationFailed(
-            _("Recharge at least ¥%(yuan)s to use this slot.") % {"yuan": fen_to_yuan(settings.threshold_fen)},
+            _("Recharge at least ¥%(yuan)s to use this slot.")
+            % {"yuan": fen_to_yuan(settings.threshold_fen)},
             field="amount_fen",
         )
 
 
-def _result(slot: RechargeSlot, res: Any, *, replayed: bool) -> Conversion:
-    gift = getattr(res, "gift", None)
-    gift_text = getattr(gift, "description", "") if gift is not None else ""
-    balance = getattr(res, "balance", None)
+def _result(slot: RechargeSlot, res: stored_value.RechargeResult, *, replayed: bool) -> Conversion:
     return Conversion(
         slot=slot,
         recharge_fen=slot.recharge_fen,
         deposit_fen=slot.deposit_fen,
         credited_fen=slot.recharge_fen + slot.deposit_fen,
-        bonus_fen=int(getattr(res, "bonus_fen", 0) or 0),
-        gift=gift_text or slot.gift_text,
-        principal_fen=int(getattr(balance, "principal_fen", 0) or 0),
-        bonus_balance_fen=int(getattr(balance, "bonus_fen", 0) or 0),
+        bonus_fen=res.bonus_fen,
+        gift=res.gift.description if res.gift is not None else "",
+        principal_fen=res.balance.principal_fen,
+        bonus_balance_fen=res.balance.bonus_fen,
         replayed=replayed,
     )
 
 
 def convert_slot(
-    staff: Staff, slot_id: Any, amount_fen: Any, *, key: Any, ip: str | None = None, now: datetime | None = None
+    staff: Staff,
+    slot_id: Any,
+    amount_fen: Any,
+    *,
+    key: Any,
+    ip: str | None = None,
+    now: datetime | None = None,
 ) -> Conversion:
     """Convert a held slot with an in-store recharge of ``amount_fen`` (≥ the threshold) — see the module
     docstring for the guarantees. Returns what the receipt shows: recharge, deposit credited, bonus, gift
@@ -198,10 +207,8 @@ def convert_slot(
             source_ref=str(slot.pk),
             extra_principal_fen=slot.deposit_fen,
         )
-        gift = getattr(res, "gift", None)
-        gift_text = (getattr(gift, "description", "") if gift is not None else "")[:200]
-        if gift_text:
-            RechargeSlot.objects.filter(pk=slot.pk).update(gift_text=gift_text)
+        if res.gift is not None:
+            RechargeSlot.objects.filter(pk=slot.pk).update(gift_text=res.gift.description[:200])
         # The deposit order is closed as picked up (the guard lets it through now the slot is converted).
         verify_pickup(staff, pickup_code_for(slot.order), order_id=slot.order_id, ip=ip)
         record_audit(

@@ -65,7 +65,11 @@ def _refund(slot: RechargeSlot) -> int:
     try:
         with transaction.atomic():
             # Lock the slot first: a concurrent run waits here and then finds it no longer held.
-            if not RechargeSlot.objects.select_for_update().filter(pk=slot.pk, status=SlotStatus.HELD).exists():
+            if (
+                not RechargeSlot.objects.select_for_update()
+                .filter(pk=slot.pk, status=SlotStatus.HELD)
+                .exists()
+            ):
                 return 0
             refund_automatically(Order.objects.get(pk=slot.order_id), reason=REFUND_REASON)
             # The order's ``refunded`` hook moved the slot; this run is the one that did it.

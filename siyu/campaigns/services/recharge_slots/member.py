@@ -56,7 +56,9 @@ def my_slots(member: Member) -> list[MySlot]:
     )
     held = [s.order_id for s in slots if s.status == SlotStatus.HELD]
     codes = dict(
-        PickupCode.objects.filter(order_id__in=held, closed_at__isnull=True).values_list("order_id", "short_code")
+        PickupCode.objects.filter(order_id__in=held, closed_at__isnull=True).values_list(
+            "order_id", "short_code"
+        )
     )
     return [
         MySlot(

@@ -70,6 +70,8 @@ def slot_report(staff: Staff, slot_campaign_id: Any) -> SlotReport:
         earned=Count("pk"), handed=Count("pk", filter=Q(status=RechargeGift.Status.HANDED_OVER))
     )
     earned, handed = gifts["earned"], gifts["handed"]
+    grouped: Any = qs.values("store_id", "store__name").annotate(**sums()).order_by("store__name")
+    rows: list[dict[str, Any]] = list(grouped)
     per_store = [
         {
             "store_id": row["store_id"],
@@ -78,7 +80,7 @@ def slot_report(staff: Staff, slot_campaign_id: Any) -> SlotReport:
             "converted": row["converted"],
             "recharge_fen": row["recharge"],
         }
-        for row in qs.values("store_id", "store__name").annotate(**sums()).order_by("store__name")
+        for row in rows
     ]
     sold = total["sold"]
     return SlotReport(

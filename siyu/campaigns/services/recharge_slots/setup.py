@@ -27,7 +27,9 @@ from siyu.org.services.audit import record_audit
 
 MAX_DEPOSIT_FEN = 100_000  # ¥1,000: a deposit is a token amount
 MAX_THRESHOLD_FEN = 10_000_000  # ¥100,000
-SLOT_FIELDS = frozenset({"deposit_fen", "slots", "threshold_fen", "gift_text", "convert_until", "unused_policy"})
+SLOT_FIELDS = frozenset(
+    {"deposit_fen", "slots", "threshold_fen", "gift_text", "convert_until", "unused_policy"}
+)
 SALE_FIELDS = frozenset({"title", "description", "starts_at", "ends_at", "store_ids", "community_ids"})
 
 
@@ -61,7 +63,9 @@ def _clean_settings(data: dict[str, Any]) -> SlotSettings:
     return SlotSettings(deposit, slots, threshold, gift, until, policy)
 
 
-def create_slot_campaign(staff: Staff, data: dict[str, Any], *, now: datetime | None = None) -> RechargeSlotCampaign:
+def create_slot_campaign(
+    staff: Staff, data: dict[str, Any], *, now: datetime | None = None
+) -> RechargeSlotCampaign:
     """Create a draft recharge-slot campaign (head office: ``campaigns.manage`` and ``catalog.manage``).
 
     ``data``: the flash sale's title, description, starts_at, ends_at, store_ids, community_ids (see
@@ -113,7 +117,12 @@ def create_slot_campaign(staff: Staff, data: dict[str, Any], *, now: datetime | 
         sale["pickup_until"] = settings.convert_until
         sale["relay_enabled"] = False
         sale["items"] = [
-            {"sku_id": sku.pk, "price_fen": settings.deposit_fen, "stock": settings.slots, "per_member_limit": 1}
+            {
+                "sku_id": sku.pk,
+                "price_fen": settings.deposit_fen,
+                "stock": settings.slots,
+                "per_member_limit": 1,
+            }
         ]
         campaign = flash_sales.create_flash_sale(staff, sale, now=now)
         slot_campaign = RechargeSlotCampaign.objects.create(
@@ -162,7 +171,8 @@ def visible_slot_campaigns(staff: Staff) -> QuerySet[RechargeSlotCampaign]:
 
 
 def get_slot_campaign(staff: Staff, slot_campaign_id: Any) -> RechargeSlotCampaign:
-    """One slot campaign ``staff`` may see; NotFound otherwise (other brand, other stores, drafts for stores)."""
+    """One slot campaign ``staff`` may see; NotFound otherwise (another brand, other
+    stores, drafts for store staff)."""
     pk = parse_id(slot_campaign_id, "slot_campaign", _("No such slot campaign."))
     found = visible_slot_campaigns(staff).filter(pk=pk).first()
     if found is None:
