@@ -35,7 +35,9 @@ def test_head_office_creates_and_publishes(as_admin, as_clerk, store_a):
         "store_ids": [store_a.pk],
     }
     assert_error(as_clerk.post("/recharge-slots/campaigns", body), 403)
-    assert_error(as_admin.post("/recharge-slots/campaigns", {**body, "deposit_fen": 0}), 400, field="deposit_fen")
+    assert_error(
+        as_admin.post("/recharge-slots/campaigns", {**body, "deposit_fen": 0}), 400, field="deposit_fen"
+    )
     created = as_admin.post("/recharge-slots/campaigns", body)
     assert created.status_code == 201, created.content
     out = created.json()

@@ -205,7 +205,7 @@ def _slot_row(slot: Any) -> dict[str, Any]:
         "slot": slot,
         "title": sc.campaign.title,
         "mobile": mask_mobile(slot.member.mobile),
-        "name": slot.member.nickname or mask_mobile(slot.member.mobile),
+        "name": slot.member.name or slot.member.nickname,
         "deposit": yuan(slot.deposit_fen),
         "threshold": yuan(sc.threshold_fen),
         "threshold_value": yuan(sc.threshold_fen),

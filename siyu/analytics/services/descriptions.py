@@ -69,7 +69,10 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         None,
     ),
     "recharge_slot.refunded": (gettext_lazy("A recharge slot not used in time was refunded"), None),
-    "recharge_slot.forfeited": (gettext_lazy("A recharge slot not used in time lapsed; the deposit was kept"), None),
+    "recharge_slot.forfeited": (
+        gettext_lazy("A recharge slot not used in time lapsed; the deposit was kept"),
+        None,
+    ),
     "loyalty.tier_up": (gettext_lazy("Reached the %(tier)s tier"), gettext_lazy("Moved up a tier")),
     "loyalty.tier_down": (gettext_lazy("Moved down to the %(tier)s tier"), gettext_lazy("Moved down a tier")),
     "loyalty.checked_in": (
