@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.campaigns.models import CampaignStatus, RechargeSlotCampaign, UnusedPolicy
+from siyu.campaigns.models import Campaign, CampaignStatus, RechargeSlotCampaign, UnusedPolicy
 from siyu.campaigns.services import flash_sales
 from siyu.campaigns.services.flash_sales.phases import MAX_PICKUP_AFTER_END, MAX_STOCK
 from siyu.catalog.services import products, publication
@@ -195,3 +195,32 @@ def member_slot_campaigns(brand_id: int, *, now: datetime | None = None) -> list
         .select_related("campaign")
         .order_by("campaign__starts_at", "pk")
     )
+
+
+def attach_as_system(
+    campaign: Campaign, *, threshold_fen: int, gift_text: str, unused_policy: str
+) -> RechargeSlotCampaign:
+    """Make an existing draft flash sale of one item (the deposit SKU) a slot campaign, without a staff actor
+    (demo seeding, ``siyu bench slots``): the deposit is the item's price, the deadline its pickup deadline.
+    Audited with no actor."""
+    item = campaign.flash_items.get()
+    if campaign.status != CampaignStatus.DRAFT:
+        raise Conflict(_("Only a draft can become a slot campaign."), field="campaign", code="published")
+    if unused_policy not in UnusedPolicy.values:
+        raise ValidationFailed(_("Choose refund or forfeit."), field="unused_policy")
+    slot_campaign = RechargeSlotCampaign.objects.create(
+        campaign=campaign,
+        deposit_fen=item.price_fen,
+        threshold_fen=clean_fen(threshold_fen, "threshold_fen", minimum=1, maximum=MAX_THRESHOLD_FEN),
+        gift_text=clean_text(gift_text, "gift_text", 200),
+        convert_until=campaign.pickup_until,
+        unused_policy=unused_policy,
+    )
+    record_audit(
+        None,
+        "recharge_slots.create",
+        target_type="campaign",
+        target_id=campaign.pk,
+        detail={"deposit_fen": item.price_fen, "slots": item.stock, "threshold_fen": threshold_fen},
+    )
+    return slot_campaign
