@@ -12,5 +12,10 @@ def test_bench_slots_sells_every_slot_once(capsys, monkeypatch):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["bench"] == "slots" and result["backend"] == "sqlite"
     assert (result["slots"], result["slots_sold"], result["sold_equals_slots"]) == (15, 15, True)
-    assert (result["orders"], result["oversold"], result["duplicates"], result["limit_violations"]) == (15, 0, 0, 0)
+    assert (result["orders"], result["oversold"], result["duplicates"], result["limit_violations"]) == (
+        15,
+        0,
+        0,
+        0,
+    )
     assert result["errors"] == 0 and result["lost"] == 0 and result["reconciled"] is True

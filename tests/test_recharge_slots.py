@@ -281,6 +281,13 @@ def test_console_counter_for_another_stores_slot_is_404(client, slots, member_a,
     assert "No slot found at your stores." in page and "Confirm recharge" not in page
 
 
+def test_console_campaign_page_of_other_stores_is_404(client, database_backend, hq_admin, store_a, clerk_b):
+    only_a = running_slot_campaign(hq_admin, store_ids=[store_a.pk])
+    client.force_login(clerk_b)
+    assert client.get(f"/slots/{only_a.pk}/").status_code == 404
+    assert only_a.campaign.title not in client.get("/slots/").content.decode()
+
+
 def test_console_setup_form_creates_a_draft_and_publishes(client, sandbox, hq_admin, store_a, clerk_a):
     now = timezone.localtime()
     fmt = "%Y-%m-%dT%H:%M"
