@@ -99,6 +99,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("loyalty-tiers", "siyu.loyalty.services.tiers.evaluate_due", 3600),
     # Birthday coupons of members whose tier gives one (once a year per member).
     PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
+    # Stored-value bonus past its expiry written off (payments write off an account's own due bonus first).
+    PeriodicJob("stored-value-bonus-expiry", "siyu.loyalty.services.stored_value.expire_bonuses", 600),
 )
 
 

@@ -6,6 +6,7 @@ from siyu.console import (
     urls_loyalty,
     urls_sidebar,
     urls_slots,
+    urls_stored_value,
     views_catalog,
     views_communities,
     views_coupons,
@@ -146,4 +147,5 @@ urlpatterns = [
     *urls_slots.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_stored_value.urlpatterns,
 ]

@@ -93,6 +93,10 @@ JOB_LABELS = {
         gettext_lazy("Birthday coupons"),
         gettext_lazy("Gives members whose tier includes it their birthday coupon, once a year."),
     ),
+    "stored-value-bonus-expiry": (
+        gettext_lazy("Stored-value bonus expiry"),
+        gettext_lazy("Writes off recharge bonus that has passed its expiry date (principal never expires)."),
+    ),
     "red-packet-expiry": (
         gettext_lazy("Red packets"),
         gettext_lazy("Returns the points of red packets nobody grabbed within 24 hours."),

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from siyu.h5 import (
+    urls_balance,
     urls_chat,
     urls_coupons,
     urls_entry,
@@ -39,4 +40,5 @@ urlpatterns = [
     *urls_points.urlpatterns,
     *urls_loyalty.urlpatterns,
     *urls_slots.urlpatterns,
+    *urls_balance.urlpatterns,
 ]

@@ -86,6 +86,26 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         gettext_lazy("Exchanged %(points)s points for %(item)s"),
         gettext_lazy("Exchanged points in the points mall"),
     ),
+    "stored_value.recharged": (
+        gettext_lazy("Recharged ¥%(amount)s of stored value"),
+        gettext_lazy("Recharged stored value"),
+    ),
+    "stored_value.paid": (
+        gettext_lazy("Paid ¥%(amount)s from their balance"),
+        gettext_lazy("Paid from their balance"),
+    ),
+    "stored_value.refunded": (
+        gettext_lazy("¥%(amount)s of a balance payment came back to their balance"),
+        gettext_lazy("A balance payment was refunded"),
+    ),
+    "stored_value.cash_refunded": (
+        gettext_lazy("¥%(amount)s of their balance was refunded in cash"),
+        gettext_lazy("Part of their balance was refunded in cash"),
+    ),
+    "stored_value.gift_handed_over": (
+        gettext_lazy("Collected a recharge gift: %(gift)s"),
+        gettext_lazy("Collected a recharge gift"),
+    ),
 }
 
 

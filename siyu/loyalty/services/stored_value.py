@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, NotFound, ValidationFailed
 from siyu.common.idempotency import SYSTEM_PREFIX, client_key, mismatch, request_hash
 from siyu.common.validators import clean_idempotency_key, clean_int, clean_text, fen_to_yuan
@@ -414,6 +415,13 @@ def recharge(
                 created_at=now,
             )
         account.refresh_from_db(fields=["principal_fen", "bonus_fen"])
+        record_event(
+            "stored_value.recharged",
+            member_id=member.pk,
+            store_id=store_id,
+            occurred_at=now,
+            payload={"amount_fen": amount + extra, "bonus_fen": bonus, "source": source},
+        )
         return _recharge_result(account, skey, created=True)
 
 
@@ -493,6 +501,13 @@ def pay(
             created_at=now,
         )
         _draw_bonus(account, entry, bonus, now)
+        record_event(
+            "stored_value.paid",
+            member_id=member.pk,
+            store_id=store.pk if store is not None else None,
+            occurred_at=now,
+            payload={"amount_fen": amount, "source": source[:24]},
+        )
         return PayResult(entry.pk, principal, bonus, _balance(account), True)
 
 
@@ -612,6 +627,13 @@ def refund_payment(
         forfeited = sum(put for g, put in back if g.expires_at is not None and g.expires_at <= now)
         if forfeited:
             _expire_account(account, now, key=f"sys:sv-expire:r{entry.pk}")
+        record_event(
+            "stored_value.refunded",
+            member_id=account.member_id,
+            store_id=payment.store_id,
+            occurred_at=now,
+            payload={"amount_fen": amount},
+        )
         return RefundResult(entry.pk, principal, bonus, forfeited, _balance(account), True)
 
 
@@ -679,6 +701,13 @@ def refund_principal(
             created_at=now,
         )
         _draw_bonus(account, entry, forfeit, now)
+        record_event(
+            "stored_value.cash_refunded",
+            member_id=member.pk,
+            store_id=store.pk if store is not None else None,
+            occurred_at=now,
+            payload={"amount_fen": amount, "bonus_fen": forfeit},
+        )
         if staff is not None:
             record_audit(
                 staff,

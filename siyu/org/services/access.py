@@ -35,6 +35,10 @@ _HQ_SHARED = frozenset(
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "orders.return",  # take back a picked-up order and give its money back (退货退款)
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
+        "stored_value.manage",  # recharge tiers and the stored-value policy (cap, bonus, custody)
+        "stored_value.recharge",  # counter recharge and handing over recharge gifts
+        "stored_value.refund",  # pay a member's principal back (cash refund; bonus forfeited)
+        "stored_value.reports",  # outstanding balances and the quarterly issuer figures
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -52,9 +56,12 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.reports",
             "coupons.issue",
             "orders.return",
+            "stored_value.recharge",
+            "stored_value.refund",
+            "stored_value.reports",
         }
     ),
-    Role.CLERK: frozenset(),
+    Role.CLERK: frozenset({"stored_value.recharge"}),
 }
 ALL_CAPABILITIES: frozenset[str] = frozenset().union(*CAPABILITIES.values())
 
