@@ -1,5 +1,5 @@
-"""``siyu bench slots``: the flash-sale benchmark selling ¥11 recharge-slot deposits, audited from the database
-(small sizes: this checks the harness and the invariants, not the speed)."""
+"""``siyu bench slots``: the flash-sale benchmark selling ¥11 recharge-slot deposits, audited from the
+database (small sizes: this checks the harness and the invariants, not the speed)."""
 
 import json
 
