@@ -1,7 +1,7 @@
 """Recharge slots in a real browser (phone viewport): a member buys a ¥11 slot through the flash-sale page and
 pays in the sandbox cashier; the clerk finds the slot on the counter page by the member's mobile, records an
-in-store recharge of ¥3,000; the receipt shows the gift and the deposit credited, and the member's 我的名额
-shows the slot used."""
+in-store recharge of ¥3,000; the receipt shows the gift and the deposit credited, the member's 我的名额 shows
+the slot used and their balance page the ¥3,011 principal and the gift to collect."""
 
 from __future__ import annotations
 
@@ -88,4 +88,10 @@ def test_member_buys_a_slot_and_the_clerk_converts_it(live_server, browser_two_p
     expect(phone.locator("[data-testid=my-slot]")).to_contain_text("空气净化器")
     expect(phone.locator("[data-testid=slot-code]")).to_have_count(0)
     screenshot(phone, tmp_path, "my-slot-converted")
+
+    # The member's balance page: the recharge and the deposit as principal, the gift to collect.
+    phone.goto(f"{live_server.url}/h5/balance/")
+    expect(phone.locator("[data-testid=balance-principal]")).to_contain_text("3011.00")
+    expect(phone.locator("[data-testid=balance-gifts]")).to_contain_text("空气净化器")
+    screenshot(phone, tmp_path, "member-balance")
     flash_config.clear_caches()
