@@ -28,6 +28,7 @@ from siyu.api.routers import loyalty as loyalty_routes
 from siyu.api.routers import loyalty_mall as loyalty_mall_routes
 from siyu.api.routers import moderation as moderation_routes
 from siyu.api.routers import orders as orders_routes
+from siyu.api.routers import recharge_slots as recharge_slots_routes
 from siyu.api.routers import stored_value as stored_value_routes
 
 DESCRIPTION = """\
@@ -115,6 +116,7 @@ api.add_router("", coupons_routes.router, tags=["coupons"])
 api.add_router("", loyalty_routes.router, tags=["loyalty"])
 api.add_router("", loyalty_mall_routes.router, tags=["loyalty"])
 api.add_router("", balance_payments_routes.router, tags=["stored value"])
+api.add_router("", recharge_slots_routes.router, tags=["recharge slots"])
 api.add_router("", stored_value_routes.router, tags=["stored value"])
 
 __all__ = ["api"]

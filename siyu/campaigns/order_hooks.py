@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from siyu.campaigns.services.flash_release import release_for_order
 from siyu.campaigns.services.group_buys.reads import team_formed_for
 from siyu.campaigns.services.group_buys.team_forming import on_order_paid
+from siyu.campaigns.services.recharge_slots import holding
 from siyu.orders import hooks
 from siyu.orders.models import Order, OrderSource
 
@@ -32,3 +33,7 @@ def register() -> None:
     hooks.register("released", release_for_order, source=OrderSource.FLASH_SALE)
     hooks.register("paid", on_order_paid, source=OrderSource.GROUP_BUY)
     hooks.register_pickup_guard(group_buy_pickup_guard, source=OrderSource.GROUP_BUY)
+    # Recharge-slot deposits are flash-sale orders of a slot campaign (holding.py).
+    hooks.register("paid", holding.on_deposit_paid, source=OrderSource.FLASH_SALE)
+    hooks.register("refunded", holding.on_deposit_refunded, source=OrderSource.FLASH_SALE)
+    hooks.register_pickup_guard(holding.deposit_pickup_guard, source=OrderSource.FLASH_SALE)

@@ -81,6 +81,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("campaign-posts", "siyu.campaigns.services.posts.run_due_posts", 15),
     # Group-buy teams past their deadline: failed, orders cancelled and refunded.
     PeriodicJob("group-buy-deadlines", "siyu.campaigns.services.group_buys.close_due_teams", 30),
+    # Recharge slots past their deadline: the deposit refunded or forfeited, as the campaign says (once).
+    PeriodicJob("recharge-slot-deadlines", "siyu.campaigns.services.recharge_slots.deadline.settle_due", 300),
     # Points batches past their expiry written off in bulk (spends write off an account's own first).
     PeriodicJob("points-expiry", "siyu.loyalty.services.points.expire_due", 600),
     # Staff tasks (send the waiting posts, confirm a mass message, open a group…) pushed to staff's WeCom.

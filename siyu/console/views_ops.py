@@ -57,6 +57,10 @@ JOB_LABELS = {
         gettext_lazy("Group-buy deadlines"),
         gettext_lazy("Fails teams that did not form in time, cancelling and refunding their orders."),
     ),
+    "recharge-slot-deadlines": (
+        gettext_lazy("Recharge-slot deadlines"),
+        gettext_lazy("Refunds or keeps the deposits of recharge slots not used by their deadline."),
+    ),
     "points-expiry": (
         gettext_lazy("Points expiry"),
         gettext_lazy("Writes off members' points that have passed their expiry date."),

@@ -15,6 +15,7 @@ from siyu.h5 import (
     urls_mall,
     urls_moderation,
     urls_points,
+    urls_slots,
     views,
 )
 
@@ -39,6 +40,7 @@ urlpatterns = [
     *urls_coupons.urlpatterns,
     *urls_points.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_slots.urlpatterns,
     *urls_balance.urlpatterns,
     *urls_balance_pay.urlpatterns,
 ]

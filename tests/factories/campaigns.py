@@ -9,10 +9,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from siyu.campaigns.models import Campaign, FlashSaleItem
+from siyu.campaigns.models import Campaign, FlashSaleItem, RechargeSlot, RechargeSlotCampaign
 from siyu.campaigns.services import flash_admission, flash_sales, flash_writer, group_buys
+from siyu.campaigns.services.recharge_slots import setup as recharge_slots
 from siyu.catalog.models import Sku
+from siyu.channels.payments.sandbox import confirm_sandbox_payment
 from siyu.members.models import Member
+from siyu.orders.models import Order
+from siyu.orders.services import payments
 from siyu.org.models import Staff, Store
 
 # --- flash sales set up by head office (the setup service) -------------------------------------------------
@@ -154,3 +158,51 @@ def published_group_buy(staff: Staff, the_sku: Sku, **overrides: Any) -> Campaig
     """A group buy (``offer_data``) created and published through the service."""
     campaign = group_buys.create_group_buy(staff, offer_data(the_sku, **overrides))
     return group_buys.publish_group_buy(staff, campaign.pk)
+
+
+# --- recharge slots (预定充值名额) -------------------------------------------------------------------
+
+
+def slot_data(**overrides: Any) -> dict[str, Any]:
+    """A slot campaign running from a minute ago for two hours: ¥11 deposit, 100 slots, recharge ¥3,000
+    in store within seven days, unused deposits refunded."""
+    now = timezone.now()
+    data: dict[str, Any] = {
+        "title": "双十一 ¥11 充值名额",
+        "description": "¥11 抢名额，到店充值满 3000 送空气净化器",
+        "starts_at": now - timedelta(minutes=1),
+        "ends_at": now + timedelta(hours=2),
+        "convert_until": now + timedelta(days=7),
+        "deposit_fen": 1100,
+        "slots": 100,
+        "threshold_fen": 300_000,
+        "gift_text": "空气净化器",
+        "unused_policy": "refund",
+        "store_ids": [],
+        "community_ids": [],
+    }
+    data.update(overrides)
+    return data
+
+
+def running_slot_campaign(staff: Staff, **overrides: Any) -> RechargeSlotCampaign:
+    """A published slot campaign (``slot_data``), set up and opened through the services (needs an online
+    payment provider: the ``sandbox`` fixture)."""
+    slot_campaign = recharge_slots.create_slot_campaign(staff, slot_data(**overrides))
+    return recharge_slots.publish_slot_campaign(staff, slot_campaign.pk)
+
+
+def pay_sandbox(order: Order) -> Order:
+    """Pay ``order`` in the sandbox cashier (the provider's notice applied, as the callback would)."""
+    payments.start_payment(order, notify_url="https://example.test/pay/notify/")
+    return payments.apply_payment_notice(confirm_sandbox_payment(order.out_trade_no))
+
+
+def buy_slot(slot_campaign: RechargeSlotCampaign, member: Member, store: Store) -> RechargeSlot:
+    """The member buys a slot through the flash admission, the order is written and paid: the held slot."""
+    admission = buy(slot_campaign.campaign, member, store)
+    settle()
+    order_id = flash_admission.written_order_id(slot_campaign.campaign_id, member.pk, admission.key)
+    assert order_id is not None
+    pay_sandbox(Order.objects.get(pk=order_id))
+    return RechargeSlot.objects.get(order_id=order_id)

@@ -63,6 +63,16 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "group_buy.joined": (gettext_lazy("Joined a group-buy team"), None),
     "group_buy.formed": (gettext_lazy("Their group-buy team formed"), None),
     "group_buy.failed": (gettext_lazy("Their group-buy team did not form in time"), None),
+    "recharge_slot.held": (gettext_lazy("Bought a recharge slot"), None),
+    "recharge_slot.converted": (
+        gettext_lazy("Used a recharge slot with an in-store recharge"),
+        None,
+    ),
+    "recharge_slot.refunded": (gettext_lazy("A recharge slot not used in time was refunded"), None),
+    "recharge_slot.forfeited": (
+        gettext_lazy("A recharge slot not used in time lapsed; the deposit was kept"),
+        None,
+    ),
     "loyalty.tier_up": (gettext_lazy("Reached the %(tier)s tier"), gettext_lazy("Moved up a tier")),
     "loyalty.tier_down": (gettext_lazy("Moved down to the %(tier)s tier"), gettext_lazy("Moved down a tier")),
     "loyalty.checked_in": (

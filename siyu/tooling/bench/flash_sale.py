@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from siyu.campaigns.models import FlashReservation, FlashSaleItem
 from siyu.campaigns.services import flash_admission, flash_config, flash_sales, flash_writer
+from siyu.campaigns.services.recharge_slots import setup as recharge_slots
 from siyu.campaigns.tickets import issue_ticket
 from siyu.catalog.models import Product, Sku, StoreListing
 from siyu.catalog.services import bulk as catalog_bulk
@@ -40,6 +41,7 @@ from siyu.org.models import Store
 from siyu.org.services import bulk as org_bulk
 
 LIMIT = 1
+SLOT_DEPOSIT_FEN = 1100  # siyu bench slots: ¥11 deposits
 MAX_BUYERS = 100_000  # five digits of the mobile number count the buyers
 MOBILE_HEAD = "186"
 
@@ -53,9 +55,11 @@ def _run_block() -> int:
     raise ValidationFailed("No free block of benchmark mobile numbers is left in this database.")
 
 
-def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
+def seed(*, buyers: int, stock: int, tickets_path: str, slots: bool = False) -> dict[str, Any]:
     """Create the benchmark's sale and buyers; write ``[[member_id, ticket], …]`` to ``tickets_path``.
-    The brand, the store code and the buyers' mobile numbers are this run's own (``run``)."""
+    The brand, the store code and the buyers' mobile numbers are this run's own (``run``). With ``slots``
+    (``siyu bench slots``) the sale sells ¥11 recharge-slot deposits: its single item is a deposit SKU and
+    the campaign gets its slot settings (``recharge_slots.setup.attach_as_system``)."""
     if buyers > MAX_BUYERS:
         raise ValidationFailed(f"At most {MAX_BUYERS} buyers per run.", field="buyers")
     now = timezone.now()
@@ -64,10 +68,13 @@ def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
     with transaction.atomic():
         brand = org_bulk.create_brand(f"fsb-{run}", "Flash bench")
         [store] = org_bulk.bulk_create_stores(brand, [Store(code=f"FS-{run}", name="Flash bench store")])
-        product = Product(name="北欧陶瓷杯", is_hot=True)
-        [sku] = catalog_bulk.add_products(
-            brand, [(product, [Sku(code=f"FSB-{brand.pk}", price_fen=5900, member_price_fen=4900)])]
-        )
+        if slots:
+            product = Product(name="充值名额 ¥11")
+            skus = [Sku(code=f"SLOT-{brand.pk}", price_fen=SLOT_DEPOSIT_FEN)]
+        else:
+            product = Product(name="北欧陶瓷杯", is_hot=True)
+            skus = [Sku(code=f"FSB-{brand.pk}", price_fen=5900, member_price_fen=4900)]
+        [sku] = catalog_bulk.add_products(brand, [(product, skus)])
         catalog_bulk.publish_to_all_stores([product])
         catalog_bulk.open_listings([StoreListing(store=store, sku=sku, stock=0)])
         members_bulk.bulk_add_members(
@@ -80,17 +87,28 @@ def seed(*, buyers: int, stock: int, tickets_path: str) -> dict[str, Any]:
         campaign = flash_sales.create_as_system(
             brand.pk,
             {
-                "title": "Bench flash sale",
+                "title": "Bench recharge slots" if slots else "Bench flash sale",
                 "starts_at": now - timedelta(minutes=1),
                 "ends_at": now + timedelta(hours=2),
                 "pickup_until": now + timedelta(days=3),
                 "store_ids": [store.pk],
                 "community_ids": [],
                 "relay_enabled": False,
-                "items": [{"sku_id": sku.pk, "price_fen": 990, "stock": stock, "per_member_limit": LIMIT}],
+                "items": [
+                    {
+                        "sku_id": sku.pk,
+                        "price_fen": SLOT_DEPOSIT_FEN if slots else 990,
+                        "stock": stock,
+                        "per_member_limit": LIMIT,
+                    }
+                ],
             },
             now=now,
         )
+        if slots:
+            recharge_slots.attach_as_system(
+                campaign, threshold_fen=300_000, gift_text="空气净化器", unused_policy="refund"
+            )
     campaign = flash_sales.publish_as_system(campaign, now=now)  # opens admission (loads Redis counters)
     item = FlashSaleItem.objects.get(campaign=campaign)
     member_ids = list(Member.objects.filter(brand=brand).order_by("pk").values_list("pk", flat=True))

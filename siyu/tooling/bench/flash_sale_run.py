@@ -1,4 +1,5 @@
-"""Orchestration of ``siyu bench flash-sale``: scratch database, server, load, baseline, audit.
+"""Orchestration of ``siyu bench flash-sale`` and ``siyu bench slots`` (the same sale selling ¥11
+recharge-slot deposits): scratch database, server, load, baseline, audit.
 
 Every step that touches the database runs as ``siyu bench flash-sale --inner --step …`` in the benchmark's
 environment (scratch SQLite or PostgreSQL database, its own var dir and Redis key prefix; see
@@ -37,13 +38,13 @@ def _free_port() -> int:
         return port
 
 
-def _step(env: dict[str, str], step: str, **extra: Any) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "siyu.cli", "bench", "flash-sale", "--inner", "--step", step]
+def _step(env: dict[str, str], step: str, bench: str = "flash-sale", **extra: Any) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "siyu.cli", "bench", bench, "--inner", "--step", step]
     for key, value in extra.items():
         argv += [f"--{key}", str(value)]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if proc.returncode != 0:
-        raise CommandError(f"flash-sale step {step} failed:\n{proc.stderr[-3000:]}")
+        raise CommandError(f"{bench} step {step} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -52,7 +53,12 @@ def run_inner(options: dict[str, Any]) -> dict[str, Any]:
     """One database step, inside the benchmark's environment."""
     step = options["step"]
     if step == "seed":
-        return flash_sale.seed(buyers=options["buyers"], stock=options["stock"], tickets_path=options["file"])
+        return flash_sale.seed(
+            buyers=options["buyers"],
+            stock=options["stock"],
+            tickets_path=options["file"],
+            slots=options["bench"] == "slots",
+        )
     if step == "baseline":
         return flash_sale.baseline()
     if step == "audit":
@@ -156,8 +162,9 @@ def _forget_redis_keys(redis_url: str, prefix: str) -> None:
 def _measure(
     env: dict[str, str], tmp: str, url: str, server: subprocess.Popen[bytes] | None, options: dict[str, Any]
 ) -> dict[str, Any]:
+    bench = options["bench"]
     tickets_path = str(Path(tmp) / "tickets.json")
-    setup = _step(env, "seed", buyers=options["buyers"], stock=options["stock"], file=tickets_path)
+    setup = _step(env, "seed", bench, buyers=options["buyers"], stock=options["stock"], file=tickets_path)
     tickets = json.loads(Path(tickets_path).read_text())
     _wait_ready(f"{url}/h5/flash/{setup['campaign']}/status/", server)
     if server is not None:
@@ -167,10 +174,11 @@ def _measure(
     result = http_load.load(url, setup, tickets, concurrency=options["concurrency"])
     keys_path = Path(tmp) / "reserved.json"
     keys_path.write_text(json.dumps(sorted(result.reserved_keys)))
-    baseline = _step(env, "baseline")
+    baseline = _step(env, "baseline", bench)
     audited = _step(
         env,
         "audit",
+        bench,
         campaign=setup["campaign"],
         file=str(keys_path),
         **{"audit-timeout": options["audit_timeout"]},
@@ -182,8 +190,16 @@ def _measure(
         figures["server_log_tail"] = log.read_text(errors="replace")[-3000:]
     per_s = figures["attempts_per_s"]
     base = baseline.get("baseline_per_s")
+    slots: dict[str, Any] = {}
+    if bench == "slots":
+        # Every slot sold exactly once: as many deposits as slots, never more (read from the database).
+        slots = {
+            "slots": audited["stock"],
+            "slots_sold": audited["units_sold"],
+            "sold_equals_slots": audited["units_sold"] == audited["stock"] and not audited["oversold"],
+        }
     return {
-        "bench": "flash-sale",
+        "bench": bench,
         "backend": baseline.get("backend"),
         "buyers": options["buyers"],
         "stock": options["stock"],
@@ -196,4 +212,5 @@ def _measure(
         "baseline_per_s": base,
         "ratio": round(per_s / base, 3) if per_s and base else None,
         "baseline": baseline,
+        **slots,
     }

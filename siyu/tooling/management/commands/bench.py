@@ -10,6 +10,9 @@ Each benchmark runs against a throw-away SQLite database (or the PostgreSQL data
   its own server (gunicorn, as ``siyu demo`` does) on a scratch database; with ``--url`` it targets a
   running server that uses the same database and secret key as this environment. Redis is used when
   ``REDIS_URL`` (or ``--redis-url``) is set, unless ``--no-redis``.
+- ``siyu bench slots`` (same options and defaults as ``flash-sale``): the same load on a recharge-slot
+  campaign selling ¥11 deposits through the flash admission; the audit reads the database (sold == slots,
+  no oversell).
 - ``siyu bench loyalty [--members 10000 --concurrency 200 --batches 1000000]
   [--part all|checkin|expiry|pricing]``: members checking in over real HTTP (audited from the database,
   ``GET /healthz`` of the same server as the ceiling), the points expiry job over many batches, and checkout
@@ -33,7 +36,7 @@ from siyu.tooling.bench.flash_sale_run import run_flash_sale
 from siyu.tooling.bench.loyalty_run import run_loyalty
 from siyu.tooling.bench.scratch import scratch_database
 
-BENCHES = ("seed-demo", "import", "flash-sale", "loyalty")
+BENCHES = ("seed-demo", "import", "flash-sale", "slots", "loyalty")
 
 
 class Command(BaseCommand):
@@ -95,7 +98,7 @@ class Command(BaseCommand):
             result = run_loyalty(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
-        if options["bench"] == "flash-sale":
+        if options["bench"] in ("flash-sale", "slots"):
             result = run_flash_sale(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
