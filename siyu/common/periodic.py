@@ -97,6 +97,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("loyalty-tiers", "siyu.loyalty.services.tiers.evaluate_due", 3600),
     # Birthday coupons of members whose tier gives one (once a year per member).
     PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
+    # In-store events: the event card into the session stores' groups, then 已有 N 人报名 progress posts.
+    PeriodicJob("event-posts", "siyu.events.services.posts.run_event_posts", 30),
 )
 
 
