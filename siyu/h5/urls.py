@@ -6,6 +6,7 @@ from siyu.h5 import (
     urls_chat,
     urls_coupons,
     urls_entry,
+    urls_events,
     urls_flash,
     urls_groupbuy,
     urls_join,
@@ -37,4 +38,5 @@ urlpatterns = [
     *urls_coupons.urlpatterns,
     *urls_points.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_events.urlpatterns,
 ]

@@ -32,6 +32,14 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.events import (
+    TICKET_PRICE,
+    event_data,
+    make_event_with_sessions,
+    session_at,
+    take_ticket,
+    ticket_sku,
+)
 from tests.factories.loyalty import (
     credit_points,
     drop_packet,
@@ -53,6 +61,7 @@ from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, Staf
 __all__ = [
     "GROUP_BUY_PRICE",
     "TEST_PASSWORD",
+    "TICKET_PRICE",
     "BrandFactory",
     "ConnectorFactory",
     "MemberFactory",
@@ -66,6 +75,7 @@ __all__ = [
     "candle_sku",
     "credit_points",
     "drop_packet",
+    "event_data",
     "flash_cup_sku",
     "give_budget",
     "give_coupon",
@@ -75,6 +85,7 @@ __all__ = [
     "listing_for",
     "make_coupon_template",
     "make_event",
+    "make_event_with_sessions",
     "make_group",
     "make_kol",
     "make_product",
@@ -96,9 +107,12 @@ __all__ = [
     "sale_data",
     "sale_skus",
     "set_stock",
+    "session_at",
     "settle",
     "stock_of",
+    "take_ticket",
     "three_tiers",
+    "ticket_sku",
     "two_cups_at",
     "window_days",
 ]
