@@ -2,6 +2,7 @@ from django.urls import path
 
 from siyu.console import (
     urls_campaigns,
+    urls_events,
     urls_groupbuys,
     urls_loyalty,
     urls_sidebar,
@@ -142,6 +143,7 @@ urlpatterns = [
     path("pickup/verify/", views_orders.pickup_verify, name="pickup_verify"),
     *urls_campaigns.urlpatterns,
     *urls_groupbuys.urlpatterns,
+    *urls_events.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
 ]

@@ -1,5 +1,5 @@
-"""H5 in-store events (内购会): the events, an event's page with its sessions and seats left, getting a ticket,
-"my tickets" and a ticket's page with its QR and short code for the door.
+"""H5 in-store events (内购会): the events, an event's page with its sessions and seats left, getting a
+ticket, "my tickets" and a ticket's page with its QR and short code for the door.
 
 Thin callers of ``siyu.events.services``: seats, limits, prices and the order of a paid ticket are the
 service's; refusals are shown as messages. Each session's button carries a fresh idempotency key, so a
