@@ -1,4 +1,4 @@
-"""In-store events (内购会): setup, getting tickets, the seat following the order, the door, the report, posts."""
+"""In-store events (内购会): setup, tickets, the seat following its order, the door, report, posts."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def pay_sandbox(order: Order) -> None:
 def state(session: EventSession) -> tuple[int, int]:
     """(taken, seat-holding tickets) of a session: always equal."""
     session.refresh_from_db()
-    holding = Ticket.objects.filter(session=session, status__in=["reserved", "pending_payment", "valid", "checked_in"])
+    holding = Ticket.objects.filter(
+        session=session, status__in=["reserved", "pending_payment", "valid", "checked_in"]
+    )
     return session.taken, holding.count()
 
 
@@ -73,9 +75,7 @@ def test_only_head_office_sets_up_and_bad_input_changes_nothing(hq_admin, manage
         {"store_ids": ["x"], "capacity": 5},
     ):
         with pytest.raises((ValidationFailed, NotFound)):
-            setup.add_sessions(
-                hq_admin, event.pk, starts_at=event.starts_at, ends_at=event.ends_at, **kwargs
-            )
+            setup.add_sessions(hq_admin, event.pk, starts_at=event.starts_at, ends_at=event.ends_at, **kwargs)
     with pytest.raises(ValidationFailed):  # outside the event's window
         setup.add_sessions(
             hq_admin,
@@ -336,4 +336,6 @@ def test_card_once_then_progress_at_milestones(hq_admin, store_a, group_a, brand
     assert posts.run_event_posts() == 1  # 3 ≥ a tenth of 20: one batched post
     assert posts.run_event_posts() == 0
     texts = [m.text for m in robot_posts(group_a)[1:]]
-    assert texts == [f"【{event.title}】\n3 people have signed up, 17 tickets left.\nTap the event card to get yours."]
+    assert texts == [
+        f"【{event.title}】\n3 people have signed up, 17 tickets left.\nTap the event card to get yours."
+    ]
