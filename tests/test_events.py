@@ -8,12 +8,12 @@ import pytest
 from django.utils import timezone
 
 from siyu.channels.payments.sandbox import confirm_sandbox_payment
-from siyu.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.common.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from siyu.communities.models import Message
 from siyu.events.models import Event, EventSession, Ticket
 from siyu.events.services import checkin, codes, posts, reports, setup, tickets
 from siyu.loyalty.models import Coupon
-from siyu.orders.models import Order, OrderStatus, PickupCode
+from siyu.orders.models import Order, OrderStatus, PickupAttemptCount, PickupCode
 from siyu.orders.services import payments, pickup, transitions
 from siyu.org.models import AuditEntry
 from tests.factories import (
@@ -339,3 +339,54 @@ def test_card_once_then_progress_at_milestones(hq_admin, store_a, group_a, brand
     assert texts == [
         f"【{event.title}】\n3 people have signed up, 17 tickets left.\nTap the event card to get yours."
     ]
+
+
+# --- the seat ledger as a state machine ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seats_equal_holding_tickets_for_any_sequence(hq_admin, store_a, clerk_a, brand):
+    """Any sequence of taking (with retried keys), giving back, expiring unpaid orders and checking in keeps
+    taken == seat-holding tickets ≤ capacity, at most member_limit per member, one ticket per key."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    event = make_event_with_sessions(hq_admin, [store_a], capacity=4, member_limit=2)
+    session = session_at(event, store_a)
+    members = [MemberFactory(brand=brand) for _ in range(3)]
+    steps = st.lists(
+        st.tuples(st.sampled_from(["take", "cancel", "check_in"]), st.integers(0, 2), st.integers(0, 3)),
+        max_size=25,
+    )
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(steps)
+    def run(sequence):
+        Ticket.objects.filter(session=session).delete()
+        EventSession.objects.filter(pk=session.pk).update(taken=0)
+        PickupAttemptCount.objects.all().delete()
+        keys: dict[tuple[int, int], int] = {}
+        for action, who, n in sequence:
+            member = members[who]
+            try:
+                if action == "take":
+                    ticket = tickets.get_ticket(member, session.pk, key=f"k{n}")
+                    assert keys.setdefault((who, n), ticket.pk) == ticket.pk  # a retried key: same ticket
+                else:
+                    mine = list(Ticket.objects.filter(member=member, session=session).order_by("pk"))
+                    if not mine:
+                        continue
+                    target = mine[n % len(mine)]
+                    if action == "cancel":
+                        tickets.cancel_ticket(member, target.pk)
+                    else:
+                        checkin.check_in(clerk_a, target.short_code)
+            except ServiceError:
+                pass  # refused: changes nothing (checked below)
+            taken, holding = state(session)
+            assert taken == holding <= 4
+            for m in members:
+                live = Ticket.objects.filter(member=m, session=session, status__in=["valid", "checked_in"])
+                assert live.count() <= 2
+
+    run()
