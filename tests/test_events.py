@@ -390,3 +390,13 @@ def test_seats_equal_holding_tickets_for_any_sequence(hq_admin, store_a, clerk_a
                 assert live.count() <= 2
 
     run()
+
+
+def test_demo_event_is_seeded_once(brand, store_a, store_b, member_a):
+    from siyu.tooling.demo.events import seed_demo_event
+
+    now = timezone.now()
+    event = seed_demo_event(brand, now)
+    assert seed_demo_event(brand, now).pk == event.pk
+    assert event.status == "published" and event.sessions.count() == 2
+    assert take_ticket(member_a, session_at(event, store_a)).status == "valid"
