@@ -208,3 +208,23 @@ def test_api_check_in_and_store_scope(as_clerk, hq_admin, store_a, store_b, memb
     assert_error(as_clerk.post("/event-tickets/check-in", {"code": other.short_code}), 404)
     other_store = make_event_with_sessions(hq_admin, [store_b], title="B only")
     assert_error(as_clerk.get(f"/events/{other_store.pk}"), 404)
+
+
+def test_head_office_edits_texts_of_a_published_event(client, hq_admin, store_a):
+    event = make_event_with_sessions(hq_admin, [store_a])
+    client.force_login(hq_admin)
+    page = client.get(f"/events/{event.pk}/edit/")
+    assert page.status_code == 200
+    form = {
+        "title": "年终内购会 · 第二场",
+        "starts_at": _local(event.starts_at),
+        "ends_at": _local(event.ends_at),
+        "price": "0",
+        "member_limit": "1",
+        "gift_pack": "新礼包",
+    }
+    refused = client.post(f"/events/{event.pk}/edit/", {**form, "member_limit": "3"})
+    assert refused.status_code == 200 and Event.objects.get(pk=event.pk).member_limit == 1
+    saved = client.post(f"/events/{event.pk}/edit/", form)
+    assert saved.status_code == 302
+    assert Event.objects.get(pk=event.pk).gift_pack == "新礼包"

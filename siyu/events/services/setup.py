@@ -141,6 +141,10 @@ def update_event(staff: Staff, event_id: Any, data: dict[str, Any], *, ip: str |
     if event.status == EventStatus.CANCELLED:
         raise Conflict(_("This event was cancelled."), field="event", code="event_cancelled")
     clean, templates = _clean(data, event.brand_id)
+    for name in ("starts_at", "ends_at"):
+        # A form gives minutes: the same minute keeps the stored time (seconds included).
+        if clean[name] == getattr(event, name).replace(second=0, microsecond=0):
+            clean[name] = getattr(event, name)
     if event.status == EventStatus.PUBLISHED:
         for name in LOCKED:
             if getattr(event, name) != clean[name]:
