@@ -228,3 +228,20 @@ def test_head_office_edits_texts_of_a_published_event(client, hq_admin, store_a)
     saved = client.post(f"/events/{event.pk}/edit/", form)
     assert saved.status_code == 302
     assert Event.objects.get(pk=event.pk).gift_pack == "新礼包"
+
+
+def test_store_home_does_not_list_ticket_orders_as_pickups(
+    sandbox, client, clerk_a, hq_admin, store_a, member_a
+):
+    from siyu.channels.payments.sandbox import confirm_sandbox_payment
+    from siyu.orders.models import Order
+    from siyu.orders.services import payments
+
+    event = make_event_with_sessions(hq_admin, [store_a], ticket_price_fen=TICKET_PRICE)
+    ticket = take_ticket(member_a, session_at(event, store_a))
+    order = Order.objects.get(pk=ticket.order_id)
+    payments.start_payment(order, notify_url="https://example.invalid/")
+    payments.apply_payment_notice(confirm_sandbox_payment(order.out_trade_no))
+    client.force_login(clerk_a)
+    page = client.get("/").content.decode()
+    assert "/events/door/" in page and f"/orders/{order.pk}/" not in page
