@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "siyu.catalog",
     "siyu.orders",
     "siyu.loyalty",
+    "siyu.events",
     "siyu.campaigns",
     "siyu.analytics",
     "siyu.api",

@@ -55,3 +55,13 @@ def test_channels_and_analytics(brand, store_a, member_a):
     event = f.make_event("community.joined", member_id=member_a.pk, store_id=store_a.pk)
     assert event.type == "community.joined"
     assert DailyEventCount.objects.get(type="community.joined", store_key=store_a.pk).count == 1
+
+
+def test_event_builders(hq_admin, store_a, member_a):
+    free = f.make_event_with_sessions(hq_admin, [store_a], capacity=5)
+    assert free.status == "published" and free.ticket_price_fen == 0
+    ticket = f.take_ticket(member_a, f.session_at(free, store_a))
+    assert ticket.status == "valid" and f.session_at(free, store_a).taken == 1
+    paid = f.make_event_with_sessions(hq_admin, [store_a], ticket_price_fen=f.TICKET_PRICE, publish=False)
+    assert paid.status == "draft" and paid.ticket_sku is not None
+    assert f.event_data()["title"] and f.ticket_sku(hq_admin).price_fen == f.TICKET_PRICE

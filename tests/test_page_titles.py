@@ -12,7 +12,7 @@ from django.urls import NoReverseMatch, get_resolver, reverse
 
 from siyu.console import urls as console_urls
 from siyu.h5 import urls as h5_urls
-from tests.factories import join, make_group, two_cups_at
+from tests.factories import join, make_event_with_sessions, make_group, session_at, take_ticket, two_cups_at
 from tests.h5_support import member_client
 
 
@@ -47,7 +47,10 @@ def test_titles_and_headings_do_not_repeat(client, hq_admin, member_a, store_a, 
     group = make_group(store_a)
     join(group, member_a)
     client.force_login(hq_admin)
+    event = make_event_with_sessions(hq_admin, [store_a])
+    ticket = take_ticket(member_a, session_at(event, store_a))
     extra = [f"/groups/{group.pk}/", f"/groups/{group.pk}/hygiene/", f"/groups/{group.pk}/policy/"]
+    extra += [f"/events/{event.pk}/", f"/events/{event.pk}/edit/", f"/events/{event.pk}/report/"]
     checked = 0
     for url in _pages("console", console_urls) + extra:
         response = client.get(url)
@@ -56,6 +59,7 @@ def test_titles_and_headings_do_not_repeat(client, hq_admin, member_a, store_a, 
             checked += 1
     member = member_client(member_a)
     h5_extra = [f"/h5/mall/p/{listing.pk}/", f"/h5/c/{group.pk}/", f"/h5/c/{group.pk}/rules/"]
+    h5_extra += [f"/h5/events/{event.pk}/", f"/h5/tickets/{ticket.pk}/"]
     for url in _pages("h5", h5_urls) + h5_extra:
         response = member.get(url)
         if response.status_code == 200 and response["Content-Type"].startswith("text/html"):

@@ -21,6 +21,7 @@ from siyu.api.routers import campaigns as campaigns_routes
 from siyu.api.routers import catalog as catalog_routes
 from siyu.api.routers import communities as communities_routes
 from siyu.api.routers import coupons as coupons_routes
+from siyu.api.routers import events as events_routes
 from siyu.api.routers import group_buys as group_buys_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
 from siyu.api.routers import live_codes as live_codes_routes
@@ -118,5 +119,6 @@ api.add_router("", loyalty_mall_routes.router, tags=["loyalty"])
 api.add_router("", balance_payments_routes.router, tags=["stored value"])
 api.add_router("", recharge_slots_routes.router, tags=["recharge slots"])
 api.add_router("", stored_value_routes.router, tags=["stored value"])
+api.add_router("", events_routes.router, tags=["events"])
 
 __all__ = ["api"]

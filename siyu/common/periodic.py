@@ -101,6 +101,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
     # Stored-value bonus past its expiry written off (payments write off an account's own due bonus first).
     PeriodicJob("stored-value-bonus-expiry", "siyu.loyalty.services.stored_value.expire_bonuses", 600),
+    # In-store events: the event card into the session stores' groups, then 已有 N 人报名 progress posts.
+    PeriodicJob("event-posts", "siyu.events.services.posts.run_event_posts", 30),
 )
 
 

@@ -19,7 +19,7 @@ from siyu.communities.services.staff_todos import open_tasks
 from siyu.members.models import Member, MemberImport, MemberTag, Tag
 from siyu.members.services.imports import visible_imports
 from siyu.members.services.profiles import scoped_members
-from siyu.orders.models import Order, OrderStatus
+from siyu.orders.models import Order, OrderSource, OrderStatus
 from siyu.orders.services.queries import scoped_orders
 from siyu.org.models import ApiToken, AuditEntry, Staff, Store
 from siyu.org.services.access import check_capability, visible_stores
@@ -87,6 +87,7 @@ def staff_home(staff: Staff, *, limit: int = HOME_LIST_LIMIT) -> StaffHome:
             pickup_window_start__lt=day_end,
             pickup_window_end__gte=day_start,
         )
+        .exclude(source=OrderSource.EVENT_TICKET)  # tickets are checked in at the door, not handed over
         .order_by("pickup_window_start", "id")
     )
     requests = pending_join_requests(staff)

@@ -3,6 +3,7 @@ from django.urls import path
 from siyu.console import (
     urls_balance_pay,
     urls_campaigns,
+    urls_events,
     urls_groupbuys,
     urls_loyalty,
     urls_sidebar,
@@ -146,6 +147,7 @@ urlpatterns = [
     *urls_campaigns.urlpatterns,
     *urls_groupbuys.urlpatterns,
     *urls_slots.urlpatterns,
+    *urls_events.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
     *urls_balance_pay.urlpatterns,

@@ -21,6 +21,10 @@ from .helpers import console_view, current_staff
 
 # What each periodic job does, for people (``siyu/common/periodic.py`` JOBS).
 JOB_LABELS = {
+    "event-posts": (
+        gettext_lazy("Event posts"),
+        gettext_lazy("Posts in-store event cards and sign-up progress into the stores' groups."),
+    ),
     "outbox": (
         gettext_lazy("Channel calls"),
         gettext_lazy("Sends WeCom and Telegram calls that wait for their rate limit or a retry."),

@@ -8,6 +8,7 @@ from siyu.h5 import (
     urls_chat,
     urls_coupons,
     urls_entry,
+    urls_events,
     urls_flash,
     urls_groupbuy,
     urls_join,
@@ -43,4 +44,5 @@ urlpatterns = [
     *urls_slots.urlpatterns,
     *urls_balance.urlpatterns,
     *urls_balance_pay.urlpatterns,
+    *urls_events.urlpatterns,
 ]

@@ -38,6 +38,7 @@ class OrderSource(models.TextChoices):
     MALL = "mall", _("Mall")
     FLASH_SALE = "flash_sale", _("Flash sale")
     GROUP_BUY = "group_buy", _("Group buy")
+    EVENT_TICKET = "event_ticket", _("Event ticket")
 
 
 class Order(models.Model):

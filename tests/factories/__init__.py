@@ -36,6 +36,14 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.events import (
+    TICKET_PRICE,
+    event_data,
+    make_event_with_sessions,
+    session_at,
+    take_ticket,
+    ticket_sku,
+)
 from tests.factories.loyalty import (
     credit_points,
     drop_packet,
@@ -60,6 +68,7 @@ from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, Staf
 __all__ = [
     "GROUP_BUY_PRICE",
     "TEST_PASSWORD",
+    "TICKET_PRICE",
     "BrandFactory",
     "ConnectorFactory",
     "MemberFactory",
@@ -74,6 +83,7 @@ __all__ = [
     "candle_sku",
     "credit_points",
     "drop_packet",
+    "event_data",
     "flash_cup_sku",
     "give_budget",
     "give_coupon",
@@ -83,6 +93,7 @@ __all__ = [
     "listing_for",
     "make_coupon_template",
     "make_event",
+    "make_event_with_sessions",
     "make_group",
     "make_kol",
     "make_product",
@@ -106,13 +117,16 @@ __all__ = [
     "running_slot_campaign",
     "sale_data",
     "sale_skus",
+    "session_at",
     "set_stock",
     "settle",
     "slot_data",
     "stock_of",
     "sv_policy",
     "sv_recharge",
+    "take_ticket",
     "three_tiers",
+    "ticket_sku",
     "two_cups_at",
     "window_days",
 ]

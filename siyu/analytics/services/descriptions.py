@@ -80,6 +80,9 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         gettext_lazy("Checked in"),
     ),
     "coupon.issued": (gettext_lazy("Received a coupon"), None),
+    "event.ticket_taken": (gettext_lazy("Got a ticket for an in-store event"), None),
+    "event.ticket_released": (gettext_lazy("An event ticket was cancelled or refunded"), None),
+    "event.checked_in": (gettext_lazy("Checked in at an in-store event"), None),
     "coupon.used": (gettext_lazy("Used a coupon (¥%(discount)s off)"), gettext_lazy("Used a coupon")),
     "community.link_open": (gettext_lazy("Opened a link posted in the group"), None),
     "loyalty.exchanged": (

@@ -23,6 +23,7 @@ _HQ_SHARED = frozenset(
         "tags.manage",
         "catalog.manage",  # products, SKUs, publication to stores
         "campaigns.manage",  # flash sales, group buys, later every campaign kind
+        "events.manage",  # in-store events (内购会): set up, sessions, publish
         "communities.manage",  # group templates and the group matrix plan
         "moderation.manage",  # the brand's default group rules
         "moderation.blocklist",  # block members in the stores served
