@@ -97,6 +97,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("loyalty-tiers", "siyu.loyalty.services.tiers.evaluate_due", 3600),
     # Birthday coupons of members whose tier gives one (once a year per member).
     PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
+    # Referral invites whose condition is met counted and rewarded once; rewards of early leavers reversed.
+    PeriodicJob("referral-rewards", "siyu.referrals.services.counting.run_due", 300),
 )
 
 

@@ -89,6 +89,12 @@ JOB_LABELS = {
         gettext_lazy("Birthday coupons"),
         gettext_lazy("Gives members whose tier includes it their birthday coupon, once a year."),
     ),
+    "referral-rewards": (
+        gettext_lazy("Referral rewards"),
+        gettext_lazy(
+            "Rewards inviters once their invites count, and takes rewards back when invitees leave early."
+        ),
+    ),
     "red-packet-expiry": (
         gettext_lazy("Red packets"),
         gettext_lazy("Returns the points of red packets nobody grabbed within 24 hours."),

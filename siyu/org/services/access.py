@@ -35,6 +35,9 @@ _HQ_SHARED = frozenset(
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "orders.return",  # take back a picked-up order and give its money back (退货退款)
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
+        "referrals.manage",  # referral campaigns: tiers, when an invite counts, fraud thresholds
+        "referrals.review",  # release or reject invites held by the fraud rules
+        "communities.roles",  # appoint and remove KOLs and seed users of groups
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -52,6 +55,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.reports",
             "coupons.issue",
             "orders.return",
+            "communities.roles",
         }
     ),
     Role.CLERK: frozenset(),
