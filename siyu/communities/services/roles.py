@@ -3,8 +3,8 @@
 Guarantees: store-scoped — a group of a store ``staff`` does not serve looks like it does not exist
 (NotFound); needs ``communities.roles`` (head office and store managers); only a member in the group now
 can be appointed (NotFound otherwise); the change is one conditional UPDATE of the active membership
-(owners and admins are never demoted here), idempotent (appointing the role a member already has changes nothing and
-writes no audit entry), and audited.
+(owners and admins are never demoted here), idempotent (appointing the role a member already has changes
+nothing and writes no audit entry), and audited.
 """
 
 from __future__ import annotations
