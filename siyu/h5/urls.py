@@ -8,6 +8,7 @@ from siyu.h5 import (
     urls_entry,
     urls_flash,
     urls_groupbuy,
+    urls_invites,
     urls_join,
     urls_loyalty,
     urls_mall,
@@ -37,4 +38,5 @@ urlpatterns = [
     *urls_coupons.urlpatterns,
     *urls_points.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_invites.urlpatterns,
 ]

@@ -195,3 +195,12 @@ def active_campaigns(brand_id: int, store_id: int | None = None) -> QuerySet[Ref
     if store_id is not None:
         qs = qs.filter(store_id=store_id)
     return qs
+
+
+def active_campaigns_by_id(campaign_id: int) -> ReferralCampaign | None:
+    """A running campaign by id (for invite links and posters), or None."""
+    return (
+        ReferralCampaign.objects.select_related("store", "live_code")
+        .filter(pk=campaign_id, active=True)
+        .first()
+    )
