@@ -3,8 +3,8 @@
 The poster carries the campaign's art (a coloured banner with its headline; a default when none), the
 member's nickname and avatar (their initial on a disc when they have no avatar), the store's name and a QR
 code of the member's personal invite link. Chinese text needs a font with Chinese glyphs: the first found of
-``SIYU_POSTER_FONT``, the usual system locations (``communities.services.livecodes.cjk_font_path``) and a
-Noto Sans SC file under ``node_modules``; without one Pillow's built-in font is used and Chinese characters
+``SIYU_POSTER_FONT``, Noto Sans SC from the npm package ``@expo-google-fonts/noto-sans-sc`` (installed with the
+front-end packages) and the usual system locations (``communities.services.livecodes.cjk_font_path``); without one Pillow's built-in font is used and Chinese characters
 are drawn as boxes — the poster still works (the QR is what matters) and ``font_status()`` says so.
 
 Posters are cached on disk under ``SIYU_VAR_DIR/media/referral-posters/<campaign>/``; the file name carries
@@ -35,20 +35,19 @@ POSTER_SIZE = (750, 1334)  # a phone screen: long-press to save
 DEFAULT_COLOUR = "#c0392b"
 
 
+NOTO_SANS_SC = ("@expo-google-fonts", "noto-sans-sc", "400Regular", "NotoSansSC_400Regular.ttf")
+
+
 @lru_cache(maxsize=1)
 def poster_font_path() -> str | None:
     """A font file with Chinese glyphs, or None (see module docstring)."""
     configured = os.environ.get("SIYU_POSTER_FONT", "")
     if configured and Path(configured).is_file():
         return configured
-    found = cjk_font_path()
-    if found:
-        return found
-    root = Path(settings.BASE_DIR) / "node_modules"
-    for pattern in ("**/NotoSansSC*Regular*.ttf", "**/NotoSansSC*.ttf", "**/NotoSansSC*.otf"):
-        for candidate in sorted(root.glob(pattern)) if root.is_dir() else []:
-            return str(candidate)
-    return None
+    bundled = Path(settings.NODE_MODULES).joinpath(*NOTO_SANS_SC)
+    if bundled.is_file():
+        return str(bundled)
+    return cjk_font_path()
 
 
 def font_status() -> str:
@@ -126,6 +125,15 @@ def _avatar(member: Member, side: int, colour: str) -> Any:
     return disc, mask
 
 
+def _lighter(colour: str, share: float = 0.12) -> str:
+    """``colour`` mixed with ``share`` of white (the banner's stripes)."""
+    try:
+        rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    except ValueError:
+        rgb = [192, 57, 43]
+    return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
+
+
 def display_name(member: Member) -> str:
     return member.nickname or member.name or _("A friend")
 
@@ -140,8 +148,10 @@ def draw_poster(campaign: ReferralCampaign, member: Member, url: str) -> bytes:
     draw = ImageDraw.Draw(poster)
     # The campaign art: a banner in the campaign's colour with light stripes and its headline.
     draw.rectangle([0, 0, width, 460], fill=colour)
+    stripe = _lighter(colour)
     for x in range(-460, width, 60):
-        draw.line([(x, 460), (x + 460, 0)], fill="#ffffff22", width=14)
+        draw.line([(x, 460), (x + 460, 0)], fill=stripe, width=14)
+    draw.rectangle([0, 461, width, 480], fill="white")  # trim the stripes' ends
     _text(draw, campaign.store.name, 48, 40, "white", width)
     _text(draw, campaign.headline or campaign.name, 140, 64, "white", width)
     _text(draw, _("Join our customer group"), 250, 36, "white", width)
