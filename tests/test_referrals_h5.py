@@ -25,7 +25,9 @@ def campaign(hq_admin, store_a, template):
 
 def test_invite_link_joins_and_records_the_invite(campaign, member_a, brand):
     invitee = MemberFactory(brand=brand, mobile="13755556666")
-    client = member_client(invitee, HTTP_USER_AGENT="Mozilla/5.0 (iPhone) MicroMessenger", REMOTE_ADDR="203.0.113.9")
+    client = member_client(
+        invitee, HTTP_USER_AGENT="Mozilla/5.0 (iPhone) MicroMessenger", REMOTE_ADDR="203.0.113.9"
+    )
     landing = client.get(links.invite_path(campaign, member_a.pk))
     assert landing.status_code == 302
     assert f"/h5/j/{campaign.live_code.token}/" in landing["Location"]

@@ -27,6 +27,7 @@ from siyu.api.routers import loyalty as loyalty_routes
 from siyu.api.routers import loyalty_mall as loyalty_mall_routes
 from siyu.api.routers import moderation as moderation_routes
 from siyu.api.routers import orders as orders_routes
+from siyu.api.routers import referrals as referrals_routes
 
 DESCRIPTION = """\
 Siyu staff API. Authenticate with `Authorization: Bearer <token>` (create a token with `POST /tokens`
@@ -112,5 +113,6 @@ api.add_router("", campaigns_routes.router, tags=["campaigns"])
 api.add_router("", coupons_routes.router, tags=["coupons"])
 api.add_router("", loyalty_routes.router, tags=["loyalty"])
 api.add_router("", loyalty_mall_routes.router, tags=["loyalty"])
+api.add_router("", referrals_routes.router, tags=["referrals"])
 
 __all__ = ["api"]

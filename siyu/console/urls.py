@@ -4,6 +4,7 @@ from siyu.console import (
     urls_campaigns,
     urls_groupbuys,
     urls_loyalty,
+    urls_referrals,
     urls_sidebar,
     views_catalog,
     views_communities,
@@ -144,4 +145,5 @@ urlpatterns = [
     *urls_groupbuys.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_referrals.urlpatterns,
 ]

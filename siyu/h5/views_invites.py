@@ -9,7 +9,7 @@ invite with the device fingerprint (first-party cookie + user agent) and the cli
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,11 +29,13 @@ from siyu.referrals.services import campaigns, invites, links, posters, reports
 
 from .views_mall import _member_view, _render
 
+_R = TypeVar("_R", bound=HttpResponseBase)
+
 SESSION_KEY = "siyu_referral"
 DEVICE_MAX_AGE = 2 * 365 * 24 * 3600
 
 
-def ensure_device_cookie(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+def ensure_device_cookie(request: HttpRequest, response: _R) -> _R:
     """Give the browser a first-party device id if it has none (part of the device fingerprint)."""
     if not request.COOKIES.get(links.DEVICE_COOKIE):
         response.set_cookie(

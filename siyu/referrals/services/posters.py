@@ -2,10 +2,11 @@
 
 The poster carries the campaign's art (a coloured banner with its headline; a default when none), the
 member's nickname and avatar (their initial on a disc when they have no avatar), the store's name and a QR
-code of the member's personal invite link. Chinese text needs a font with Chinese glyphs: the first found of
-``SIYU_POSTER_FONT``, Noto Sans SC from the npm package ``@expo-google-fonts/noto-sans-sc`` (installed with the
-front-end packages) and the usual system locations (``communities.services.livecodes.cjk_font_path``); without one Pillow's built-in font is used and Chinese characters
-are drawn as boxes — the poster still works (the QR is what matters) and ``font_status()`` says so.
+code of the member's personal invite link. Chinese text needs a font with Chinese glyphs: the first
+found of ``SIYU_POSTER_FONT``, Noto Sans SC from the npm package ``@expo-google-fonts/noto-sans-sc``
+(installed with the front-end packages) and the usual system locations
+(``communities.services.livecodes.cjk_font_path``); without one Pillow's built-in font is used and Chinese
+characters are drawn as boxes — the poster still works (the QR is what matters) and ``font_status()`` says so.
 
 Posters are cached on disk under ``SIYU_VAR_DIR/media/referral-posters/<campaign>/``; the file name carries
 the art version and a hash of everything drawn (link, nickname, avatar, store), so a change of any of them
