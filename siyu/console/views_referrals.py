@@ -162,12 +162,12 @@ def tier_sentences(campaign: ReferralCampaign) -> list[str]:
     for tier in campaign.tiers or []:
         if tier.get("coupon_template_id"):
             out.append(
-                _("From the %(n)sth friend: %(p)s points and a coupon each")
+                _("From friend no. %(n)s on: %(p)s points and a coupon each")
                 % {"n": tier["from"], "p": tier["points"]}
             )
         else:
             out.append(
-                _("From the %(n)sth friend: %(p)s points each") % {"n": tier["from"], "p": tier["points"]}
+                _("From friend no. %(n)s on: %(p)s points each") % {"n": tier["from"], "p": tier["points"]}
             )
     return out
 
