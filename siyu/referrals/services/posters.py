@@ -59,7 +59,9 @@ def font_status() -> str:
     return _("No Chinese font was found: posters draw Chinese characters as boxes. Set SIYU_POSTER_FONT.")
 
 
+@lru_cache(maxsize=64)
 def _font(size: int) -> Any:
+    """The poster font at ``size`` (loaded once per size and process: loading is most of a poster's time)."""
     from PIL import ImageFont
 
     path = poster_font_path()
@@ -169,7 +171,7 @@ def draw_poster(campaign: ReferralCampaign, member: Member, url: str) -> bytes:
     draw.rectangle([0, height - 70, width, height], fill=colour)
     _text(draw, campaign.name, height - 58, 30, "white", width)
     out = io.BytesIO()
-    poster.save(out, format="PNG", optimize=False)
+    poster.save(out, format="PNG", compress_level=3)
     return out.getvalue()
 
 
