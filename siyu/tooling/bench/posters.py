@@ -32,7 +32,7 @@ def run(*, posters_count: int = 200) -> dict[str, Any]:
     store = Store(pk=1, name="朝阳大悦城店", code="BJ001")
     template = GroupTemplate(pk=1, name="宝妈群", rules_text="每周二上新")
     code = LiveCode(pk=1, store=store, template=template, name="朝阳大悦城店·宝妈群")
-    code.token = "benchtoken"  # a live code's public token, not a secret
+    code.token = "benchtoken"  # noqa: S105 -- a live code's public token, not a secret
     campaign = ReferralCampaign(
         pk=1, store=store, live_code=code, name="邀好友进群", headline="邀好友 得积分", art_version=1
     )
