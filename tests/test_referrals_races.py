@@ -46,7 +46,9 @@ def test_reversals_at_once_take_back_once(hq_admin, store_a, brand, member_a):
     counting.run_due()
     leave_community(invite.community, invitee)
     now = timezone.now() + timedelta(minutes=1)
-    outcomes = run_threads(6, lambda i: counting.reverse_invite(Invite.objects.get(pk=invite.pk), now=now, reason="x"))
+    outcomes = run_threads(
+        6, lambda i: counting.reverse_invite(Invite.objects.get(pk=invite.pk), now=now, reason="x")
+    )
     assert outcomes.count(True) == 1, outcomes
     assert PointsEntry.objects.filter(source_type="referral", points__lt=0).count() == 1
     assert PointsAccount.objects.get(member=member_a).balance == 0
