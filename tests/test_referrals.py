@@ -303,3 +303,14 @@ def test_kol_reach_report(campaign, hq_admin, manager_a, brand, member_a):
     row = rows[0]
     assert row.member_id == member_a.pk and row.role == MemberRole.KOL and row.invites == 1
     assert row.orders == 0 and row.gmv_fen == 0
+
+
+def test_demo_seeds_one_campaign_once(brand, hq_admin, store_a, template):
+    from siyu.communities.services.livecodes import create_live_code
+    from siyu.tooling.demo.referrals import seed_demo_referrals
+
+    create_live_code(hq_admin, store_id=store_a.pk, template_id=template.pk)
+    assert seed_demo_referrals(brand, timezone.now()) is True
+    assert seed_demo_referrals(brand, timezone.now()) is False
+    campaign = campaigns.active_campaigns(brand.pk).get()
+    assert campaign.store == store_a and campaign.tiers[1]["points"] == 80
