@@ -1,7 +1,7 @@
 """Hypothesis state machine for referral rewards: random joins (some from one phone, tripping the device
 rule), leaves, counting runs, releases and rejections. Whatever the order: an inviter's balance is the sum of
 the rewards of their counted invites; a counted invite was paid exactly once, a reversed one paid and taken
-back exactly once, every other invite never paid; ordinals are unique."""
+back exactly once, every other invite never paid; ordinals are unique per inviter."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ class ReferralMachine(RuleBasedStateMachine):
         if not hasattr(self, "campaign"):
             return
         rows = list(Invite.objects.filter(campaign=self.campaign))
-        ordinals = [r.ordinal for r in rows if r.ordinal is not None]
-        assert len(ordinals) == len(set(ordinals))
+        ordinals = [(r.inviter_id, r.ordinal) for r in rows if r.ordinal is not None]
+        assert len(ordinals) == len(set(ordinals))  # unique per inviter
         for row in rows:
             entries = PointsEntry.objects.filter(source_type="referral", source_id=str(row.pk))
             paid = list(entries.filter(points__gt=0).values_list("points", flat=True))
