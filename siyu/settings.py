@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "siyu.loyalty",
     "siyu.events",
     "siyu.campaigns",
+    "siyu.referrals",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",

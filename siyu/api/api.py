@@ -31,6 +31,7 @@ from siyu.api.routers import moderation as moderation_routes
 from siyu.api.routers import orders as orders_routes
 from siyu.api.routers import recharge_slots as recharge_slots_routes
 from siyu.api.routers import stored_value as stored_value_routes
+from siyu.api.routers import referrals as referrals_routes
 
 DESCRIPTION = """\
 Siyu staff API. Authenticate with `Authorization: Bearer <token>` (create a token with `POST /tokens`
@@ -120,5 +121,6 @@ api.add_router("", balance_payments_routes.router, tags=["stored value"])
 api.add_router("", recharge_slots_routes.router, tags=["recharge slots"])
 api.add_router("", stored_value_routes.router, tags=["stored value"])
 api.add_router("", events_routes.router, tags=["events"])
+api.add_router("", referrals_routes.router, tags=["referrals"])
 
 __all__ = ["api"]

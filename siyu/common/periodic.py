@@ -103,6 +103,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("stored-value-bonus-expiry", "siyu.loyalty.services.stored_value.expire_bonuses", 600),
     # In-store events: the event card into the session stores' groups, then 已有 N 人报名 progress posts.
     PeriodicJob("event-posts", "siyu.events.services.posts.run_event_posts", 30),
+    # Referral invites whose condition is met counted and rewarded once; rewards of early leavers reversed.
+    PeriodicJob("referral-rewards", "siyu.referrals.services.counting.run_due", 300),
 )
 
 

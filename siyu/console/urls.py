@@ -6,6 +6,7 @@ from siyu.console import (
     urls_events,
     urls_groupbuys,
     urls_loyalty,
+    urls_referrals,
     urls_sidebar,
     urls_slots,
     urls_stored_value,
@@ -152,4 +153,5 @@ urlpatterns = [
     *urls_loyalty.urlpatterns,
     *urls_balance_pay.urlpatterns,
     *urls_stored_value.urlpatterns,
+    *urls_referrals.urlpatterns,
 ]

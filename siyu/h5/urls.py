@@ -11,6 +11,7 @@ from siyu.h5 import (
     urls_events,
     urls_flash,
     urls_groupbuy,
+    urls_invites,
     urls_join,
     urls_loyalty,
     urls_mall,
@@ -45,4 +46,5 @@ urlpatterns = [
     *urls_balance.urlpatterns,
     *urls_balance_pay.urlpatterns,
     *urls_events.urlpatterns,
+    *urls_invites.urlpatterns,
 ]

@@ -24,6 +24,8 @@ from siyu.members.models import Member
 from siyu.members.services import signin
 from siyu.org.services.brand import brand_name
 
+from .views_invites import ensure_device_cookie, record_from_session
+
 
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
@@ -123,6 +125,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             )
             return _render(request, "h5/join/card.html", context, status=400)
         if result.membership is not None:
+            record_from_session(request, result.membership)
             return HttpResponseRedirect(landing_url(result.membership.community))
         return _render(request, "h5/join/waiting.html", {"code": code, "status": result.status})
-    return _render(request, "h5/join/card.html", context)
+    return ensure_device_cookie(request, _render(request, "h5/join/card.html", context))

@@ -64,8 +64,10 @@ from tests.factories.loyalty import (
 from tests.factories.members import MemberFactory, TagFactory, TagGroupFactory
 from tests.factories.orders import picked_up_order, pickup_window, place_order
 from tests.factories.org import TEST_PASSWORD, BrandFactory, RegionFactory, StaffFactory, StoreFactory
+from tests.factories.referrals import DEFAULT_TIERS, invite_join, make_referral_campaign
 
 __all__ = [
+    "DEFAULT_TIERS",
     "GROUP_BUY_PRICE",
     "TEST_PASSWORD",
     "TICKET_PRICE",
@@ -89,6 +91,7 @@ __all__ = [
     "give_coupon",
     "give_points",
     "in_group",
+    "invite_join",
     "join",
     "listing_for",
     "make_coupon_template",
@@ -97,6 +100,7 @@ __all__ = [
     "make_group",
     "make_kol",
     "make_product",
+    "make_referral_campaign",
     "make_rule",
     "make_sale",
     "make_template",

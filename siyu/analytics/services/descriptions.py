@@ -83,6 +83,13 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "event.ticket_taken": (gettext_lazy("Got a ticket for an in-store event"), None),
     "event.ticket_released": (gettext_lazy("An event ticket was cancelled or refunded"), None),
     "event.checked_in": (gettext_lazy("Checked in at an in-store event"), None),
+    "coupon.revoked": (gettext_lazy("A coupon was taken back"), None),
+    "referral.joined": (gettext_lazy("Joined through a member's invite"), None),
+    "referral.counted": (
+        gettext_lazy("An invite counted: earned %(points)s points"),
+        gettext_lazy("An invite counted"),
+    ),
+    "referral.reversed": (gettext_lazy("An invite reward was taken back (the invitee left)"), None),
     "coupon.used": (gettext_lazy("Used a coupon (¥%(discount)s off)"), gettext_lazy("Used a coupon")),
     "community.link_open": (gettext_lazy("Opened a link posted in the group"), None),
     "loyalty.exchanged": (

@@ -137,6 +137,7 @@ class MemberRole(models.TextChoices):
     OWNER = "owner", _("Owner")
     ADMIN = "admin", _("Admin")
     KOL = "kol", _("KOL")
+    SEED = "seed", _("Seed user")
     MEMBER = "member", _("Member")
 
 

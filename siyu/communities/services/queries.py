@@ -133,7 +133,7 @@ def community_members(staff: Staff, community_id: Any) -> list[MemberRow]:
     """Active memberships of a group in ``staff``'s scope (NotFound otherwise): owners and admins first,
     then by join time. Mobile numbers are always masked here."""
     community = get_community(staff, community_id)
-    role_order = {"owner": 0, "admin": 1, "kol": 2, "member": 3}
+    role_order = {"owner": 0, "admin": 1, "kol": 2, "seed": 3, "member": 4}
     memberships = (
         CommunityMembership.objects.filter(community=community, status=CommunityMembership.Status.ACTIVE)
         .select_related("member", "staff")

@@ -40,6 +40,9 @@ _HQ_SHARED = frozenset(
         "stored_value.recharge",  # counter recharge and handing over recharge gifts
         "stored_value.refund",  # principal back in cash; a counter balance payment back to the balance
         "stored_value.reports",  # outstanding balances and the quarterly issuer figures
+        "referrals.manage",  # referral campaigns: tiers, when an invite counts, fraud thresholds
+        "referrals.review",  # release or reject invites held by the fraud rules
+        "communities.roles",  # appoint and remove KOLs and seed users of groups
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -60,6 +63,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "stored_value.recharge",
             "stored_value.refund",
             "stored_value.reports",
+            "communities.roles",
         }
     ),
     Role.CLERK: frozenset({"stored_value.recharge"}),

@@ -32,6 +32,7 @@ from siyu.tooling.demo.events import seed_demo_event
 from siyu.tooling.demo.flash_sale import seed_demo_flash_sale
 from siyu.tooling.demo.group_buy import seed_demo_group_buy
 from siyu.tooling.demo.loyalty import seed_demo_loyalty
+from siyu.tooling.demo.referrals import seed_demo_referrals
 from siyu.tooling.demo.sidebar import seed_demo_sidebar
 
 DEMO_BRAND_CODE = "mumian"
@@ -118,6 +119,7 @@ def _seed_campaigns(brand: Brand) -> None:
     seed_demo_sidebar(brand, now)
     seed_demo_loyalty(brand, now)
     seed_demo_event(brand, now)
+    seed_demo_referrals(brand, now)
 
 
 def demo_logins(stores: int = 1) -> list[tuple[str, str]]:

@@ -18,6 +18,8 @@ Each benchmark runs against a throw-away SQLite database (or the PostgreSQL data
   ``GET /healthz`` of the same server as the ceiling), the points expiry job over many batches, and checkout
   pricing with ``--templates`` active coupon templates and ``--wallet`` coupons in the member's wallet (see
   ``siyu.tooling.bench.loyalty_run``).
+- ``siyu bench posters [--posters 200]``: referral share posters per second, drawn and from the disk cache,
+  against the live-code poster as a baseline (no database; see ``siyu.tooling.bench.posters``).
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from siyu.tooling.bench import member_import, seed_demo
+from siyu.tooling.bench import member_import, posters, seed_demo
 from siyu.tooling.bench.flash_sale_run import run_flash_sale
 from siyu.tooling.bench.loyalty_run import run_loyalty
 from siyu.tooling.bench.scratch import scratch_database
 
 BENCHES = ("seed-demo", "import", "flash-sale", "slots", "loyalty")
+BENCHES = ("seed-demo", "import", "flash-sale", "loyalty", "posters")
 
 
 class Command(BaseCommand):
@@ -86,6 +89,7 @@ class Command(BaseCommand):
         parser.add_argument("--templates", type=int, default=2_000, help="loyalty: active coupon templates.")
         parser.add_argument("--wallet", type=int, default=50, help="loyalty: coupons in the member's wallet.")
         parser.add_argument("--brand", type=int, default=0, help="(internal) loyalty brand")
+        parser.add_argument("--posters", type=int, default=200, help="posters: how many to draw.")
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
         parser.add_argument("--step", default="", help="(internal) flash-sale step")
         parser.add_argument("--file", default="", help="(internal) flash-sale data file")
@@ -99,6 +103,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
         if options["bench"] in ("flash-sale", "slots"):
+        if options["bench"] == "posters":
+            result = posters.run(posters_count=max(1, min(options["posters"], 100_000)))
+            self.stdout.write(json.dumps(result, ensure_ascii=False))
+            return
+        if options["bench"] == "flash-sale":
             result = run_flash_sale(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
