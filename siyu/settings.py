@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.loyalty",
     "siyu.campaigns",
+    "siyu.incentives",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",

@@ -97,6 +97,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("loyalty-tiers", "siyu.loyalty.services.tiers.evaluate_due", 3600),
     # Birthday coupons of members whose tier gives one (once a year per member).
     PeriodicJob("loyalty-birthdays", "siyu.loyalty.services.birthdays.issue_due", 3600),
+    # Staff reward statements: last month's and this month's drafts recomputed from attributions.
+    PeriodicJob("incentive-statements", "siyu.incentives.services.statements.generate_due", 3600),
 )
 
 

@@ -32,6 +32,13 @@ from tests.factories.catalog import (
 )
 from tests.factories.channels import ConnectorFactory
 from tests.factories.communities import in_group, join, make_group, make_template, open_web_group, post
+from tests.factories.incentives import (
+    attribute_members,
+    attribute_refund,
+    attribute_sale,
+    closed_month,
+    standard_rules,
+)
 from tests.factories.loyalty import (
     credit_points,
     drop_packet,
@@ -62,8 +69,12 @@ __all__ = [
     "TagFactory",
     "TagGroupFactory",
     "admit",
+    "attribute_members",
+    "attribute_refund",
+    "attribute_sale",
     "buy",
     "candle_sku",
+    "closed_month",
     "credit_points",
     "drop_packet",
     "flash_cup_sku",
@@ -97,6 +108,7 @@ __all__ = [
     "sale_skus",
     "set_stock",
     "settle",
+    "standard_rules",
     "stock_of",
     "three_tiers",
     "two_cups_at",

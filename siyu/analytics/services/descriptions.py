@@ -76,6 +76,7 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         gettext_lazy("Exchanged %(points)s points for %(item)s"),
         gettext_lazy("Exchanged points in the points mall"),
     ),
+    "incentives.member_attributed": (gettext_lazy("Was credited to the staff member who invited them"), None),
 }
 
 

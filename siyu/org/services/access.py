@@ -35,6 +35,8 @@ _HQ_SHARED = frozenset(
         "coupons.issue",  # give coupons to members in reach, one by one or to a segment
         "orders.return",  # take back a picked-up order and give its money back (退货退款)
         "operations.read",  # the background-work page: periodic jobs, write-behind backlog, failed calls
+        "incentives.manage",  # staff reward rules, generating and approving monthly statements
+        "incentives.team",  # read the reward statements of the staff of the stores served
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -52,6 +54,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "loyalty.reports",
             "coupons.issue",
             "orders.return",
+            "incentives.team",
         }
     ),
     Role.CLERK: frozenset(),
