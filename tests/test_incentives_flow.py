@@ -36,10 +36,9 @@ def test_join_paid_order_and_refund_are_attributed_once(
     sale = Attribution.objects.get(kind=AttributionKind.ORDER)
     assert (sale.staff_id, sale.order_id, sale.amount_fen) == (clerk_a.pk, order.pk, order.total_fen)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            transition(order, OrderStatus.REFUNDED, allowed_from=(OrderStatus.PICKED_UP,), reason="return")
-            hooks.fire("refunded", order)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        transition(order, OrderStatus.REFUNDED, allowed_from=(OrderStatus.PICKED_UP,), reason="return")
+        hooks.fire("refunded", order)
     refund = Attribution.objects.get(kind=AttributionKind.REFUND)
     assert (refund.amount_fen, refund.month) == (-order.total_fen, sale.month)
 

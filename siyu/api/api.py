@@ -22,6 +22,7 @@ from siyu.api.routers import communities as communities_routes
 from siyu.api.routers import coupons as coupons_routes
 from siyu.api.routers import group_buys as group_buys_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
+from siyu.api.routers import incentives as incentives_routes
 from siyu.api.routers import live_codes as live_codes_routes
 from siyu.api.routers import loyalty as loyalty_routes
 from siyu.api.routers import loyalty_mall as loyalty_mall_routes
@@ -112,5 +113,6 @@ api.add_router("", campaigns_routes.router, tags=["campaigns"])
 api.add_router("", coupons_routes.router, tags=["coupons"])
 api.add_router("", loyalty_routes.router, tags=["loyalty"])
 api.add_router("", loyalty_mall_routes.router, tags=["loyalty"])
+api.add_router("", incentives_routes.router, tags=["incentives"])
 
 __all__ = ["api"]
