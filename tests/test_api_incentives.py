@@ -7,7 +7,7 @@ import pytest
 
 from siyu.incentives.models import StaffStatement
 from siyu.incentives.services import statements
-from tests.api_support import ApiClient, assert_error
+from tests.api_support import assert_error
 from tests.factories import (
     MemberFactory,
     StaffFactory,

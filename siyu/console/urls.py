@@ -3,6 +3,7 @@ from django.urls import path
 from siyu.console import (
     urls_campaigns,
     urls_groupbuys,
+    urls_incentives,
     urls_loyalty,
     urls_sidebar,
     views_catalog,
@@ -144,4 +145,5 @@ urlpatterns = [
     *urls_groupbuys.urlpatterns,
     *urls_sidebar.urlpatterns,
     *urls_loyalty.urlpatterns,
+    *urls_incentives.urlpatterns,
 ]
