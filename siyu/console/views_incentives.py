@@ -252,7 +252,7 @@ class IncentiveRuleForm(forms.Form):
                 label=_("Up to (members, or yuan of sales; empty: no end)"), required=False, min_value=1
             )
             self.fields[f"rate_{i}"] = forms.DecimalField(
-                label=_("Pays (yuan per member, or % of sales)"),
+                label=_("Pays (yuan per member, or percent of sales)"),
                 required=False,
                 min_value=0,
                 max_digits=8,
