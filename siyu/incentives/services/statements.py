@@ -6,7 +6,8 @@ Guarantees:
 - **Read, never re-derived.** A statement is the sum of the attributions it *claimed*
   (``Attribution.statement``); generation claims unclaimed attributions with one conditional UPDATE
   (``statement IS NULL``), so an attribution is counted on exactly one statement.
-- **Set-based.** ``generate_month`` does a constant number of statements for a whole brand: create the
+- **Set-based, one at a time.** ``generate_month`` runs a constant number of statements for a whole brand
+  (generations of one brand queue on an advisory lock): create the
   missing drafts (bulk insert), claim (one UPDATE), aggregate (GROUP BY statement), write the lines (bulk
   insert) and the totals (one UPDATE with subqueries). It is safe to run again at any time: drafts are
   recomputed, approved statements are never touched.
@@ -27,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -54,6 +55,7 @@ STATEMENT_BATCH = 2_000
 DRAFT = StaffStatement.Status.DRAFT
 APPROVED = StaffStatement.Status.APPROVED
 SALE_KINDS = (AttributionKind.ORDER, AttributionKind.REFUND)
+GENERATION_LOCK = 0x5159_1C19  # pg advisory lock namespace: one generation per brand at a time
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def generate_month(brand_id: int, month: date) -> Generated:
     """(Re)generate the brand's draft statements for ``month`` from attributions; approved ones untouched."""
     now = timezone.now()
     with transaction.atomic():
+        _one_generation_at_a_time(brand_id)
         drafts = StaffStatement.objects.filter(brand_id=brand_id, month=month, status=DRAFT)
         # Lock the month's drafts first: an approval waiting on them sees the finished statement.
         drafts.update(version=F("version") + 1, generated_at=now)
@@ -159,6 +162,17 @@ def generate_month(brand_id: int, month: date) -> Generated:
         drafts.filter(~Exists(Attribution.objects.filter(statement_id=OuterRef("pk")))).delete()
         count = drafts.count()
     return Generated(month=month, statements=count, lines=lines, claimed=claimed)
+
+
+def _one_generation_at_a_time(brand_id: int) -> None:
+    """Two generations of one brand would each rewrite the other's lines (same month) or claim the same
+    attributions (two months): the second waits. PostgreSQL: a transaction-scoped advisory lock per brand;
+    SQLite serialises writers anyway."""
+    if connection.vendor != "postgresql":
+        return
+    key = brand_id % 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GENERATION_LOCK, key])
 
 
 def _write_lines(brand_id: int, month: date) -> int:
