@@ -7,10 +7,10 @@ Guarantees:
   (``Attribution.statement``); generation claims unclaimed attributions with one conditional UPDATE
   (``statement IS NULL``), so an attribution is counted on exactly one statement.
 - **Set-based, one at a time.** ``generate_month`` runs a constant number of statements for a whole brand
-  (generations of one brand queue on an advisory lock): create the
-  missing drafts (bulk insert), claim (one UPDATE), aggregate (GROUP BY statement), write the lines (bulk
-  insert) and the totals (one UPDATE with subqueries). It is safe to run again at any time: drafts are
-  recomputed, approved statements are never touched.
+  (generations of one brand queue on an advisory lock): create the missing drafts (``COPY`` on PostgreSQL),
+  claim (one UPDATE), aggregate (GROUP BY statement), write the lines (``COPY``) and the totals (one UPDATE
+  per 2,000 statements). It is safe to run again at any time: drafts are recomputed, approved statements are
+  never touched.
 - **Frozen once approved.** Approval is one conditional UPDATE ``status='draft' → 'approved'``; every write
   of generation filters ``status='draft'`` and locks the month's drafts first, so an approved statement's
   lines, totals and claimed attributions never change. Approving again changes nothing (idempotent).
@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,6 +55,10 @@ STATEMENT_BATCH = 2_000
 DRAFT = StaffStatement.Status.DRAFT
 APPROVED = StaffStatement.Status.APPROVED
 SALE_KINDS = (AttributionKind.ORDER, AttributionKind.REFUND)
+STATEMENT_COLUMNS = ["brand_id", "staff_id", "store_id", "month", "status", "invite_count", "gmv_fen"]
+STATEMENT_COLUMNS += ["adjustment_fen", "reward_fen", "version", "generated_at"]
+LINE_COLUMNS = ["statement_id", "kind", "rule_id", "rule_kind", "tier_position", "for_month", "units", "rate"]
+LINE_COLUMNS += ["amount_fen"]
 GENERATION_LOCK = 0x5159_1C19  # pg advisory lock namespace: one generation per brand at a time
 
 
@@ -142,23 +146,22 @@ def generate_month(brand_id: int, month: date) -> Generated:
         have = set(
             StaffStatement.objects.filter(month=month, brand_id=brand_id).values_list("staff_id", "store_id")
         )
-        StaffStatement.objects.bulk_create(
+        # Only a generation creates statements, and generations of a brand queue on one lock: no conflicts.
+        _insert_rows(
+            StaffStatement,
+            STATEMENT_COLUMNS,
             [
-                StaffStatement(
-                    brand_id=brand_id, staff_id=staff_id, store_id=store_id, month=month, generated_at=now
-                )
+                (brand_id, staff_id, store_id, month, str(DRAFT), 0, 0, 0, 0, 1, now)
                 for staff_id, store_id in sorted(pairs - have)
             ],
-            batch_size=STATEMENT_BATCH,
-            ignore_conflicts=True,
         )
         target = StaffStatement.objects.filter(
             staff_id=OuterRef("staff_id"), store_id=OuterRef("store_id"), month=month, status=DRAFT
         ).values("id")[:1]
         claimed = _eligible(brand_id, month).update(statement_id=Subquery(target))
         StatementLine.objects.filter(statement__in=drafts.values("id")).delete()
-        lines = _write_lines(brand_id, month)
-        _write_totals(drafts, month)
+        lines, totals = _write_lines(brand_id, month)
+        _write_totals(totals)
         drafts.filter(~Exists(Attribution.objects.filter(statement_id=OuterRef("pk")))).delete()
         count = drafts.count()
     return Generated(month=month, statements=count, lines=lines, claimed=claimed)
@@ -175,7 +178,9 @@ def _one_generation_at_a_time(brand_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GENERATION_LOCK, key])
 
 
-def _write_lines(brand_id: int, month: date) -> int:
+def _write_lines(brand_id: int, month: date) -> tuple[int, dict[int, tuple[int, int, int, int]]]:
+    """Write the lines of the month's drafts; returns how many, and each draft's totals
+    (members brought in, sales of the month, corrections, reward)."""
     sums: dict[int, _Sums] = defaultdict(_Sums)
     rows = (
         Attribution.objects.filter(
@@ -198,7 +203,8 @@ def _write_lines(brand_id: int, month: date) -> int:
             late[1] += gmv
     rules_cache: dict[date, list[Rule]] = {month: rules_for_month(brand_id, month)}
     bases = _frozen_bases(brand_id, [sid for sid, s in sums.items() if s.late])
-    out: list[StatementLine] = []
+    out: list[tuple[Any, ...]] = []
+    totals: dict[int, tuple[int, int, int, int]] = {}
     for statement_id, entry in sums.items():
         found = regular_lines(rules_cache[month], entry.invites, entry.gmv)
         for late_month, (more_invites, more_gmv) in sorted(entry.late.items()):
@@ -206,22 +212,44 @@ def _write_lines(brand_id: int, month: date) -> int:
                 rules_cache[late_month] = rules_for_month(brand_id, late_month)
             base = bases.get((statement_id, late_month), (0, 0))
             found += adjustment_lines(rules_cache[late_month], late_month, *base, more_invites, more_gmv)
+        adjust = sum(line.amount_fen for line in found if line.kind == LineKind.ADJUSTMENT)
+        totals[statement_id] = (entry.invites, entry.gmv, adjust, sum(line.amount_fen for line in found))
         out.extend(
-            StatementLine(
-                statement_id=statement_id,
-                kind=line.kind,
-                rule_id=line.rule_id,
-                rule_kind=line.rule_kind,
-                tier_position=line.tier_position,
-                for_month=line.for_month,
-                units=line.units,
-                rate=line.rate,
-                amount_fen=line.amount_fen,
+            (
+                statement_id,
+                str(line.kind),
+                line.rule_id,
+                str(line.rule_kind),
+                line.tier_position,
+                line.for_month,
+                line.units,
+                line.rate,
+                line.amount_fen,
             )
             for line in found
         )
-    StatementLine.objects.bulk_create(out, batch_size=LINE_BATCH)
-    return len(out)
+    _insert_rows(
+        StatementLine,
+        LINE_COLUMNS,
+        out,
+    )
+    return len(out), totals
+
+
+def _insert_rows(model: Any, columns: list[str], rows: list[Any]) -> None:
+    """Insert plain rows of ``model`` (tuples in ``columns`` order): PostgreSQL ``COPY``, else bulk_create."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        names = ", ".join(model._meta.get_field(c.removesuffix("_id")).column for c in columns)
+        sql = f"COPY {model._meta.db_table} ({names}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    model.objects.bulk_create(
+        [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=LINE_BATCH
+    )
 
 
 def _frozen_bases(brand_id: int, statement_ids: list[int]) -> dict[tuple[int, date], tuple[int, int]]:
@@ -244,31 +272,32 @@ def _frozen_bases(brand_id: int, statement_ids: list[int]) -> dict[tuple[int, da
     return bases
 
 
-def _write_totals(drafts: QuerySet[StaffStatement], month: date) -> None:
-    def attribution_sum(kinds: tuple[str, ...], value: str) -> Subquery:
-        total = Count("id") if value == "count" else Sum("amount_fen")
-        return Subquery(
-            Attribution.objects.filter(statement_id=OuterRef("pk"), month=month, kind__in=kinds)
-            .values("statement_id")
-            .annotate(total=total)
-            .values("total"),
-            output_field=IntegerField(),
-        )
-
-    def line_sum(only_adjustments: bool) -> Subquery:
-        lines = StatementLine.objects.filter(statement_id=OuterRef("pk"))
-        if only_adjustments:
-            lines = lines.filter(kind=LineKind.ADJUSTMENT)
-        return Subquery(
-            lines.values("statement_id").annotate(total=Sum("amount_fen")).values("total"),
-            output_field=IntegerField(),
-        )
-
-    drafts.update(
-        invite_count=Coalesce(attribution_sum((AttributionKind.MEMBER,), "count"), 0),
-        gmv_fen=Coalesce(attribution_sum(SALE_KINDS, "sum"), 0),
-        adjustment_fen=Coalesce(line_sum(True), 0),
-        reward_fen=Coalesce(line_sum(False), 0),
+def _write_totals(totals: dict[int, tuple[int, int, int, int]]) -> None:
+    """Set the drafts' totals: on PostgreSQL one ``UPDATE … FROM (VALUES …)`` per chunk, else bulk_update."""
+    rows = sorted(totals.items())
+    if connection.vendor == "postgresql":
+        table = StaffStatement._meta.db_table
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), STATEMENT_BATCH):
+                chunk = rows[start : start + STATEMENT_BATCH]
+                values = ", ".join(
+                    ["(%s::bigint, %s::integer, %s::bigint, %s::bigint, %s::bigint)"] * len(chunk)
+                )
+                cursor.execute(
+                    f"UPDATE {table} AS s SET invite_count = v.invites, gmv_fen = v.gmv, "  # noqa: S608 -- our table
+                    "adjustment_fen = v.adjust, reward_fen = v.reward "
+                    f"FROM (VALUES {values}) AS v(id, invites, gmv, adjust, reward) "
+                    "WHERE s.id = v.id AND s.status = 'draft'",
+                    [value for sid, numbers in chunk for value in (sid, *numbers)],
+                )
+        return
+    StaffStatement.objects.bulk_update(
+        [
+            StaffStatement(pk=sid, invite_count=inv, gmv_fen=gmv, adjustment_fen=adj, reward_fen=reward)
+            for sid, (inv, gmv, adj, reward) in rows
+        ],
+        ["invite_count", "gmv_fen", "adjustment_fen", "reward_fen"],
+        batch_size=500,
     )
 
 
