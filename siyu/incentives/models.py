@@ -97,9 +97,11 @@ class StaffStatement(models.Model):
         DRAFT = "draft", _("Draft")
         APPROVED = "approved", _("Approved")
 
-    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+")
-    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    # Indexes: the unique (staff, store, month) and (month, status, store) cover every read; fewer indexes
+    # make generation's bulk writes cheaper.
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+", db_index=False)
+    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+", db_index=False)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
     month = models.DateField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     invite_count = models.IntegerField(default=0)
@@ -109,7 +111,9 @@ class StaffStatement(models.Model):
     version = models.PositiveIntegerField(default=1)
     generated_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)
-    approved_by = models.ForeignKey(Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    approved_by = models.ForeignKey(
+        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-month", "store_id", "staff_id"]
@@ -144,11 +148,11 @@ class Attribution(models.Model):
     """
 
     # Few indexes on purpose: generation claims hundreds of thousands of rows a month (one UPDATE), and every
-    # index makes that write slower. Brand, staff and store are reached through the composite indexes below.
+    # index makes that write slower. Brand, staff, store and member are reached through the indexes below.
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+", db_index=False)
     staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+", db_index=False)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", db_index=False)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=8, choices=AttributionKind.choices)
     membership_id = models.BigIntegerField(null=True, blank=True)
     order_id = models.BigIntegerField(null=True, blank=True)

@@ -24,6 +24,7 @@ from siyu.analytics.services.events import record_event
 from siyu.communities.hooks import MemberJoined
 from siyu.incentives.models import Attribution, AttributionKind
 from siyu.incentives.services.months import month_of
+from siyu.members.models import Member
 from siyu.orders.models import Order
 from siyu.org.models import Staff
 
@@ -75,8 +76,12 @@ def credit_member_join(joined: MemberJoined) -> Attribution | None:
 
 
 def _member_credit(order: Order) -> Attribution | None:
+    brand_id = Member.objects.filter(pk=order.member_id).values_list("brand_id", flat=True).first()
+    if brand_id is None:
+        return None
     return (
-        Attribution.objects.filter(member_id=order.member_id, kind=AttributionKind.MEMBER)
+        # (brand, member) for members: the ``attribution_member_once`` index.
+        Attribution.objects.filter(brand_id=brand_id, member_id=order.member_id, kind=AttributionKind.MEMBER)
         .only("staff_id", "store_id", "brand_id", "occurred_at")
         .first()
     )

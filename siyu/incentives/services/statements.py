@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -140,7 +140,7 @@ def generate_month(brand_id: int, month: date) -> Generated:
         _one_generation_at_a_time(brand_id)
         drafts = StaffStatement.objects.filter(brand_id=brand_id, month=month, status=DRAFT)
         # Lock the month's drafts first: an approval waiting on them sees the finished statement.
-        drafts.update(version=F("version") + 1, generated_at=now)
+        list(drafts.select_for_update().values_list("id", flat=True))
         eligible = _eligible(brand_id, month)
         pairs = set(eligible.values_list("staff_id", "store_id").distinct().order_by())
         have = set(
@@ -161,7 +161,7 @@ def generate_month(brand_id: int, month: date) -> Generated:
         claimed = _eligible(brand_id, month).update(statement_id=Subquery(target))
         StatementLine.objects.filter(statement__in=drafts.values("id")).delete()
         lines, totals = _write_lines(brand_id, month)
-        _write_totals(totals)
+        _write_totals(totals, now)
         drafts.filter(~Exists(Attribution.objects.filter(statement_id=OuterRef("pk")))).delete()
         count = drafts.count()
     return Generated(month=month, statements=count, lines=lines, claimed=claimed)
@@ -272,7 +272,7 @@ def _frozen_bases(brand_id: int, statement_ids: list[int]) -> dict[tuple[int, da
     return bases
 
 
-def _write_totals(totals: dict[int, tuple[int, int, int, int]]) -> None:
+def _write_totals(totals: dict[int, tuple[int, int, int, int]], now: datetime) -> None:
     """Set the drafts' totals: on PostgreSQL one ``UPDATE … FROM (VALUES …)`` per chunk, else bulk_update."""
     rows = sorted(totals.items())
     if connection.vendor == "postgresql":
@@ -285,10 +285,11 @@ def _write_totals(totals: dict[int, tuple[int, int, int, int]]) -> None:
                 )
                 cursor.execute(
                     f"UPDATE {table} AS s SET invite_count = v.invites, gmv_fen = v.gmv, "  # noqa: S608 -- our table
-                    "adjustment_fen = v.adjust, reward_fen = v.reward "
+                    "adjustment_fen = v.adjust, reward_fen = v.reward, version = s.version + 1, "
+                    "generated_at = %s "
                     f"FROM (VALUES {values}) AS v(id, invites, gmv, adjust, reward) "
                     "WHERE s.id = v.id AND s.status = 'draft'",
-                    [value for sid, numbers in chunk for value in (sid, *numbers)],
+                    [now, *(value for sid, numbers in chunk for value in (sid, *numbers))],
                 )
         return
     StaffStatement.objects.bulk_update(
@@ -299,6 +300,11 @@ def _write_totals(totals: dict[int, tuple[int, int, int, int]]) -> None:
         ["invite_count", "gmv_fen", "adjustment_fen", "reward_fen"],
         batch_size=500,
     )
+    ids = [sid for sid, _t in rows]
+    for start in range(0, len(ids), 500):
+        StaffStatement.objects.filter(pk__in=ids[start : start + 500], status=DRAFT).update(
+            version=F("version") + 1, generated_at=now
+        )
 
 
 def generate_due() -> list[Generated]:
