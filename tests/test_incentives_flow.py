@@ -26,6 +26,7 @@ def test_join_paid_order_and_refund_are_attributed_once(
         join_community(group, member_a, scene="staff_share", inviter=clerk_a)
     credit = Attribution.objects.get(kind=AttributionKind.MEMBER)
     assert (credit.staff_id, credit.store_id, credit.member_id) == (clerk_a.pk, store_a.pk, member_a.pk)
+    assert credit.scene == "staff_share"
     assert credit.month == current_month()
 
     cup_w, _ = two_cups_at(hq_admin, store_a)

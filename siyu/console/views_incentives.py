@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -168,7 +169,7 @@ def review_store(request: HttpRequest, store_id: int) -> HttpResponse:
     staff = current_staff(request)
     month = _month_param(request, previous_month(current_month()))
     rows = statements.store_statements(staff, store_id, month)
-    store = next((s for s in visible_stores(staff) if s.pk == store_id), None)
+    store = visible_stores(staff).filter(pk=store_id).first()
     return render(
         request,
         "console/incentives/review_store.html",
@@ -217,7 +218,9 @@ def store_approve(request: HttpRequest, store_id: int) -> HttpResponse:
     month = _month_param(request, previous_month(current_month()))
     count = statements.approve_store(current_staff(request), store_id, month)
     messages.success(request, _("%(n)s statements approved; they are frozen now.") % {"n": count})
-    return redirect(f"{request.path.rsplit('approve/', 1)[0]}?month={month_label(month)}")
+    return redirect(
+        f"{reverse('console:incentive_review_store', args=[store_id])}?month={month_label(month)}"
+    )
 
 
 @require_POST
@@ -230,7 +233,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         _("Statements of %(month)s brought up to date: %(n)s drafts.")
         % {"month": month_label(month), "n": result.statements},
     )
-    return redirect(f"{request.path.rsplit('generate/', 1)[0]}review/?month={month_label(month)}")
+    return redirect(f"{reverse('console:incentive_review')}?month={month_label(month)}")
 
 
 # --- rules -----------------------------------------------------------------------------------------------

@@ -155,6 +155,9 @@ class Attribution(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=8, choices=AttributionKind.choices)
     membership_id = models.BigIntegerField(null=True, blank=True)
+    # How the member came (``JoinScene`` of communities: staff_share, store_qr…) and through which live code.
+    scene = models.CharField(max_length=16, blank=True)
+    live_code_id = models.BigIntegerField(null=True, blank=True)
     order_id = models.BigIntegerField(null=True, blank=True)
     amount_fen = models.BigIntegerField(default=0)
     occurred_at = models.DateTimeField()

@@ -57,6 +57,8 @@ def credit_member_join(joined: MemberJoined) -> Attribution | None:
         member_id=joined.member_id,
         kind=AttributionKind.MEMBER,
         membership_id=joined.membership_id,
+        scene=joined.scene[:16],
+        live_code_id=joined.live_code_id,
         occurred_at=joined.joined_at,
         month=month_of(joined.joined_at),
     )

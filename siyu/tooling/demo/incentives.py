@@ -40,10 +40,12 @@ def seed_demo_incentives(brand: Brand, now: datetime) -> None:
             community__brand=brand, member__isnull=False, inviter__isnull=False, inviter__brand=brand
         )
         .order_by("joined_at", "id")
-        .values_list("member_id", "inviter_id", "community__store_id", "joined_at", "id")
+        .values_list("member_id", "inviter_id", "community__store_id", "joined_at", "id", "scene")
     )
-    for member_id, staff_id, store_id, joined_at, membership_id in joins:
+    scenes: dict[int, str] = {}
+    for member_id, staff_id, store_id, joined_at, membership_id, scene in joins:
         first.setdefault(member_id, (staff_id, store_id, joined_at, membership_id))
+        scenes.setdefault(member_id, scene)
     rows = [
         Attribution(
             staff_id=staff_id,
@@ -51,6 +53,7 @@ def seed_demo_incentives(brand: Brand, now: datetime) -> None:
             member_id=member_id,
             kind=AttributionKind.MEMBER,
             membership_id=membership_id,
+            scene=scenes.get(member_id, ""),
             occurred_at=joined_at,
         )
         for member_id, (staff_id, store_id, joined_at, membership_id) in first.items()
