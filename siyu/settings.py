@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "siyu.events",
     "siyu.campaigns",
     "siyu.referrals",
+    "siyu.incentives",
     "siyu.analytics",
     "siyu.api",
     "siyu.console",

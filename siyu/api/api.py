@@ -24,6 +24,7 @@ from siyu.api.routers import coupons as coupons_routes
 from siyu.api.routers import events as events_routes
 from siyu.api.routers import group_buys as group_buys_routes
 from siyu.api.routers import imports, members, staff, stores, tags, tokens
+from siyu.api.routers import incentives as incentives_routes
 from siyu.api.routers import live_codes as live_codes_routes
 from siyu.api.routers import loyalty as loyalty_routes
 from siyu.api.routers import loyalty_mall as loyalty_mall_routes
@@ -122,5 +123,6 @@ api.add_router("", recharge_slots_routes.router, tags=["recharge slots"])
 api.add_router("", stored_value_routes.router, tags=["stored value"])
 api.add_router("", events_routes.router, tags=["events"])
 api.add_router("", referrals_routes.router, tags=["referrals"])
+api.add_router("", incentives_routes.router, tags=["incentives"])
 
 __all__ = ["api"]

@@ -105,6 +105,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("event-posts", "siyu.events.services.posts.run_event_posts", 30),
     # Referral invites whose condition is met counted and rewarded once; rewards of early leavers reversed.
     PeriodicJob("referral-rewards", "siyu.referrals.services.counting.run_due", 300),
+    # Staff reward statements: last month's and this month's drafts recomputed from attributions.
+    PeriodicJob("incentive-statements", "siyu.incentives.services.statements.generate_due", 3600),
 )
 
 

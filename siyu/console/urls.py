@@ -5,6 +5,7 @@ from siyu.console import (
     urls_campaigns,
     urls_events,
     urls_groupbuys,
+    urls_incentives,
     urls_loyalty,
     urls_referrals,
     urls_sidebar,
@@ -154,4 +155,5 @@ urlpatterns = [
     *urls_balance_pay.urlpatterns,
     *urls_stored_value.urlpatterns,
     *urls_referrals.urlpatterns,
+    *urls_incentives.urlpatterns,
 ]

@@ -114,6 +114,10 @@ JOB_LABELS = {
         gettext_lazy("Coupon expiry"),
         gettext_lazy("Marks coupons that have passed their validity as expired."),
     ),
+    "incentive-statements": (
+        gettext_lazy("Staff reward statements"),
+        gettext_lazy("Recomputes last month's and this month's draft staff reward statements."),
+    ),
 }
 
 

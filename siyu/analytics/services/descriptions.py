@@ -116,6 +116,7 @@ EVENT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
         gettext_lazy("Collected a recharge gift: %(gift)s"),
         gettext_lazy("Collected a recharge gift"),
     ),
+    "incentives.member_attributed": (gettext_lazy("Was credited to the staff member who invited them"), None),
 }
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics.services.events import record_event
 from siyu.common.errors import Conflict, PermissionDenied, ValidationFailed
+from siyu.communities import hooks
 from siyu.communities.models import Community, CommunityMembership, JoinScene, MemberRole
 from siyu.communities.services.join_checks import may_join
 from siyu.communities.services.robot import send_welcome
@@ -155,6 +156,20 @@ def _create_membership(
     )
     membership_id = membership.pk
     transaction.on_commit(lambda: send_welcome(membership_id), robust=True)
+    hooks.member_joined.send_on_commit(
+        hooks.MemberJoined(
+            membership_id=membership_id,
+            member_id=member.pk,
+            brand_id=member.brand_id,
+            store_id=community.store_id,
+            community_id=community.pk,
+            scene=scene,
+            inviter_id=inviter.pk if inviter is not None else None,
+            referrer_id=referrer.pk if referrer is not None else None,
+            live_code_id=live_code_id,
+            joined_at=membership.joined_at,
+        )
+    )
     return membership
 
 

@@ -43,6 +43,8 @@ _HQ_SHARED = frozenset(
         "referrals.manage",  # referral campaigns: tiers, when an invite counts, fraud thresholds
         "referrals.review",  # release or reject invites held by the fraud rules
         "communities.roles",  # appoint and remove KOLs and seed users of groups
+        "incentives.manage",  # staff reward rules, generating and approving monthly statements
+        "incentives.team",  # read the reward statements of the staff of the stores served
     }
 )
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -64,6 +66,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             "stored_value.refund",
             "stored_value.reports",
             "communities.roles",
+            "incentives.team",
         }
     ),
     Role.CLERK: frozenset({"stored_value.recharge"}),

@@ -93,6 +93,23 @@ AUDIT_SENTENCES: dict[str, tuple[Promise, Promise | None]] = {
     "campaign.update": (gettext_lazy("Changed campaign #%(target)s"), None),
     "campaign.publish": (gettext_lazy("Published campaign #%(target)s"), None),
     "campaign.cancel": (gettext_lazy("Cancelled campaign #%(target)s"), None),
+    "incentives.rule_created": (
+        gettext_lazy("Created staff reward rule %(name)s"),
+        gettext_lazy("Created a staff reward rule"),
+    ),
+    "incentives.rule_switched": (gettext_lazy("Switched staff reward rule #%(target)s on or off"), None),
+    "incentives.statements_generated": (
+        gettext_lazy("Brought the staff reward statements of %(target)s up to date"),
+        None,
+    ),
+    "incentives.statement_approved": (
+        gettext_lazy("Approved staff reward statement #%(target)s (%(month)s)"),
+        gettext_lazy("Approved a staff reward statement"),
+    ),
+    "incentives.store_approved": (
+        gettext_lazy("Approved %(statements)s staff reward statements of store #%(target)s (%(month)s)"),
+        gettext_lazy("Approved a store's staff reward statements"),
+    ),
 }
 
 

@@ -31,6 +31,7 @@ from siyu.tooling.demo.communities import seed_community_demo
 from siyu.tooling.demo.events import seed_demo_event
 from siyu.tooling.demo.flash_sale import seed_demo_flash_sale
 from siyu.tooling.demo.group_buy import seed_demo_group_buy
+from siyu.tooling.demo.incentives import seed_demo_incentives
 from siyu.tooling.demo.loyalty import seed_demo_loyalty
 from siyu.tooling.demo.referrals import seed_demo_referrals
 from siyu.tooling.demo.sidebar import seed_demo_sidebar
@@ -113,6 +114,8 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
 def _seed_campaigns(brand: Brand) -> None:
     """The demo's running flash sale and group buy, a WeCom group for the sidebar, its loyalty (rules,
     tiers, points mall, the demo member's points) and an in-store event — each created once."""
+    """The demo's running flash sale and group buy, a WeCom group for the sidebar, and its loyalty (rules,
+    tiers, points mall, the demo member's points) and staff incentives — each created once."""
     now = timezone.now()
     seed_demo_flash_sale(brand, now)
     seed_demo_group_buy(brand, now)
@@ -120,6 +123,7 @@ def _seed_campaigns(brand: Brand) -> None:
     seed_demo_loyalty(brand, now)
     seed_demo_event(brand, now)
     seed_demo_referrals(brand, now)
+    seed_demo_incentives(brand, now)
 
 
 def demo_logins(stores: int = 1) -> list[tuple[str, str]]:

@@ -20,6 +20,9 @@ Each benchmark runs against a throw-away SQLite database (or the PostgreSQL data
   ``siyu.tooling.bench.loyalty_run``).
 - ``siyu bench posters [--posters 200]``: referral share posters per second, drawn and from the disk cache,
   against the live-code poster as a baseline (no database; see ``siyu.tooling.bench.posters``).
+- ``siyu bench statements [--stores 2000 --staff 20 --members 3]``: a month's staff reward statements for the
+  whole chain (``--members`` brought in per staff member), generated set-based and audited from the database
+  (see ``siyu.tooling.bench.statements``).
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from siyu.tooling.bench import member_import, posters, seed_demo
+from siyu.tooling.bench import member_import, seed_demo
+from siyu.tooling.bench import statements as statements_bench
 from siyu.tooling.bench.flash_sale_run import run_flash_sale
 from siyu.tooling.bench.loyalty_run import run_loyalty
 from siyu.tooling.bench.scratch import scratch_database
 
 BENCHES = ("seed-demo", "import", "flash-sale", "slots", "loyalty")
 BENCHES = ("seed-demo", "import", "flash-sale", "loyalty", "posters")
+BENCHES = ("seed-demo", "import", "flash-sale", "loyalty", "statements")
 
 
 class Command(BaseCommand):
@@ -90,6 +96,7 @@ class Command(BaseCommand):
         parser.add_argument("--wallet", type=int, default=50, help="loyalty: coupons in the member's wallet.")
         parser.add_argument("--brand", type=int, default=0, help="(internal) loyalty brand")
         parser.add_argument("--posters", type=int, default=200, help="posters: how many to draw.")
+        parser.add_argument("--staff", type=int, default=20, help="statements: staff members per store.")
         parser.add_argument("--inner", action="store_true", help="(internal) run inside the scratch database")
         parser.add_argument("--step", default="", help="(internal) flash-sale step")
         parser.add_argument("--file", default="", help="(internal) flash-sale data file")
@@ -97,7 +104,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["members"] is None:
-            options["members"] = 10_000 if options["bench"] == "loyalty" else 16_000
+            defaults = {"loyalty": 10_000, "statements": 3}
+            options["members"] = defaults.get(options["bench"], 16_000)
         if options["bench"] == "loyalty":
             result = run_loyalty(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
@@ -126,7 +134,7 @@ class Command(BaseCommand):
             cli = [sys.executable, "-m", "siyu.cli"]
             subprocess.run([*cli, "migrate", "-v0"], env=env, check=True)  # noqa: S603 -- our own CLI
             inner = [*cli, "bench", options["bench"], "--inner"]
-            for key in ("stores", "members", "seed", "rows"):
+            for key in ("stores", "members", "seed", "rows", "staff"):
                 inner += [f"--{key}", str(options[key])]
             proc = subprocess.run(inner, env=env, capture_output=True, text=True, check=False)  # noqa: S603
             if proc.returncode != 0:
@@ -136,6 +144,10 @@ class Command(BaseCommand):
 
 
 def _run_inner(options: dict[str, Any]) -> dict[str, Any]:
+    if options["bench"] == "statements":
+        return statements_bench.run(
+            stores=options["stores"], staff=options["staff"], members=options["members"]
+        )
     if options["bench"] == "seed-demo":
         return seed_demo.run(stores=options["stores"], members=options["members"], seed=options["seed"])
     return member_import.run(rows=options["rows"])
