@@ -31,8 +31,8 @@ from siyu.api.routers import loyalty_mall as loyalty_mall_routes
 from siyu.api.routers import moderation as moderation_routes
 from siyu.api.routers import orders as orders_routes
 from siyu.api.routers import recharge_slots as recharge_slots_routes
-from siyu.api.routers import stored_value as stored_value_routes
 from siyu.api.routers import referrals as referrals_routes
+from siyu.api.routers import stored_value as stored_value_routes
 
 DESCRIPTION = """\
 Siyu staff API. Authenticate with `Authorization: Bearer <token>` (create a token with `POST /tokens`

@@ -100,6 +100,7 @@ JOB_LABELS = {
     "stored-value-bonus-expiry": (
         gettext_lazy("Stored-value bonus expiry"),
         gettext_lazy("Writes off recharge bonus that has passed its expiry date (principal never expires)."),
+    ),
     "referral-rewards": (
         gettext_lazy("Referral rewards"),
         gettext_lazy(

@@ -43,6 +43,7 @@ from tests.factories.events import (
     session_at,
     take_ticket,
     ticket_sku,
+)
 from tests.factories.incentives import (
     attribute_members,
     attribute_refund,

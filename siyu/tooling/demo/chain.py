@@ -113,9 +113,8 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
 
 def _seed_campaigns(brand: Brand) -> None:
     """The demo's running flash sale and group buy, a WeCom group for the sidebar, its loyalty (rules,
-    tiers, points mall, the demo member's points) and an in-store event — each created once."""
-    """The demo's running flash sale and group buy, a WeCom group for the sidebar, and its loyalty (rules,
-    tiers, points mall, the demo member's points) and staff incentives — each created once."""
+    tiers, points mall, the demo member's points), an in-store event, a referral campaign and staff
+    incentives — each created once."""
     now = timezone.now()
     seed_demo_flash_sale(brand, now)
     seed_demo_group_buy(brand, now)

@@ -37,15 +37,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from siyu.tooling.bench import member_import, posters, seed_demo
-from siyu.tooling.bench import member_import, seed_demo
 from siyu.tooling.bench import statements as statements_bench
 from siyu.tooling.bench.flash_sale_run import run_flash_sale
 from siyu.tooling.bench.loyalty_run import run_loyalty
 from siyu.tooling.bench.scratch import scratch_database
 
-BENCHES = ("seed-demo", "import", "flash-sale", "slots", "loyalty")
-BENCHES = ("seed-demo", "import", "flash-sale", "loyalty", "posters")
-BENCHES = ("seed-demo", "import", "flash-sale", "loyalty", "statements")
+BENCHES = ("seed-demo", "import", "flash-sale", "slots", "loyalty", "posters", "statements")
 
 
 class Command(BaseCommand):
@@ -110,12 +107,11 @@ class Command(BaseCommand):
             result = run_loyalty(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
-        if options["bench"] in ("flash-sale", "slots"):
         if options["bench"] == "posters":
             result = posters.run(posters_count=max(1, min(options["posters"], 100_000)))
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
-        if options["bench"] == "flash-sale":
+        if options["bench"] in ("flash-sale", "slots"):
             result = run_flash_sale(options, scratch_database)
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
