@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0005_order_returns'),
+        ('orders', '0007_balance_tender'),
     ]
 
     operations = [
