@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from siyu.common.errors import Conflict
 from siyu.loyalty.models import BonusGrant, RechargeGift, StoredValueAccount, StoredValueEntry
+from siyu.loyalty.services import recharge_online
 from siyu.loyalty.services import stored_value as sv
-from tests.factories import recharge_rule, sv_policy, sv_recharge
+from siyu.tooling.demo.loyalty import seed_demo_loyalty
+from tests.factories import recharge_rule, sv_policy, sv_recharge, two_cups_at
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +169,11 @@ def test_bonus_expiry_job_is_exact_and_safe_twice(member_a, member_b):
     assert sv.expire_bonuses(now=later) == 0
     assert sums(member_a) == (10_000, 0) and sums(member_b) == (10_000, 0)
     assert StoredValueEntry.objects.filter(kind="bonus_expiry").count() == 2
+
+
+def test_demo_seeds_stored_value(brand, store_a, hq_admin, member_a, sandbox):
+    two_cups_at(hq_admin, store_a)
+    assert seed_demo_loyalty(brand, timezone.now())
+    assert sv.balance_of(member_a) == sv.SvBalance(100_000 - 5_800, 10_000)
+    listing = recharge_online.recharge_listing(member_a)
+    assert listing is not None and not listing.listed

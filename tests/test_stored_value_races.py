@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.loyalty.models import StoredValueEntry
+from siyu.common.errors import Conflict
+from siyu.loyalty.models import RechargeGift, StoredValueEntry
+from siyu.loyalty.services import recharge
 from siyu.loyalty.services import stored_value as sv
-from tests.factories import MemberFactory, sv_recharge
+from siyu.org.models import AuditEntry
+from tests.factories import MemberFactory, StaffFactory, recharge_rule, sv_recharge
 from tests.race_support import needs_postgres, run_pooled, run_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -52,3 +55,18 @@ def test_parallel_retries_of_one_recharge_key_apply_once(brand, store_a):
     assert all(isinstance(o, sv.RechargeResult) for o in outcomes), outcomes
     assert len({tuple(o.entry_ids) for o in outcomes}) == 1
     assert sv.balance_of(member).principal_fen == 5_000
+
+
+def test_two_counters_hand_one_gift_over_once(brand, store_a):
+    needs_postgres()
+    member = MemberFactory(brand=brand, home_store=store_a)
+    recharge_rule(brand, 1_000, gift="保温杯")
+    sv_recharge(member, 1_000)
+    gift = RechargeGift.objects.get()
+    clerks = [
+        StaffFactory(brand=brand, username=f"gift{i}", role="clerk", stores=[store_a]) for i in range(2)
+    ]
+    outcomes = run_threads(2, lambda i: recharge.hand_over_gift(clerks[i], gift.pk))
+    assert sum(isinstance(o, RechargeGift) for o in outcomes) == 1, outcomes
+    assert sum(isinstance(o, Conflict) for o in outcomes) == 1, outcomes
+    assert AuditEntry.objects.filter(action="stored_value.gift").count() == 1

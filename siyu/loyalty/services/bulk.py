@@ -14,13 +14,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import ValidationFailed
-from siyu.loyalty.models import CouponTemplate, EarnRule, MallItem, Tier
+from siyu.loyalty.models import CouponTemplate, EarnRule, MallItem, RechargeRule, StoredValuePolicy, Tier
 from siyu.org.models import Brand
 
 BATCH = 2000
 
 
-def _own(brand: Brand, rows: Sequence[EarnRule | Tier | CouponTemplate | MallItem]) -> None:
+def _own(brand: Brand, rows: Sequence[EarnRule | Tier | CouponTemplate | MallItem | RechargeRule]) -> None:
     for row in rows:
         if row.brand_id is None:
             row.brand = brand
@@ -78,3 +78,20 @@ def add_mall_items(brand: Brand, items: Sequence[MallItem]) -> list[MallItem]:
         if template is not None and template.brand_id != brand.pk:
             raise ValidationFailed(_("Every row must belong to the brand."), field="coupon_template")
     return MallItem.objects.bulk_create(items, batch_size=BATCH)
+
+
+@transaction.atomic
+def add_recharge_rules(brand: Brand, rules: Sequence[RechargeRule]) -> list[RechargeRule]:
+    """Stored-value recharge tiers of ``brand`` (every store)."""
+    _own(brand, rules)
+    return RechargeRule.objects.bulk_create(rules, batch_size=BATCH)
+
+
+@transaction.atomic
+def set_stored_value_policy(brand: Brand, **fields: object) -> StoredValuePolicy:
+    """The brand's stored-value settings (cap, bonus, custody, the online recharge SKU of the brand)."""
+    sku = fields.get("recharge_sku")
+    if sku is not None and getattr(getattr(sku, "product", None), "brand_id", None) != brand.pk:
+        raise ValidationFailed(_("Every row must belong to the brand."), field="recharge_sku")
+    policy, _created = StoredValuePolicy.objects.update_or_create(brand=brand, defaults=fields)
+    return policy

@@ -4,7 +4,8 @@ credited by loyalty's ``paid`` hook.
 
 Guarantees:
 - **Set up by head office.** Online recharge is open when the brand's policy names a recharge product (a
-  catalog SKU, listed at the member's home store) and orders are paid online (not at pickup). The order has
+  catalog SKU with a listing at the member's home store — kept unlisted so the mall never shows it) and orders
+  are paid online (not at pickup). The order has
   one line of that SKU priced at the amount, holds no stock and has nothing to pick up.
 - **The cap before paying.** Placing the order runs the same cap check as the recharge (``CapExceeded``, 409
   ``balance_cap``: no order). Should two orders paid together pass the cap, the second ``paid`` is refused
@@ -52,7 +53,8 @@ def recharge_listing(member: Member) -> StoreListing | None:
     if sku_id is None:
         return None
     return (
-        StoreListing.objects.filter(store_id=member.home_store_id, sku_id=sku_id, listed=True)
+        # Listed or not: head office keeps the recharge product unlisted (下架) so the mall never shows it.
+        StoreListing.objects.filter(store_id=member.home_store_id, sku_id=sku_id)
         .select_related("sku", "sku__product")
         .first()
     )

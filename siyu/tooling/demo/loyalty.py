@@ -1,7 +1,8 @@
 """The demo chain's loyalty: a check-in rule (5 points, bonuses on day 7 and 30, make-up for 20 points), a
 purchase rule (1 point a yuan), three tiers, points-mall items (coupons and products for pickup) and a points
-history for the demo member (the first member of the first store). Created once per brand; points go
-through the loyalty services."""
+history for the demo member (the first member of the first store); stored value: recharge tiers, the policy,
+an unlisted recharge product for online recharge and the demo member's recharge. Created once per brand;
+points and stored value go through the loyalty services."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from siyu.catalog.models import Sku
-from siyu.loyalty.models import CouponTemplate, EarnRule, MallItem, Tier
+from siyu.catalog.models import Product, Sku, StoreListing
+from siyu.catalog.services import bulk as catalog_bulk
+from siyu.loyalty.models import CouponTemplate, EarnRule, MallItem, RechargeRule, Tier
 from siyu.loyalty.services import bulk as loyalty_bulk
 from siyu.loyalty.services import checkin, points, tiers
+from siyu.loyalty.services import stored_value as sv
 from siyu.members.models import Member
 from siyu.org.models import Brand, Store
 
@@ -122,6 +125,54 @@ def _history(member: Member, now: datetime) -> None:
     tiers.evaluate(member, now=now)
 
 
+RECHARGE_SKU = "SV-RECHARGE"
+
+
+def _stored_value(brand: Brand, member: Member | None, now: datetime) -> None:
+    """Recharge tiers (¥500 → ¥30, ¥1,000 → ¥100, ¥3,000 → an air purifier), the policy (cap ¥5,000, 40 %
+    custody), an unlisted recharge product at every store for online recharge (the SANDBOX cashier), and the
+    demo member's ¥1,000 counter recharge with one balance payment."""
+    loyalty_bulk.add_recharge_rules(
+        brand,
+        [
+            RechargeRule(name="充500送30", threshold_fen=50_000, bonus_fen=3_000),
+            RechargeRule(name="充1000送100", threshold_fen=100_000, bonus_fen=10_000),
+            RechargeRule(name="充3000送空气净化器", threshold_fen=300_000, gift="空气净化器一台"),
+        ],
+    )
+    sku = Sku.objects.filter(code=f"{brand.code[:20]}-{RECHARGE_SKU}").first()
+    if sku is None:
+        product = Product(
+            name="储值充值", subtitle="会员储值（线上充值用，不在商城展示）", description="储值充值"
+        )
+        [sku] = catalog_bulk.add_products(
+            brand, [(product, [Sku(code=f"{brand.code[:20]}-{RECHARGE_SKU}", spec="", price_fen=1)])]
+        )
+        stores = Store.objects.filter(brand=brand).exclude(status=Store.Status.CLOSED)
+        catalog_bulk.open_listings([StoreListing(store=s, sku=sku, stock=0, listed=False) for s in stores])
+    loyalty_bulk.set_stored_value_policy(brand, recharge_sku=sku, custody_fen=40_000, custody_percent=40)
+    if member is None or member.home_store is None:
+        return
+    sv.recharge(
+        member,
+        100_000,
+        store=member.home_store,
+        key=f"sys:demo:recharge:{member.pk}",
+        actor_ref="system:0",
+        source="counter",
+        now=now - timedelta(days=10),
+    )
+    sv.pay(
+        member,
+        5_800,
+        key=f"sys:demo:sv-pay:{member.pk}",
+        store=member.home_store,
+        source="demo",
+        source_ref="counter",
+        now=now - timedelta(days=3),
+    )
+
+
 @transaction.atomic
 def seed_demo_loyalty(brand: Brand, now: datetime) -> bool:
     """Seed the brand's loyalty once; False when it already has earn rules."""
@@ -144,4 +195,5 @@ def seed_demo_loyalty(brand: Brand, now: datetime) -> bool:
     member = demo_member(brand)
     if member is not None:
         _history(member, now)
+    _stored_value(brand, member, now)
     return True
