@@ -55,3 +55,10 @@ def test_channels_and_analytics(brand, store_a, member_a):
     event = f.make_event("community.joined", member_id=member_a.pk, store_id=store_a.pk)
     assert event.type == "community.joined"
     assert DailyEventCount.objects.get(type="community.joined", store_key=store_a.pk).count == 1
+
+
+def test_referral_builders(hq_admin, store_a, member_a, brand):
+    campaign = f.make_referral_campaign(hq_admin, store_a, f.make_template(hq_admin))
+    assert campaign.store == store_a and campaign.tiers[0]["points"] == f.DEFAULT_TIERS[0]["points"]
+    invite = f.invite_join(campaign, member_a, f.MemberFactory(brand=brand))
+    assert invite is not None and invite.inviter == member_a
