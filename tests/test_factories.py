@@ -65,3 +65,10 @@ def test_event_builders(hq_admin, store_a, member_a):
     paid = f.make_event_with_sessions(hq_admin, [store_a], ticket_price_fen=f.TICKET_PRICE, publish=False)
     assert paid.status == "draft" and paid.ticket_sku is not None
     assert f.event_data()["title"] and f.ticket_sku(hq_admin).price_fen == f.TICKET_PRICE
+
+
+def test_referral_builders(hq_admin, store_a, member_a, brand):
+    campaign = f.make_referral_campaign(hq_admin, store_a, f.make_template(hq_admin))
+    assert campaign.store == store_a and campaign.tiers[0]["points"] == f.DEFAULT_TIERS[0]["points"]
+    invite = f.invite_join(campaign, member_a, f.MemberFactory(brand=brand))
+    assert invite is not None and invite.inviter == member_a

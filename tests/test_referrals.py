@@ -130,12 +130,21 @@ def test_tiers_and_coupon_reward_revoked_on_reversal(hq_admin, store_a, template
     assert balance(member_a) == 5 * 50 + 80
 
 
-def test_first_purchase_condition(hq_admin, store_a, template, member_a, brand):
+def test_first_purchase_condition(hq_admin, store_a, template, member_a, brand, clerk_a):
+    from tests.factories import picked_up_order, two_cups_at
+
     campaign = make_referral_campaign(hq_admin, store_a, template, count_when="purchase")
     invitee = MemberFactory(brand=brand)
     invite = invite_join(campaign, member_a, invitee)
+    waiting = invite_join(campaign, member_a, MemberFactory(brand=brand, mobile="13300000077"))
     counting.run_due(now=timezone.now() + timedelta(days=30))
     assert Invite.objects.get(pk=invite.pk).status == InviteStatus.PENDING
+    listing = two_cups_at(hq_admin, store_a)[0]
+    picked_up_order(clerk_a, invitee, store_a, [(listing.pk, 1)])
+    counting.run_due()
+    assert Invite.objects.get(pk=invite.pk).status == InviteStatus.COUNTED
+    assert Invite.objects.get(pk=waiting.pk).status == InviteStatus.PENDING
+    assert balance(member_a) == 50
 
 
 def test_21st_invite_within_an_hour_is_held(campaign, member_a, brand):

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -59,14 +60,6 @@ def _membership_left(invite: Invite) -> CommunityMembership | None:
     if found is None or found.status == CommunityMembership.Status.ACTIVE:
         return None
     return found
-
-
-def _condition_met(campaign: ReferralCampaign, invite: Invite, now: datetime) -> bool:
-    if campaign.count_when == CountWhen.PURCHASE:
-        return Order.objects.filter(
-            member_id=invite.invitee_id, status__in=PAID_STATUSES, paid_at__gte=invite.created_at
-        ).exists()
-    return invite.created_at + timedelta(days=campaign.stay_days) <= now
 
 
 def _pay(campaign: ReferralCampaign, invite: Invite, now: datetime) -> bool:
@@ -176,29 +169,43 @@ def _left_within_window(campaign: ReferralCampaign, invite: Invite) -> bool:
     return left_at < invite.created_at + timedelta(days=campaign.reversal_days)
 
 
+def _active_memberships() -> Any:
+    return CommunityMembership.objects.filter(status=CommunityMembership.Status.ACTIVE).values("pk")
+
+
+def due_invites(campaign: ReferralCampaign, now: datetime) -> QuerySet[Invite]:
+    """Pending invites of ``campaign`` whose friend is still in the group and whose condition is met."""
+    pending = Invite.objects.filter(campaign=campaign, status=InviteStatus.PENDING).filter(
+        membership_id__in=_active_memberships()
+    )
+    if campaign.count_when == CountWhen.PURCHASE:
+        paid = Order.objects.filter(
+            member_id=OuterRef("invitee_id"), status__in=PAID_STATUSES, paid_at__gte=OuterRef("created_at")
+        )
+        return pending.filter(Exists(paid))
+    return pending.filter(created_at__lte=now - timedelta(days=campaign.stay_days))
+
+
 def run_campaign(campaign: ReferralCampaign, *, now: datetime, result: RunResult) -> None:
     """Count, reject and reverse the due invites of one campaign."""
-    pending = Invite.objects.filter(campaign=campaign, status=InviteStatus.PENDING).order_by(
-        "created_at", "id"
+    left = Invite.objects.filter(campaign=campaign, status=InviteStatus.PENDING).exclude(
+        membership_id__in=_active_memberships()
     )
-    for invite in pending[:BATCH]:
-        if _membership_left(invite) is not None:
-            result.rejected += _reject_left(invite, now)
-            continue
-        if not _condition_met(campaign, invite, now):
-            continue
+    for invite in left.order_by("id")[:BATCH]:
+        result.rejected += _reject_left(invite, now)
+    for invite in due_invites(campaign, now).order_by("created_at", "id")[:BATCH]:
         try:
             result.counted += _pay(campaign, invite, now)
         except IntegrityError:
             continue  # a parallel run took the same ordinal: counted on the next run
     # Counted invites still inside (or just past, not yet looked at) their reversal window.
     horizon = now - timedelta(days=campaign.reversal_days + 30)
-    counted = Invite.objects.filter(
-        campaign=campaign, status=InviteStatus.COUNTED, created_at__gte=horizon
-    ).exclude(
-        membership_id__in=CommunityMembership.objects.filter(status=CommunityMembership.Status.ACTIVE).values(
-            "pk"
-        )
+    left_at = CommunityMembership.objects.filter(pk=OuterRef("membership_id")).values("left_at")[:1]
+    counted = (
+        Invite.objects.filter(campaign=campaign, status=InviteStatus.COUNTED, created_at__gte=horizon)
+        .exclude(membership_id__in=_active_memberships())
+        .annotate(left_at=Subquery(left_at))
+        .filter(left_at__lt=F("created_at") + timedelta(days=campaign.reversal_days))
     )
     for invite in counted.order_by("id")[:BATCH]:
         if _left_within_window(campaign, invite):

@@ -9,9 +9,9 @@ found of ``SIYU_POSTER_FONT``, Noto Sans SC from the npm package ``@expo-google-
 characters are drawn as boxes — the poster still works (the QR is what matters) and ``font_status()`` says so.
 
 Posters are cached on disk under ``SIYU_VAR_DIR/media/referral-posters/<campaign>/``; the file name carries
-the art version and a hash of everything drawn (link, nickname, avatar, store), so a change of any of them
-draws a new poster and a cached file is never stale. Writes go to a temporary file renamed into place, so a
-reader never sees half a PNG.
+the art version and a hash of everything drawn (link, nickname, avatar, store, language), so a change of any
+of them draws a new poster and a cached file is never stale. Writes go to a temporary file renamed into place,
+so a reader never sees half a PNG.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from siyu.communities.services.livecodes import cjk_font_path
@@ -181,7 +182,14 @@ def poster_dir(campaign_id: int) -> Path:
 
 def cache_path(campaign: ReferralCampaign, member: Member, url: str) -> Path:
     material = "|".join(
-        [url, member.nickname or "", member.name or "", str(member.avatar or ""), campaign.store.name]
+        [
+            url,
+            member.nickname or "",
+            member.name or "",
+            str(member.avatar or ""),
+            campaign.store.name,
+            translation.get_language() or "",  # the poster's own words are translated
+        ]
     )
     digest = hashlib.sha256(material.encode()).hexdigest()[:16]
     return poster_dir(campaign.pk) / f"{member.pk}-v{campaign.art_version}-{digest}.png"
