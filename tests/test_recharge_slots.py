@@ -18,6 +18,7 @@ from siyu.loyalty.services import stored_value
 from siyu.orders.models import Order
 from siyu.orders.services.pickup import verify_pickup
 from siyu.orders.services.pickup_codes import pickup_code_for
+from siyu.tooling.demo.slots import seed_demo_slots
 from tests.factories import (
     BrandFactory,
     MemberFactory,
@@ -325,3 +326,17 @@ def test_h5_slot_page_and_my_slots(slots, member_a, store_a, clerk_a):
     assert "Held" in mine and store_a.name in mine and 'data-testid="slot-code"' in mine
     stranger = MemberFactory(brand=BrandFactory(code="other-brand", name="别家"))
     assert member_client(stranger).get(f"/h5/slots/{slots.campaign_id}/").status_code == 404
+
+
+def test_demo_slot_campaign_can_be_bought_and_converted(database_backend, brand, store_a, member_a, clerk_a):
+    """The demo's ¥11 slot campaign is on sale in every store; a slot bought there converts at the counter."""
+    seed_demo_slots(brand, timezone.now())
+    campaign = seed_demo_slots(brand, timezone.now())  # idempotent: the same campaign
+    slot_campaign = setup.member_slot_campaigns(brand.pk)[0]
+    assert slot_campaign.campaign_id == campaign.pk and slot_campaign.deposit_fen == 1100
+    recharge_rule(brand, threshold_fen=300_000, gift="空气净化器一台")
+    slot = buy_slot(slot_campaign, member_a, store_a)
+    done = counter.convert_slot(clerk_a, slot.pk, 300_000, key=key())
+    assert stored_value.balance_of(member_a).principal_fen == 301_100
+    assert RechargeGift.objects.filter(member=member_a).count() == 1
+    assert done is not None

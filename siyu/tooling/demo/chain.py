@@ -35,6 +35,7 @@ from siyu.tooling.demo.incentives import seed_demo_incentives
 from siyu.tooling.demo.loyalty import seed_demo_loyalty
 from siyu.tooling.demo.referrals import seed_demo_referrals
 from siyu.tooling.demo.sidebar import seed_demo_sidebar
+from siyu.tooling.demo.slots import seed_demo_slots
 
 DEMO_BRAND_CODE = "mumian"
 DEMO_BRAND_NAME = "木棉家居"
@@ -113,14 +114,15 @@ def seed_demo(*, stores: int = 20, members: int = 16_000, seed: int = 1, passwor
 
 def _seed_campaigns(brand: Brand) -> None:
     """The demo's running flash sale and group buy, a WeCom group for the sidebar, its loyalty (rules,
-    tiers, points mall, the demo member's points), an in-store event, a referral campaign and staff
-    incentives — each created once."""
+    tiers, points mall, the demo member's points), an in-store event, a ¥11 recharge-slot
+    campaign, a referral campaign and staff incentives — each created once."""
     now = timezone.now()
     seed_demo_flash_sale(brand, now)
     seed_demo_group_buy(brand, now)
     seed_demo_sidebar(brand, now)
     seed_demo_loyalty(brand, now)
     seed_demo_event(brand, now)
+    seed_demo_slots(brand, now)
     seed_demo_referrals(brand, now)
     seed_demo_incentives(brand, now)
 
