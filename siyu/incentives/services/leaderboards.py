@@ -138,7 +138,7 @@ def _chain_place(brand_id: int, month: date, staff_id: int) -> tuple[int | None,
         .annotate(total=Sum("reward_fen"))
         .order_by()
     )
-    mine = per_staff.filter(staff_id=staff_id).first()
+    mine = per_staff.filter(staff_id=staff_id).order_by("staff_id").first()
     size = per_staff.count()
     if mine is None:
         return None, size
