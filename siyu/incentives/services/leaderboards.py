@@ -1,6 +1,6 @@
 """Live leaderboards and "my rewards": this month's members brought in, attributed sales and the reward they
 earn so far, computed from attributions at read time (statements are for approval; these never wait for a
-generation run).
+generation run) — except a staff member's place in the whole chain, read from the month's statements.
 
 Scope (ADR 0002): a store's board is readable by the staff of that store and by HQ (NotFound otherwise); the
 chain board by HQ only — store staff see their own place in the chain, not other stores' people.
@@ -15,7 +15,7 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.incentives.models import Attribution, AttributionKind
+from siyu.incentives.models import Attribution, AttributionKind, StaffStatement
 from siyu.incentives.services.months import current_month
 from siyu.incentives.services.rules import rules_for_month
 from siyu.incentives.services.statements import SALE_KINDS, Line, regular_lines
@@ -108,9 +108,9 @@ class MyMonth:
     invites: int
     gmv_fen: int
     reward_fen: int
-    lines: list[Line]
     chain_rank: int | None
     chain_size: int
+    lines: list[Line]
 
 
 def my_month(staff: Staff, month: date | None = None) -> MyMonth:
@@ -124,16 +124,22 @@ def my_month(staff: Staff, month: date | None = None) -> MyMonth:
     )
     invites, gmv = mine["invites"] or 0, int(mine["gmv"] or 0)
     lines = regular_lines(rules_for_month(brand_id, the_month), invites, gmv)
-    ranked = _ranked(_raw(brand_id, the_month, None), "reward")
-    by_staff: dict[int, int] = {}
-    for index, row in enumerate(ranked):
-        by_staff.setdefault(row[0], index + 1)
-    return MyMonth(
-        the_month,
-        invites,
-        gmv,
-        sum(line.amount_fen for line in lines),
-        lines,
-        by_staff.get(person.pk),
-        len({row[0] for row in ranked}),
+    rank, size = _chain_place(brand_id, the_month, person.pk)
+    return MyMonth(the_month, invites, gmv, sum(line.amount_fen for line in lines), rank, size, lines=lines)
+
+
+def _chain_place(brand_id: int, month: date, staff_id: int) -> tuple[int | None, int]:
+    """The staff member's place by reward among the month's statements (as of the last generation: the
+    hourly job keeps them fresh), and how many staff members have one. Two indexed aggregates instead of
+    pricing every staff member of the chain on each phone refresh."""
+    per_staff = (
+        StaffStatement.objects.filter(brand_id=brand_id, month=month)
+        .values("staff_id")
+        .annotate(total=Sum("reward_fen"))
+        .order_by()
     )
+    mine = per_staff.filter(staff_id=staff_id).order_by("staff_id").first()
+    size = per_staff.count()
+    if mine is None:
+        return None, size
+    return per_staff.filter(total__gt=mine["total"]).count() + 1, size
