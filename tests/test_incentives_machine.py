@@ -1,7 +1,7 @@
 """Hypothesis state machine for staff statements: random joins, sales, refunds, generations and approvals over
 three closed months. Approved statements never change; every statement's total is the sum of its lines;
-nothing is counted twice or lost (after a final generation, the rewards of all statements add up to what every
-attribution is worth)."""
+nothing is counted twice or lost (after a final generation, every month has paid exactly what its tiers give
+for everything in it, however it was split between its own statement and later corrections)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,21 @@ class StatementMachine(RuleBasedStateMachine):
         w = self.world
         if not IncentiveRule.objects.exists():
             create_rule(
-                w["hq"], name="拉新", kind="invite", valid_from="2020-01", tiers=[{"fen_per_unit": 100}]
+                w["hq"],
+                name="拉新",
+                kind="invite",
+                valid_from="2020-01",
+                tiers=[{"to_units": 3, "fen_per_unit": 100}, {"from_units": 3, "fen_per_unit": 200}],
             )
             create_rule(
-                w["hq"], name="提成", kind="gmv_share", valid_from="2020-01", tiers=[{"basis_points": 100}]
+                w["hq"],
+                name="提成",
+                kind="gmv_share",
+                valid_from="2020-01",
+                tiers=[
+                    {"to_units": 100_000, "basis_points": 100},
+                    {"from_units": 100_000, "basis_points": 200},
+                ],
             )
         self.free = list(w["members"])
         self.sales: list[tuple[int, int, int, object]] = []  # (staff index, order id, fen, month)
@@ -97,10 +108,17 @@ class StatementMachine(RuleBasedStateMachine):
         for month in [*MONTHS, FINAL]:
             statements.generate_month(brand_id, month)
         assert not Attribution.objects.filter(statement__isnull=True).exists()
-        invites = Attribution.objects.filter(kind="member").count()
-        gmv = sum(Attribution.objects.exclude(kind="member").values_list("amount_fen", flat=True))
-        rewards = sum(StaffStatement.objects.values_list("reward_fen", flat=True))
-        assert rewards == invites * 100 + gmv // 100
+        # Each month pays, in the end, exactly what its tiers give for everything in it, however it was split
+        # between its own statement and later corrections.
+        expected = 0
+        for staff in self.world["staff"]:
+            for month in MONTHS:
+                mine = Attribution.objects.filter(staff=staff, month=month)
+                invites = mine.filter(kind="member").count()
+                gmv = sum(mine.exclude(kind="member").values_list("amount_fen", flat=True))
+                expected += min(invites, 3) * 100 + max(invites - 3, 0) * 200
+                expected += min(gmv, 100_000) // 100 + max(gmv - 100_000, 0) // 50
+        assert sum(StaffStatement.objects.values_list("reward_fen", flat=True)) == expected
 
 
 def test_statement_state_machine(brand, store_a, hq_admin, clerk_a, manager_a):

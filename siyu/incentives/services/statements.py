@@ -17,7 +17,8 @@ Guarantees:
 - **Late items become adjustments.** An attribution for a month whose statement (same staff, same store) is
   approved — a late payment of an order placed that month, a refund of one of its orders — stays unclaimed
   until the next generation of a later month, which takes it in as an ``adjustment`` line naming the month it
-  corrects, priced at that month's rules from where that month's frozen count stood.
+  corrects, priced at that month's rules from where that month's count stood (frozen count plus earlier
+  corrections), so corrections add up to exactly what the month would have paid with everything in it.
 - **Money.** Integer fen; a sales share is rounded half up per tier (``rules.share_of``).
 - **Audited.** Approvals name the approving staff member in the audit log.
 """
@@ -119,17 +120,19 @@ class Generated:
 
 def _eligible(brand_id: int, month: date) -> QuerySet[Attribution]:
     """Unclaimed attributions the month's drafts may take: the month's own, and earlier months' whose own
-    statement is approved (or was never made), for (staff, store) pairs whose statement is still a draft."""
+    statement (same staff, same store) is approved, for pairs whose statement of ``month`` is not approved.
+    An earlier month without an approved statement keeps its items for its own statement (the job generates
+    every month in the month after it)."""
     approved_here = StaffStatement.objects.filter(
         staff_id=OuterRef("staff_id"), store_id=OuterRef("store_id"), month=month, status=APPROVED
     )
-    draft_of_its_month = StaffStatement.objects.filter(
-        staff_id=OuterRef("staff_id"), store_id=OuterRef("store_id"), month=OuterRef("month"), status=DRAFT
+    approved_its_month = StaffStatement.objects.filter(
+        staff_id=OuterRef("staff_id"), store_id=OuterRef("store_id"), month=OuterRef("month"), status=APPROVED
     )
     return (
         Attribution.objects.filter(brand_id=brand_id, statement__isnull=True, month__lte=month)
         .filter(~Exists(approved_here))
-        .filter(Q(month=month) | ~Exists(draft_of_its_month))
+        .filter(Q(month=month) | Exists(approved_its_month))
     )
 
 
@@ -269,6 +272,34 @@ def _frozen_bases(brand_id: int, statement_ids: list[int]) -> dict[tuple[int, da
         sid = by_pair.get((row["staff_id"], row["store_id"]))
         if sid is not None:
             bases[(sid, row["month"])] = (row["invite_count"], row["gmv_fen"])
+    # Earlier corrections of the same month (on other statements) moved its count on: start from there, so
+    # corrections add up to exactly what the month would have paid with everything in it.
+    earlier: dict[tuple[int, date, str], dict[int, int]] = defaultdict(dict)
+    adjusted = (
+        StatementLine.objects.filter(
+            kind=LineKind.ADJUSTMENT,
+            statement__brand_id=brand_id,
+            statement__staff_id__in={p[0] for p in by_pair},
+        )
+        .exclude(statement_id__in=statement_ids)
+        .values("statement__staff_id", "statement__store_id", "for_month", "rule_kind", "rule_id")
+        .annotate(units=Sum("units"))
+        .order_by()
+    )
+    for line in adjusted:
+        sid = by_pair.get((line["statement__staff_id"], line["statement__store_id"]))
+        if sid is not None and line["for_month"] is not None:
+            earlier[(sid, line["for_month"], line["rule_kind"])][line["rule_id"] or 0] = int(
+                line["units"] or 0
+            )
+    for (sid, for_month, rule_kind), per_rule in earlier.items():
+        invites, gmv = bases.get((sid, for_month), (0, 0))
+        moved = per_rule[min(per_rule)]  # every rule of a kind corrects by the same units
+        if rule_kind == RuleKind.INVITE:
+            invites += moved
+        else:
+            gmv += moved
+        bases[(sid, for_month)] = (invites, gmv)
     return bases
 
 
