@@ -1,6 +1,10 @@
-/* Siyu console: scan-to-verify (核销). The page works without this file (plain form posts); with it, the
-   code and the confirmation are posted with fetch and the answer replaces #pickup-result, and where the
-   browser allows the camera (HTTPS or localhost, getUserMedia, jsQR loaded) a QR scanner is offered. */
+/* Siyu console: the counter's code pages — scan-to-verify (核销), the event door, pay with balance. Each page
+   works without this file (plain form posts). With it, where the browser allows the camera (HTTPS or
+   localhost, getUserMedia, jsQR loaded) a QR scanner is offered (the partial console/_qr_camera.html); a
+   scanned code goes into the field named by the camera's data-code-field (default #pickup-code), then either
+   the field named by data-next-field gets the focus or #pickup-form is posted. Forms marked data-pickup-form
+   are posted with fetch and the answer replaces #pickup-result; forms marked data-once disable their buttons
+   on submit. */
 (function () {
   "use strict";
 
@@ -8,6 +12,11 @@
   var scanning = false;
 
   function $(id) { return document.getElementById(id); }
+
+  function codeField() {
+    var camera = $("pickup-camera");
+    return $((camera && camera.getAttribute("data-code-field")) || "pickup-code");
+  }
 
   function status(text) {
     var el = $("pickup-camera-status");
@@ -78,8 +87,9 @@
         stopCamera();
         status("");
         if (navigator.vibrate) { navigator.vibrate(80); }
-        $("pickup-code").value = found.data;
-        post($("pickup-form"));
+        codeField().value = found.data;
+        var next = $("pickup-camera").getAttribute("data-next-field");
+        if (next) { $(next).focus(); } else { post($("pickup-form")); }
         return;
       }
     }
@@ -112,7 +122,7 @@
           : name === "NotFoundError" || name === "OverconstrainedError" ? "data-missing"
           : name === "NotReadableError" || name === "AbortError" ? "data-busy" : "data-failed";
         status(el.getAttribute(key));
-        $("pickup-code").focus();
+        codeField().focus();
       });
   }
 
@@ -125,14 +135,20 @@
       $("pickup-camera-start").addEventListener("click", startCamera);
       $("pickup-camera-stop").addEventListener("click", stopCamera);
     }
-    var code = $("pickup-code");
+    var code = codeField();
     if (code && !canScan) { code.focus(); }
   });
 
   // Both the code form and the confirmation form (swapped in later) go through fetch.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-pickup-form") || !window.fetch) { return; }
+    if (!(form instanceof HTMLFormElement)) { return; }
+    if (form.hasAttribute("data-once")) {
+      // A double tap is one request anyway (the form's key); this keeps the button from flickering twice.
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      return;
+    }
+    if (!form.hasAttribute("data-pickup-form") || !window.fetch) { return; }
     event.preventDefault();
     post(form);
   });
