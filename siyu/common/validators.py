@@ -7,6 +7,7 @@ typed error from ``siyu.common.errors`` naming the field. None of them touches t
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, overload
 
@@ -177,3 +178,22 @@ def fen_to_yuan(fen: int | None) -> str:
     sign = "-" if fen < 0 else ""
     fen = abs(fen)
     return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def optional_aware_datetime(value: Any, field: str) -> datetime | None:
+    """None for an empty value; an aware datetime as it is; an ISO 8601 string with its offset parsed.
+    ValidationFailed on ``field`` for a naive datetime or anything else."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationFailed(_("Give a date and time with its time zone."), field=field)
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    raise ValidationFailed(_("Give a date and time, e.g. 2026-12-01T09:00+08:00."), field=field)

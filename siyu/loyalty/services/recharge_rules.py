@@ -10,7 +10,6 @@ are never deleted (recharges name them): ``active: false`` switches one off. Cha
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -19,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from siyu.catalog.models import Sku
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.validators import MAX_DB_ID, clean_int, clean_text, fen_to_yuan
+from siyu.common.validators import MAX_DB_ID, clean_int, clean_text, fen_to_yuan, optional_aware_datetime
 from siyu.loyalty.models import RechargeRule, StoredValuePolicy
 from siyu.loyalty.services.stored_value import MAX_AMOUNT_FEN
 from siyu.org.models import Staff
@@ -58,23 +57,6 @@ def get_rule(staff: Staff, rule_id: Any) -> RechargeRule:
     return rule
 
 
-def _clean_datetime(value: Any, field: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValidationFailed(_("Give a date and time with its time zone."), field=field)
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    raise ValidationFailed(_("Give a date and time, e.g. 2026-12-01T09:00+08:00."), field=field)
-
-
 def _fen(value: Any, field: str, low: int) -> int:
     return clean_int(
         value,
@@ -108,8 +90,8 @@ def _clean(staff: Staff, data: dict[str, Any], rule: RechargeRule | None) -> dic
         "threshold_fen": _fen(merged.get("threshold_fen"), "threshold_fen", 1),
         "bonus_fen": _fen(merged.get("bonus_fen") or 0, "bonus_fen", 0),
         "gift": clean_text(merged.get("gift") or "", "gift", 100, required=False) or "",
-        "starts_at": _clean_datetime(merged.get("starts_at"), "starts_at"),
-        "ends_at": _clean_datetime(merged.get("ends_at"), "ends_at"),
+        "starts_at": optional_aware_datetime(merged.get("starts_at"), "starts_at"),
+        "ends_at": optional_aware_datetime(merged.get("ends_at"), "ends_at"),
         "active": bool(merged.get("active", True)),
     }
     if not out["bonus_fen"] and not out["gift"]:

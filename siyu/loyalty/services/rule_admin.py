@@ -9,7 +9,6 @@ Reading is open to every staff member of the brand. Changes are audited (``loyal
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -17,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from siyu.common.errors import NotFound, ValidationFailed
-from siyu.common.validators import MAX_DB_ID, clean_int, clean_text
+from siyu.common.validators import MAX_DB_ID, clean_int, clean_text, optional_aware_datetime
 from siyu.loyalty.models import EarnRule
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import check_capability, require_staff
@@ -66,23 +65,6 @@ def _optional_cap(value: Any, field: str) -> int | None:
     return clean_int(
         value, field, 1, MAX_CAP, _("Leave empty, or give a whole number from 1 to 10,000."), from_text=True
     )
-
-
-def _clean_datetime(value: Any, field: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValidationFailed(_("Give a date and time with its time zone."), field=field)
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    raise ValidationFailed(_("Give a date and time, e.g. 2026-12-01T09:00+08:00."), field=field)
 
 
 def clean_streak_bonus(value: Any) -> dict[str, int]:
@@ -139,7 +121,7 @@ def _clean(
         )
     for field in ("starts_at", "ends_at"):
         if rule is None or field in data:
-            values[field] = _clean_datetime(data.get(field), field)
+            values[field] = optional_aware_datetime(data.get(field), field)
     starts = values.get("starts_at", rule.starts_at if rule else None)
     ends = values.get("ends_at", rule.ends_at if rule else None)
     if starts and ends and ends <= starts:
