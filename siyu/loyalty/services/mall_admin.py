@@ -28,9 +28,14 @@ from django.utils.translation import gettext as _
 from siyu.catalog.models import ProductImage, Sku
 from siyu.common.errors import NotFound, ValidationFailed
 from siyu.common.idempotency import actor_ref, client_key, mismatch, request_hash
-from siyu.common.validators import MAX_DB_ID, clean_idempotency_key, clean_int, clean_text
+from siyu.common.validators import (
+    MAX_DB_ID,
+    clean_idempotency_key,
+    clean_int,
+    clean_text,
+    optional_aware_datetime,
+)
 from siyu.loyalty.models import CouponTemplate, MallItem, StockAddition
-from siyu.loyalty.services.rule_admin import _clean_datetime
 from siyu.org.models import Staff, Store
 from siyu.org.services.access import check_capability, require_staff
 from siyu.org.services.audit import record_audit
@@ -196,7 +201,7 @@ def _clean(
             values["image"] = image
     for field in ("starts_at", "ends_at"):
         if item is None or field in data:
-            values[field] = _clean_datetime(data.get(field), field)
+            values[field] = optional_aware_datetime(data.get(field), field)
     starts = values.get("starts_at", item.starts_at if item else None)
     ends = values.get("ends_at", item.ends_at if item else None)
     if starts and ends and ends <= starts:
