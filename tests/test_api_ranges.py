@@ -4,10 +4,15 @@ nested item fields included (the junk test covers top-level body fields from the
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from typing import Any
 
 import pytest
+from ninja import Schema
 
+from siyu.api import routers as api_routers
 from siyu.api.api import api as ninja_api
 from siyu.campaigns.services import flash_sales
 from siyu.catalog.services.products import MAX_PRICE_FEN
@@ -63,3 +68,18 @@ def test_nested_flash_item_out_of_range_is_400_on_the_item_field(hq_admin, skus_
 @pytest.fixture
 def skus_for_ranges(hq_admin, store_a):
     return two_cups_at(hq_admin, store_a)[0].sku
+
+
+def test_schema_names_are_unique_across_routers():
+    """The OpenAPI document names each schema by its class name: two classes with one name would silently
+    share one component (the document then describes only one of them)."""
+    seen: dict[str, str] = {}
+    routers = [f"siyu.api.routers.{m.name}" for m in pkgutil.iter_modules(api_routers.__path__)]
+    modules = ["siyu.api.schemas", *routers]
+    for name in modules:
+        module = importlib.import_module(name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != name or not issubclass(cls, Schema):
+                continue
+            assert cls_name not in seen, f"{cls_name} is defined in {seen[cls_name]} and {name}"
+            seen[cls_name] = name

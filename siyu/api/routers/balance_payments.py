@@ -34,7 +34,7 @@ class PayIn(In):
     store_id: Id | None = Field(None, description="The store whose counter takes it (omit if you serve one).")
 
 
-class RefundIn(In):
+class BalanceRefundIn(In):
     reason: str = Field(max_length=200)
 
 
@@ -126,7 +126,7 @@ def balance_payments(request: HttpRequest, filters: Query[PaymentFilter]) -> dic
 def refund_balance_payment(
     request: HttpRequest,
     payment_id: Path[Id],
-    payload: RefundIn,
+    payload: BalanceRefundIn,
     idempotency_key: str = Header(..., alias="Idempotency-Key", description=KEY_DOC),
 ) -> dict[str, Any]:
     """Give a counter payment back to the member's balance in whole — principal to principal, bonus to bonus

@@ -61,7 +61,7 @@ class SessionOut(Schema):
     taken: int
 
 
-class EventOut(Schema):
+class StoreEventOut(Schema):
     id: int
     title: str
     description: str
@@ -80,9 +80,9 @@ class EventOut(Schema):
     created_at: datetime
 
 
-class EventPage(Schema):
+class StoreEventPage(Schema):
     count: int
-    items: list[EventOut]
+    items: list[StoreEventOut]
 
 
 class CodeIn(In):
@@ -201,7 +201,7 @@ def _fresh(request: HttpRequest, event_id: int) -> dict[str, Any]:
     return event_out(reads.get_event(staff, event_id), staff)
 
 
-@router.get("/events", response=EventPage)
+@router.get("/events", response=StoreEventPage)
 def list_events(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]:
     """In-store events (a store role: those with a session at its stores), latest first."""
     staff = current_staff(request)
@@ -209,7 +209,7 @@ def list_events(request: HttpRequest, page: Query[PageParams]) -> dict[str, Any]
     return {"count": count, "items": [event_out(e, staff) for e in items]}
 
 
-@router.post("/events", response={200: EventOut, 201: EventOut})
+@router.post("/events", response={200: StoreEventOut, 201: StoreEventOut})
 def create_event(
     request: HttpRequest,
     payload: EventIn,
@@ -231,13 +231,13 @@ def create_event(
     return Status(status, body)
 
 
-@router.get("/events/{int:event_id}", response=EventOut)
+@router.get("/events/{int:event_id}", response=StoreEventOut)
 def get_event(request: HttpRequest, event_id: Path[Id]) -> dict[str, Any]:
     """One event with its sessions (a store role: its stores' sessions)."""
     return _fresh(request, event_id)
 
 
-@router.put("/events/{int:event_id}", response=EventOut)
+@router.put("/events/{int:event_id}", response=StoreEventOut)
 def update_event(request: HttpRequest, event_id: Path[Id], payload: EventIn) -> dict[str, Any]:
     """Replace an event's fields (head office). Published: times, price, ticket item and limit stay (409
     ``event_locked``)."""
@@ -245,7 +245,7 @@ def update_event(request: HttpRequest, event_id: Path[Id], payload: EventIn) -> 
     return _fresh(request, event_id)
 
 
-@router.post("/events/{int:event_id}/sessions", response={201: EventOut})
+@router.post("/events/{int:event_id}/sessions", response={201: StoreEventOut})
 def add_event_sessions(request: HttpRequest, event_id: Path[Id], payload: SessionsIn) -> Status:
     """Add one session per store (head office), all or nothing (409 ``session_exists``)."""
     setup.add_sessions(
@@ -260,7 +260,7 @@ def add_event_sessions(request: HttpRequest, event_id: Path[Id], payload: Sessio
     return Status(201, _fresh(request, event_id))
 
 
-@router.post("/events/{int:event_id}/publish", response=EventOut)
+@router.post("/events/{int:event_id}/publish", response=StoreEventOut)
 def publish_event(request: HttpRequest, event_id: Path[Id]) -> dict[str, Any]:
     """Draft → published (head office); 409 ``not_draft``, ``no_sessions``."""
     setup.publish_event(current_staff(request), event_id, ip=client_ip(request))

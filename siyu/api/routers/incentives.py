@@ -31,7 +31,7 @@ def _month(value: str | None) -> date:
 # --- rules ---------------------------------------------------------------------------------------------
 
 
-class TierIn(In):
+class IncentiveTierIn(In):
     from_units: int = Field(0, ge=0, le=rules.MAX_UNITS, description="Members (invite) or fen (gmv_share).")
     to_units: int | None = Field(
         None, ge=1, le=rules.MAX_UNITS, description="Empty on the last tier: no end."
@@ -40,7 +40,7 @@ class TierIn(In):
     basis_points: int = Field(0, ge=0, le=10_000, description="Sales rules: 100 = 1%.")
 
 
-class TierOut(Schema):
+class IncentiveTierOut(Schema):
     position: int
     from_units: int
     to_units: int | None
@@ -53,7 +53,7 @@ class IncentiveRuleIn(In):
     kind: Literal["invite", "gmv_share"]
     valid_from: str = Field(pattern=MONTH_PATTERN)
     valid_until: str | None = Field(None, pattern=MONTH_PATTERN)
-    tiers: list[TierIn] = Field(min_length=1, max_length=rules.MAX_TIERS)
+    tiers: list[IncentiveTierIn] = Field(min_length=1, max_length=rules.MAX_TIERS)
 
 
 class IncentiveRuleOut(Schema):
@@ -63,7 +63,7 @@ class IncentiveRuleOut(Schema):
     valid_from: str
     valid_until: str | None
     active: bool
-    tiers: list[TierOut]
+    tiers: list[IncentiveTierOut]
 
 
 def rule_out(rule: IncentiveRule) -> dict[str, Any]:

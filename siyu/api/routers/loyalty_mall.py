@@ -74,7 +74,7 @@ class MallItemUpdateIn(In):
     active: bool | None = None
 
 
-class StockIn(In):
+class MallStockIn(In):
     amount: int = Field(ge=1, le=1_000_000, description="Units to add to the stock.")
 
 
@@ -138,7 +138,7 @@ def update_mall_item(request: HttpRequest, item_id: Path[Id], payload: MallItemU
 def add_mall_stock(
     request: HttpRequest,
     item_id: Path[Id],
-    payload: StockIn,
+    payload: MallStockIn,
     idempotency_key: str = Header(
         ...,
         alias="Idempotency-Key",
@@ -182,7 +182,7 @@ class TierUpdateIn(In):
     grace_days: int | None = Field(None, ge=0, le=365)
 
 
-class PreviewOut(Schema):
+class TierPreviewOut(Schema):
     name: str = Field(description="Empty: members below every level.")
     threshold: int
     members: int
@@ -221,7 +221,7 @@ def create_tier(request: HttpRequest, payload: TierIn) -> Status:
     return Status(201, tier_out(tier_admin.create_tier(current_staff(request), payload.model_dump())))
 
 
-@router.get("/loyalty/tiers/preview", response=list[PreviewOut])
+@router.get("/loyalty/tiers/preview", response=list[TierPreviewOut])
 def preview_tiers(request: HttpRequest) -> list[dict[str, Any]]:
     """How many members each level holds by points earned in the last 12 months."""
     return [

@@ -27,7 +27,7 @@ KEY_HELP = "Required, scoped to the caller. The same key again answers the first
 # --- tiers and policy ----------------------------------------------------------------------------------
 
 
-class TierOut(Schema):
+class RechargeTierOut(Schema):
     id: int
     name: str
     threshold_fen: int
@@ -39,7 +39,7 @@ class TierOut(Schema):
     active: bool
 
 
-class TierIn(In):
+class RechargeTierIn(In):
     name: str = Field(max_length=60)
     threshold_fen: int = Field(ge=1, le=MAX_FEN, description="Recharging at least this reaches the tier.")
     bonus_fen: int = Field(0, ge=0, le=MAX_FEN)
@@ -50,7 +50,7 @@ class TierIn(In):
     active: bool = True
 
 
-class TierUpdateIn(In):
+class RechargeTierUpdateIn(In):
     name: str | None = Field(None, max_length=60)
     threshold_fen: int | None = Field(None, ge=1, le=MAX_FEN)
     bonus_fen: int | None = Field(None, ge=0, le=MAX_FEN)
@@ -61,7 +61,7 @@ class TierUpdateIn(In):
     active: bool | None = None
 
 
-class PolicyOut(Schema):
+class StoredValuePolicyOut(Schema):
     cap_fen: int
     bonus_spend: str
     bonus_expiry_days: int
@@ -73,7 +73,7 @@ class PolicyOut(Schema):
     )
 
 
-class PolicyIn(In):
+class StoredValuePolicyIn(In):
     cap_fen: int | None = Field(None, ge=100, le=recharge_rules.MAX_CAP_FEN)
     bonus_spend: Literal["after_principal", "proportional"] | None = None
     bonus_expiry_days: int | None = Field(None, ge=0, le=3650, description="0: bonus never expires.")
@@ -109,42 +109,44 @@ def policy_out(policy: StoredValuePolicy) -> dict[str, Any]:
     }
 
 
-@router.get("/stored-value/tiers", response=list[TierOut])
+@router.get("/stored-value/tiers", response=list[RechargeTierOut])
 def list_recharge_tiers(request: HttpRequest) -> list[dict[str, Any]]:
     """The brand's recharge tiers, active first, lowest threshold first."""
     return [tier_out(r) for r in recharge_rules.list_rules(current_staff(request))]
 
 
-@router.post("/stored-value/tiers", response={201: TierOut})
-def create_recharge_tier(request: HttpRequest, payload: TierIn) -> Status:
+@router.post("/stored-value/tiers", response={201: RechargeTierOut})
+def create_recharge_tier(request: HttpRequest, payload: RechargeTierIn) -> Status:
     """A new recharge tier (head office: ``stored_value.manage``). A tier gives a bonus, a gift or both."""
     staff = current_staff(request)
     rule = recharge_rules.create_rule(staff, payload.model_dump())
     return Status(201, tier_out(recharge_rules.get_rule(staff, rule.pk)))
 
 
-@router.get("/stored-value/tiers/{int:rule_id}", response=TierOut)
+@router.get("/stored-value/tiers/{int:rule_id}", response=RechargeTierOut)
 def get_recharge_tier(request: HttpRequest, rule_id: Path[Id]) -> dict[str, Any]:
     """One recharge tier."""
     return tier_out(recharge_rules.get_rule(current_staff(request), rule_id))
 
 
-@router.patch("/stored-value/tiers/{int:rule_id}", response=TierOut)
-def update_recharge_tier(request: HttpRequest, rule_id: Path[Id], payload: TierUpdateIn) -> dict[str, Any]:
+@router.patch("/stored-value/tiers/{int:rule_id}", response=RechargeTierOut)
+def update_recharge_tier(
+    request: HttpRequest, rule_id: Path[Id], payload: RechargeTierUpdateIn
+) -> dict[str, Any]:
     """Change the fields given; an explicit null clears a window; ``active: false`` switches a tier off."""
     data = payload.model_dump(exclude_unset=True)
     data = {k: v for k, v in data.items() if v is not None or k in ("starts_at", "ends_at")}
     return tier_out(recharge_rules.update_rule(current_staff(request), rule_id, data))
 
 
-@router.get("/stored-value/policy", response=PolicyOut)
+@router.get("/stored-value/policy", response=StoredValuePolicyOut)
 def get_stored_value_policy(request: HttpRequest) -> dict[str, Any]:
     """The brand's cap, bonus spending and expiry, refund rule and custody figures."""
     return policy_out(recharge_rules.get_policy(current_staff(request)))
 
 
-@router.patch("/stored-value/policy", response=PolicyOut)
-def update_stored_value_policy(request: HttpRequest, payload: PolicyIn) -> dict[str, Any]:
+@router.patch("/stored-value/policy", response=StoredValuePolicyOut)
+def update_stored_value_policy(request: HttpRequest, payload: StoredValuePolicyIn) -> dict[str, Any]:
     """Change the fields given (``stored_value.manage``); ``recharge_sku_id: null`` closes online recharge.
     Audited."""
     data = {
